@@ -1,0 +1,73 @@
+//! Summary statistics that compare samples of an approximate posterior with a reference.
+
+use crate::{Error, Result};
+
+/// First- and second-moment agreement of samples with a reference Gaussian marginal, per
+/// coordinate: `z_j = |mean_j − m_j| / √v_j` and `ratio_j = var_j / v_j`.
+#[derive(Debug, Clone)]
+pub struct MomentComparison {
+    /// `|sample mean − reference mean| / reference std`, per coordinate.
+    pub mean_error: Vec<f64>,
+    /// `sample variance / reference variance`, per coordinate.
+    pub variance_ratio: Vec<f64>,
+}
+
+impl MomentComparison {
+    /// Compares `samples` (`n` rows of `mean.len()` values, row-major) with reference marginal
+    /// means and variances. The sample variance uses the unbiased `n − 1` normalisation.
+    pub fn new(samples: &[f64], mean: &[f64], var: &[f64]) -> Result<Self> {
+        let p = mean.len();
+        if p == 0 || var.len() != p || !samples.len().is_multiple_of(p) || samples.len() < 2 * p {
+            return Err(Error::Shape(format!(
+                "moment comparison: {} sample values for {p} coordinates ({} variances); \
+                 need at least two samples",
+                samples.len(),
+                var.len()
+            )));
+        }
+        let n = samples.len() / p;
+        let mut sum = vec![0.0; p];
+        for row in samples.chunks_exact(p) {
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        let avg: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
+        let mut ss = vec![0.0; p];
+        for row in samples.chunks_exact(p) {
+            for ((s, v), a) in ss.iter_mut().zip(row).zip(&avg) {
+                *s += (v - a) * (v - a);
+            }
+        }
+        let mean_error = (0..p)
+            .map(|j| (avg[j] - mean[j]).abs() / var[j].sqrt())
+            .collect();
+        let variance_ratio = (0..p).map(|j| ss[j] / (n as f64 - 1.0) / var[j]).collect();
+        Ok(Self {
+            mean_error,
+            variance_ratio,
+        })
+    }
+
+    /// `max_j z_j`.
+    pub fn max_mean_error(&self) -> f64 {
+        self.mean_error.iter().cloned().fold(0.0, f64::max)
+    }
+
+    /// `(min_j ratio_j, max_j ratio_j)` over the coordinates `idx` (all when `None`).
+    pub fn variance_ratio_range(&self, idx: Option<&[usize]>) -> (f64, f64) {
+        let all: Vec<usize>;
+        let idx = match idx {
+            Some(i) => i,
+            None => {
+                all = (0..self.variance_ratio.len()).collect();
+                &all
+            }
+        };
+        idx.iter()
+            .map(|&j| self.variance_ratio[j])
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            })
+    }
+}

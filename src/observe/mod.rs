@@ -1,0 +1,164 @@
+//! Observation models `p(y | x_{1:L}) = N(y | A(x_{1:L}), Σ_y)` (paper eq. 1), used only at
+//! inference time to guide the reverse diffusion (zero-shot scenarios).
+//!
+//! The measurement function A is written once, on tensors, so autodiff can differentiate through
+//! it inside guidance; the same code evaluated on host data serves the particle filter and the
+//! metrics. Σ_y is diagonal.
+
+pub mod ops;
+
+use burn::tensor::{backend::Backend, Tensor};
+use nalgebra::DMatrix;
+
+use crate::backend::{from_host, to_host, NoiseSource};
+use crate::{Error, Result, TrajectoryShape};
+
+/// A (possibly non-linear) Gaussian observation process `y = A(x_{1:L}) + η`,
+/// `η ~ N(0, diag(noise_std)²)`.
+///
+/// An implementation is built for one trajectory shape (L, D) and validates it at construction,
+/// so `apply` never sees a shape it did not agree to.
+pub trait ObservationModel<B: Backend> {
+    /// The trajectory shape (L, D) this model was built for.
+    fn trajectory_shape(&self) -> TrajectoryShape;
+    /// Dimension M of y.
+    fn output_dim(&self) -> usize;
+    /// The measurement function A: `[N, L, D]` → `[N, M]`, differentiable.
+    fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 2>;
+    /// Square roots of the diagonal of Σ_y (length M).
+    fn noise_std(&self) -> Vec<f64>;
+    /// One-line description for tables and logs.
+    fn describe(&self) -> String;
+
+    /// Draws `y ~ N(A(x), Σ_y)` for each trajectory of the batch.
+    fn sample(&self, x: Tensor<B, 3>, noise: &mut NoiseSource) -> Tensor<B, 2> {
+        let device = x.device();
+        let n = x.dims()[0];
+        let m = self.output_dim();
+        let std = from_host::<B, 2>(&self.noise_std(), [1, m], &device);
+        self.apply(x) + noise.normal::<B, 2>([n, m], &device) * std
+    }
+
+    /// `log N(y | A(x), Σ_y)` for each trajectory of the batch `[N, L, D]` → `[N]`.
+    fn log_likelihood(&self, y: &[f64], x: Tensor<B, 3>) -> Tensor<B, 1> {
+        let device = x.device();
+        let m = self.output_dim();
+        let std = self.noise_std();
+        let log_norm: f64 = std
+            .iter()
+            .map(|s| -(s * (2.0 * std::f64::consts::PI).sqrt()).ln())
+            .sum();
+        let y = from_host::<B, 2>(y, [1, m], &device);
+        let inv = from_host::<B, 2>(
+            &std.iter().map(|s| 1.0 / s).collect::<Vec<_>>(),
+            [1, m],
+            &device,
+        );
+        let z = (y - self.apply(x)) * inv;
+        let n = z.dims()[0];
+        (z.powi_scalar(2).sum_dim(1) * (-0.5) + log_norm).reshape([n])
+    }
+}
+
+/// Checks an observation vector against a model: right length, finite values.
+pub fn check_observation<B: Backend>(model: &dyn ObservationModel<B>, y: &[f64]) -> Result<()> {
+    if y.len() != model.output_dim() {
+        return Err(Error::Shape(format!(
+            "observation y has {} values but {} produces {}",
+            y.len(),
+            model.describe(),
+            model.output_dim()
+        )));
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!(
+            "observation y[{i}] = {} (NaN or infinite)",
+            y[i]
+        )));
+    }
+    if let Some(s) = model
+        .noise_std()
+        .iter()
+        .find(|s| !(s.is_finite() && **s > 0.0))
+    {
+        return Err(Error::Invalid(format!(
+            "observation noise std must be positive and finite, got {s}"
+        )));
+    }
+    Ok(())
+}
+
+/// The matrix H of a **linear** observation model (A(x) = H vec(x)), built by applying A to the
+/// L·D basis trajectories. Returns an error if A is not linear (A(0) ≠ 0 or not additive on a
+/// random pair), since exact Gaussian oracles need linear A.
+pub fn linear_matrix<B: Backend>(
+    model: &dyn ObservationModel<B>,
+    device: &B::Device,
+) -> Result<DMatrix<f64>> {
+    let TrajectoryShape { len, dim } = model.trajectory_shape();
+    let n = len * dim;
+    let m = model.output_dim();
+    let mut basis = vec![0.0; n * n];
+    for j in 0..n {
+        basis[j * n + j] = 1.0;
+    }
+    let cols = to_host(model.apply(from_host::<B, 3>(&basis, [n, len, dim], device)));
+    let h = DMatrix::from_fn(m, n, |i, j| cols[j * m + i]);
+    // linearity checks: A(0) = 0 and A(a + b) = A(a) + A(b) for a fixed pseudo-random pair
+    let zero = to_host(model.apply(from_host::<B, 3>(&vec![0.0; n], [1, len, dim], device)));
+    let a: Vec<f64> = (0..n).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0).collect();
+    let b: Vec<f64> = (0..n).map(|i| ((i * 53 % 7) as f64 - 3.0) / 2.0).collect();
+    let ab: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    let fa = to_host(model.apply(from_host::<B, 3>(&ab, [1, len, dim], device)));
+    let expect = &h * nalgebra::DVector::from_vec(ab);
+    let scale = 1.0 + expect.amax();
+    let off = zero.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+    let err = fa
+        .iter()
+        .zip(expect.iter())
+        .fold(0.0f64, |acc, (u, v)| acc.max((u - v).abs()));
+    if off > 1e-5 * scale || err > 1e-4 * scale {
+        return Err(Error::Invalid(format!(
+            "{} is not linear (|A(0)| = {off:.2e}, additivity error {err:.2e}); \
+             the exact Gaussian oracle needs a linear observation",
+            model.describe()
+        )));
+    }
+    Ok(h)
+}
+
+impl<B: Backend, T: ObservationModel<B> + ?Sized> ObservationModel<B> for Box<T> {
+    fn trajectory_shape(&self) -> TrajectoryShape {
+        (**self).trajectory_shape()
+    }
+    fn output_dim(&self) -> usize {
+        (**self).output_dim()
+    }
+    fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+        (**self).apply(x)
+    }
+    fn noise_std(&self) -> Vec<f64> {
+        (**self).noise_std()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+impl<B: Backend, T: ObservationModel<B> + ?Sized> ObservationModel<B> for &T {
+    fn trajectory_shape(&self) -> TrajectoryShape {
+        (**self).trajectory_shape()
+    }
+    fn output_dim(&self) -> usize {
+        (**self).output_dim()
+    }
+    fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+        (**self).apply(x)
+    }
+    fn noise_std(&self) -> Vec<f64> {
+        (**self).noise_std()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

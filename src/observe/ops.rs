@@ -1,0 +1,134 @@
+//! Built-in observation operators.
+//!
+//! Conventions: state and component indices are **0-based** (the paper's state `i` is index
+//! `i − 1`; its "states 1, 6, 11, 16" are `[0, 5, 10, 15]`).
+
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+
+use super::ObservationModel;
+use crate::{Error, Result, TrajectoryShape};
+
+/// Typed parameters of [`Pick`] (unknown keys are rejected).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickConfig {
+    /// Observed states (0-based). Exclusive with `every`.
+    #[serde(default)]
+    pub states: Option<Vec<usize>>,
+    /// Observe every n-th state starting at state 0 (the paper's `x_{1:L:n}`).
+    #[serde(default)]
+    pub every: Option<usize>,
+    /// Observed components of each observed state (0-based).
+    pub components: Vec<usize>,
+    /// Observation noise standard deviation σ_y.
+    pub sigma: f64,
+}
+
+/// Linear observation of chosen components at chosen states:
+/// `y = (x_{i, c})_{i ∈ states, c ∈ components} + η`, `η ~ N(0, σ_y² I)`,
+/// ordered state-major. Example: the oracle observes component 0 at states 0, 5, 10, 15.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    shape: TrajectoryShape,
+    states: Vec<usize>,
+    components: Vec<usize>,
+    sigma: f64,
+}
+
+impl Pick {
+    /// Builds the operator for trajectories of `shape`, checking every index and σ_y.
+    pub fn new(
+        shape: TrajectoryShape,
+        states: Vec<usize>,
+        components: Vec<usize>,
+        sigma: f64,
+    ) -> Result<Self> {
+        if states.is_empty() || components.is_empty() {
+            return Err(Error::Invalid(
+                "pick observation needs at least one state and one component".into(),
+            ));
+        }
+        if let Some(&s) = states.iter().find(|&&s| s >= shape.len) {
+            return Err(Error::Shape(format!(
+                "observed state {s} is outside the trajectory (L = {}, states are 0-based)",
+                shape.len
+            )));
+        }
+        if let Some(&c) = components.iter().find(|&&c| c >= shape.dim) {
+            return Err(Error::Shape(format!(
+                "observed component {c} is outside the state (D = {}, components are 0-based)",
+                shape.dim
+            )));
+        }
+        if !(sigma.is_finite() && sigma > 0.0) {
+            return Err(Error::Invalid(format!(
+                "observation noise sigma must be positive, got {sigma}"
+            )));
+        }
+        Ok(Self {
+            shape,
+            states,
+            components,
+            sigma,
+        })
+    }
+
+    /// Builds from typed parameters.
+    pub fn from_config(shape: TrajectoryShape, cfg: PickConfig) -> Result<Self> {
+        let states = match (cfg.states, cfg.every) {
+            (Some(s), None) => s,
+            (None, Some(n)) if n > 0 => (0..shape.len).step_by(n).collect(),
+            (None, Some(_)) => return Err(Error::Invalid("pick: every must be ≥ 1".into())),
+            _ => {
+                return Err(Error::Invalid(
+                    "pick: give exactly one of `states = [..]` or `every = n`".into(),
+                ))
+            }
+        };
+        Self::new(shape, states, cfg.components, cfg.sigma)
+    }
+
+    /// Observed states (0-based).
+    pub fn states(&self) -> &[usize] {
+        &self.states
+    }
+
+    /// Observed components (0-based).
+    pub fn components(&self) -> &[usize] {
+        &self.components
+    }
+}
+
+fn index_tensor<B: Backend>(idx: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
+}
+
+impl<B: Backend> ObservationModel<B> for Pick {
+    fn trajectory_shape(&self) -> TrajectoryShape {
+        self.shape
+    }
+
+    fn output_dim(&self) -> usize {
+        self.states.len() * self.components.len()
+    }
+
+    fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+        let device = x.device();
+        let n = x.dims()[0];
+        x.select(1, index_tensor::<B>(&self.states, &device))
+            .select(2, index_tensor::<B>(&self.components, &device))
+            .reshape([n, self.states.len() * self.components.len()])
+    }
+
+    fn noise_std(&self) -> Vec<f64> {
+        vec![self.sigma; self.states.len() * self.components.len()]
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "pick(states={:?}, components={:?}, sigma={})",
+            self.states, self.components, self.sigma
+        )
+    }
+}

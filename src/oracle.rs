@@ -1,0 +1,444 @@
+//! The exact-oracle experiment: SDA on the linear-Gaussian system, compared with the Kalman
+//! smoother. This is what `sda quickstart` prints and what the test suite checks.
+//!
+//! Fixed setup (comparable across implementations): D = 2, `F = 0.95 R(0.3)`, `Q = 0.1 I`,
+//! stationary prior, L = 16; component 0 observed at states 0, 5, 10, 15 (the paper's
+//! 1, 6, 11, 16) with σ_y = 0.1; 256 steps; γ = 1e-2; τ = 0.25; k = 2.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use nalgebra::DVector;
+use rand::{rngs::StdRng, SeedableRng};
+
+use crate::backend::{from_host, to_host, DefaultBackend, NoiseSource};
+use crate::blanket::{MarkovBlanket, TemporalWindow};
+use crate::guidance::{Guidance, Guided};
+use crate::metrics::MomentComparison;
+use crate::observe::{linear_matrix, ops::Pick, ObservationModel};
+use crate::registry::{self, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin};
+use crate::sampler::{sample, SampleOptions, Sampler};
+use crate::schedule::{NoiseSchedule, VpCosine};
+use crate::score::Composed;
+use crate::systems::linear_gaussian::{split_by_state, GaussianEpsilon, LinearGaussian};
+use crate::systems::Dynamics;
+use crate::{Error, Result, TrajectoryShape};
+
+/// Trajectory length of the fixed oracle.
+pub const ORACLE_LEN: usize = 16;
+
+/// The fixed oracle observation: component 0 at states 0, 5, 10, 15, σ_y = 0.1.
+pub fn oracle_observation() -> Pick {
+    Pick::new(
+        TrajectoryShape::new(ORACLE_LEN, 2),
+        vec![0, 5, 10, 15],
+        vec![0],
+        0.1,
+    )
+    .expect("fixed oracle observation is valid")
+}
+
+/// One oracle problem: a true trajectory, its observation, and the exact posterior.
+pub struct OracleProblem<O> {
+    /// The linear-Gaussian system.
+    pub system: LinearGaussian,
+    /// The diffusion schedule (VP cosine, η = 1e-3).
+    pub schedule: Arc<dyn NoiseSchedule>,
+    /// The observation model (linear).
+    pub observation: O,
+    /// The trajectory that was observed (flattened, `[L·D]`).
+    pub truth: Vec<f64>,
+    /// The observation y.
+    pub y: Vec<f64>,
+    /// Exact posterior marginal means (Kalman–RTS smoother when A acts state by state,
+    /// dense conditioning otherwise).
+    pub posterior_mean: Vec<f64>,
+    /// Exact posterior marginal variances.
+    pub posterior_var: Vec<f64>,
+    /// Exact posterior ε in closed form (dense conditioning).
+    pub posterior_epsilon: GaussianEpsilon,
+    /// Flat coordinates that A reads directly (columns of H that are not zero).
+    pub observed: Vec<usize>,
+}
+
+impl<O> OracleProblem<O> {
+    /// Draws the true trajectory and y (seeded) and computes the exact posterior.
+    /// Errors if the observation is not linear or not built for D = 2 trajectories.
+    pub fn new<B: AutodiffBackend>(observation: O, seed: u64, device: &B::Device) -> Result<Self>
+    where
+        O: ObservationModel<B>,
+    {
+        let shape = observation.trajectory_shape();
+        let system = LinearGaussian::oracle();
+        if shape.dim != system.state_dim() {
+            return Err(Error::Shape(format!(
+                "the oracle has states of dimension {}, the observation expects {}",
+                system.state_dim(),
+                shape.dim
+            )));
+        }
+        let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
+        let mut rng = StdRng::seed_from_u64(seed);
+        let truth = system.trajectory(shape.len, 0, &mut rng);
+        let mut noise = NoiseSource::new(seed.wrapping_add(1));
+        let y = to_host(observation.sample(
+            from_host::<B, 3>(&truth, [1, shape.len, shape.dim], device),
+            &mut noise,
+        ));
+        let h = linear_matrix::<B>(&observation, device)?;
+        let std = observation.noise_std();
+        let (mean, cov) = system.posterior(shape.len, &h, &std, &y)?;
+        let (posterior_mean, posterior_var) = match split_by_state(&h, &std, &y, shape) {
+            Ok(obs) => {
+                let (m, c) = system.kalman_smoother(shape.len, &obs)?;
+                (
+                    m.iter().flat_map(|v| v.iter().copied()).collect(),
+                    c.iter()
+                        .flat_map(|c| c.diagonal().iter().copied().collect::<Vec<_>>())
+                        .collect(),
+                )
+            }
+            Err(_) => (mean.as_slice().to_vec(), cov.diagonal().as_slice().to_vec()),
+        };
+        let observed = (0..h.ncols())
+            .filter(|&j| h.column(j).iter().any(|v| *v != 0.0))
+            .collect();
+        Ok(Self {
+            posterior_epsilon: GaussianEpsilon::new(shape, mean, cov, schedule.clone())?,
+            system,
+            schedule,
+            observation,
+            truth,
+            y,
+            posterior_mean,
+            posterior_var,
+            observed,
+        })
+    }
+
+    /// The trajectory shape.
+    pub fn shape(&self) -> TrajectoryShape {
+        self.posterior_epsilon.shape()
+    }
+
+    /// Samples the posterior with the **exact** posterior ε (no approximation but the
+    /// sampler's) and compares with the exact posterior.
+    pub fn run_exact<B: AutodiffBackend>(
+        &self,
+        sampler: &dyn Sampler<B>,
+        opts: &SampleOptions,
+        device: &B::Device,
+    ) -> Result<OracleRow> {
+        let start = Instant::now();
+        let (x, report) = sample(&self.posterior_epsilon, sampler, self.shape(), opts, device)?;
+        self.row(
+            "exact posterior ε",
+            sampler.describe(),
+            x,
+            report.evaluations,
+            start,
+        )
+    }
+
+    /// Samples the posterior with SDA: the analytic local score of a `(2k+1)`-state window,
+    /// composed by `blanket` (Algorithm 2), guided by `guidance` (Algorithm 3 or DPS).
+    pub fn run_guided<B, M, G>(
+        &self,
+        blanket: M,
+        guidance: G,
+        sampler: &dyn Sampler<B>,
+        opts: &SampleOptions,
+        device: &B::Device,
+    ) -> Result<OracleRow>
+    where
+        B: AutodiffBackend,
+        M: MarkovBlanket<B>,
+        G: Guidance<B>,
+        O: ObservationModel<B>,
+    {
+        let start = Instant::now();
+        let w = blanket.window();
+        if w % 2 == 0 {
+            return Err(Error::Invalid(format!("window of {w} states is not 2k+1")));
+        }
+        let label = format!("{} + {}", guidance.describe(), blanket.describe());
+        let local = self
+            .system
+            .window_epsilon((w - 1) / 2, self.schedule.clone())?;
+        let prior = Composed::new::<B>(local, blanket)?;
+        let posterior = Guided::new(prior, &self.observation, &self.y, guidance, device)?;
+        let (x, report) = sample(&posterior, sampler, self.shape(), opts, device)?;
+        self.row(&label, sampler.describe(), x, report.evaluations, start)
+    }
+
+    fn row<B: AutodiffBackend>(
+        &self,
+        method: &str,
+        sampler: String,
+        x: burn::tensor::Tensor<B, 3>,
+        evaluations: usize,
+        start: Instant,
+    ) -> Result<OracleRow> {
+        let n = x.dims()[0];
+        let draws = to_host(x);
+        let cmp = MomentComparison::new(&draws, &self.posterior_mean, &self.posterior_var)?;
+        let (var_min, var_max) = cmp.variance_ratio_range(None);
+        let (obs_min, obs_max) = cmp.variance_ratio_range(Some(&self.observed));
+        Ok(OracleRow {
+            method: method.to_string(),
+            sampler,
+            samples: n,
+            max_mean_error: cmp.max_mean_error(),
+            var_ratio_min: var_min,
+            var_ratio_max: var_max,
+            var_ratio_observed: (obs_min, obs_max),
+            evaluations,
+            seconds: start.elapsed().as_secs_f64(),
+            draws: Draws(draws),
+        })
+    }
+
+    /// Exact posterior marginal means as a vector (for tests).
+    pub fn posterior_mean_vector(&self) -> DVector<f64> {
+        DVector::from_column_slice(&self.posterior_mean)
+    }
+}
+
+/// One line of the oracle table.
+#[derive(Debug, Clone)]
+pub struct OracleRow {
+    /// Which ε: exact posterior, or guidance + blanket.
+    pub method: String,
+    /// Which sampler.
+    pub sampler: String,
+    /// Number of samples.
+    pub samples: usize,
+    /// `max_j |mean_j − m_j| / std_j` over all states and components.
+    pub max_mean_error: f64,
+    /// Smallest variance ratio over all coordinates.
+    pub var_ratio_min: f64,
+    /// Largest variance ratio over all coordinates.
+    pub var_ratio_max: f64,
+    /// (min, max) variance ratio over the observed coordinates.
+    pub var_ratio_observed: (f64, f64),
+    /// ε evaluations.
+    pub evaluations: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The samples themselves (`N × L·D`, row-major).
+    pub draws: Draws,
+}
+
+/// Posterior samples on the host; `Debug` prints only their count.
+#[derive(Clone, Default)]
+pub struct Draws(pub Vec<f64>);
+
+impl std::fmt::Debug for Draws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Draws({} values)", self.0.len())
+    }
+}
+
+/// Formats rows as a markdown table.
+pub fn format_table(rows: &[OracleRow]) -> String {
+    let mut s = String::from(
+        "| ε | sampler | N | max |Δmean|/std | var ratio min | var ratio max | var ratio observed | ε evals | s |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        s += &format!(
+            "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3}–{:.3} | {} | {:.1} |\n",
+            r.method,
+            r.sampler,
+            r.samples,
+            r.max_mean_error,
+            r.var_ratio_min,
+            r.var_ratio_max,
+            r.var_ratio_observed.0,
+            r.var_ratio_observed.1,
+            r.evaluations,
+            r.seconds
+        );
+    }
+    s
+}
+
+/// One oracle run with every component chosen **by registered name** (what `sda oracle` runs).
+#[derive(Debug, Clone)]
+pub struct NamedRun {
+    /// Observation plugin name and its parameters.
+    pub observation: (String, toml::Value),
+    /// Guidance plugin name and parameters; `None` samples with the exact posterior ε.
+    pub guidance: Option<(String, toml::Value)>,
+    /// Blanket plugin name and parameters.
+    pub blanket: (String, toml::Value),
+    /// Sampler plugin name and parameters.
+    pub sampler: (String, toml::Value),
+    /// Trajectory length L.
+    pub len: usize,
+    /// Sampling options.
+    pub options: SampleOptions,
+    /// Seed of the true trajectory and of y.
+    pub problem_seed: u64,
+}
+
+/// Runs a [`NamedRun`] on [`DefaultBackend`].
+pub fn run_named(run: &NamedRun) -> Result<OracleRow> {
+    let device = crate::backend::default_device();
+    let shape = TrajectoryShape::new(run.len, 2);
+    let obs_plugin = registry::find::<ObservationPlugin>(&run.observation.0)?;
+    let observation = (obs_plugin.build)(&run.observation.1, shape)?;
+    let sampler = (registry::find::<SamplerPlugin>(&run.sampler.0)?.build)(&run.sampler.1)?;
+    let problem = OracleProblem::new::<DefaultBackend>(observation, run.problem_seed, &device)?;
+    match &run.guidance {
+        None => problem.run_exact(sampler.as_ref(), &run.options, &device),
+        Some((name, p)) => {
+            let guidance = (registry::find::<GuidancePlugin>(name)?.build)(p)?;
+            let blanket = (registry::find::<BlanketPlugin>(&run.blanket.0)?.build)(&run.blanket.1)?;
+            problem.run_guided(blanket, guidance, sampler.as_ref(), &run.options, &device)
+        }
+    }
+}
+
+/// The methods of the quickstart table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuickstartMethod {
+    /// The exact posterior ε.
+    Exact,
+    /// SDA: analytic local score k = 2, Algorithm 2, Algorithm 3 with γ = 1e-2.
+    Sda,
+    /// DPS (ζ = 1) on the same composed prior.
+    Dps,
+}
+
+/// The quickstart comparison: exact-ε sampler, SDA (k = 2, γ = 1e-2) and DPS (ζ = 1), each
+/// with C ∈ `corrections` Langevin corrections (τ = 0.25), on the fixed oracle. Runs are
+/// independent and spread over the available cores; each has its own seed, so the table does
+/// not depend on the number of threads.
+pub fn quickstart(
+    samples: usize,
+    steps: usize,
+    seed: u64,
+    corrections: &[usize],
+    progress: bool,
+) -> Result<Quickstart> {
+    use crate::guidance::{Dps, SdaGaussian};
+    use crate::sampler::PredictorCorrector;
+    use rayon::prelude::*;
+    let device = crate::backend::default_device();
+    let problem = OracleProblem::new::<DefaultBackend>(oracle_observation(), seed, &device)?;
+    let jobs: Vec<(usize, QuickstartMethod)> = corrections
+        .iter()
+        .flat_map(|&c| {
+            [
+                QuickstartMethod::Exact,
+                QuickstartMethod::Sda,
+                QuickstartMethod::Dps,
+            ]
+            .map(|m| (c, m))
+        })
+        .collect();
+    let bar = if progress {
+        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "oracle runs [{bar:30}] {pos}/{len}, ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let rows = jobs
+        .par_iter()
+        .map(|&(c, method)| {
+            let device = crate::backend::default_device();
+            let sampler = PredictorCorrector::new(c, 0.25)?;
+            let opts = SampleOptions {
+                samples,
+                steps,
+                seed: seed.wrapping_add(100 + c as u64),
+                progress: false,
+            };
+            let row = match method {
+                QuickstartMethod::Exact => {
+                    problem.run_exact::<DefaultBackend>(&sampler, &opts, &device)
+                }
+                QuickstartMethod::Sda => problem.run_guided::<DefaultBackend, _, _>(
+                    TemporalWindow::new(2)?,
+                    SdaGaussian::new(1e-2)?,
+                    &sampler,
+                    &opts,
+                    &device,
+                ),
+                QuickstartMethod::Dps => problem.run_guided::<DefaultBackend, _, _>(
+                    TemporalWindow::new(2)?,
+                    Dps { zeta: 1.0 },
+                    &sampler,
+                    &opts,
+                    &device,
+                ),
+            };
+            bar.inc(1);
+            Ok((c, method, row?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    bar.finish_and_clear();
+    Ok(Quickstart { problem, rows })
+}
+
+/// The quickstart's problem and its rows `(C, method, row)`, in table order.
+pub struct Quickstart {
+    /// The oracle problem (truth, y, exact posterior).
+    pub problem: OracleProblem<Pick>,
+    /// One row per (C, method).
+    pub rows: Vec<(usize, QuickstartMethod, OracleRow)>,
+}
+
+impl Quickstart {
+    /// The rows alone.
+    pub fn table(&self) -> String {
+        format_table(&self.rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
+    }
+
+    /// Writes the posterior marginals of the SDA run with the most corrections up to 2 against
+    /// the Kalman smoother as a PNG.
+    pub fn figure(&self, path: &std::path::Path) -> Result<()> {
+        let Some((c, _, row)) = self
+            .rows
+            .iter()
+            .filter(|r| r.1 == QuickstartMethod::Sda && r.0 <= 2)
+            .max_by_key(|r| r.0)
+        else {
+            return Err(Error::Invalid("no SDA run with C ≤ 2 to plot".into()));
+        };
+        let p = &self.problem;
+        let shape = p.shape();
+        let pick = &p.observation;
+        let std = ObservationModel::<DefaultBackend>::noise_std(pick);
+        let observations = pick
+            .states()
+            .iter()
+            .flat_map(|&s| pick.components().iter().map(move |&c| (s, c)))
+            .zip(p.y.iter().zip(&std))
+            .map(|((s, c), (&v, &sd))| (s, c, v, sd))
+            .collect();
+        crate::plot::posterior_png(
+            path,
+            &crate::plot::PosteriorFigure {
+                title: format!("Linear-Gaussian oracle: SDA (k = 2, C = {c}) vs Kalman smoother"),
+                len: shape.len,
+                dim: shape.dim,
+                reference_mean: &p.posterior_mean,
+                reference_var: &p.posterior_var,
+                reference_label: "Kalman-RTS",
+                draws: &row.draws.0,
+                method_label: "SDA",
+                truth: &p.truth,
+                observations,
+            },
+        )
+    }
+}

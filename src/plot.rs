@@ -1,0 +1,205 @@
+//! PNG figures (plotters, bitmap backend, embedded DejaVu Sans font). Files are written
+//! atomically: drawn to a temporary file beside the target, then renamed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::{Error, Result};
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
+        // the embedded font is valid; a failure would only lose the text
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, bytes);
+    });
+}
+
+fn plot_err(e: impl std::fmt::Display) -> Error {
+    Error::Numerical(format!("plotting failed: {e}"))
+}
+
+/// Draws with `draw` into a temporary PNG beside `path`, then renames it into place.
+pub fn write_png_atomic(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
+) -> Result<()> {
+    register_font();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "figure.png".into());
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp.png"));
+    {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        draw(root.clone())?;
+        root.present().map_err(plot_err)?;
+    }
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Data of a posterior-marginals figure for trajectories of `len` states of `dim` components.
+pub struct PosteriorFigure<'a> {
+    /// Title on top.
+    pub title: String,
+    /// Number of states L.
+    pub len: usize,
+    /// Number of components D (one panel each).
+    pub dim: usize,
+    /// Reference posterior marginal means (`[L·D]`).
+    pub reference_mean: &'a [f64],
+    /// Reference posterior marginal variances (`[L·D]`).
+    pub reference_var: &'a [f64],
+    /// Name of the reference.
+    pub reference_label: &'a str,
+    /// Samples of the method (`N × L·D`, row-major).
+    pub draws: &'a [f64],
+    /// Name of the method.
+    pub method_label: &'a str,
+    /// The true trajectory (`[L·D]`).
+    pub truth: &'a [f64],
+    /// Observed values: (state, component, value, σ_y).
+    pub observations: Vec<(usize, usize, f64, f64)>,
+}
+
+/// One panel per component: the reference mean ± 2 std (grey band), the method's sample mean ±
+/// 2 std (blue), 12 sample trajectories, the truth (green) and the observations (red ± 2σ_y).
+pub fn posterior_png(path: &Path, fig: &PosteriorFigure) -> Result<()> {
+    let p = fig.len * fig.dim;
+    let n = fig.draws.len() / p.max(1);
+    if n < 2
+        || fig.reference_mean.len() != p
+        || fig.reference_var.len() != p
+        || fig.truth.len() != p
+    {
+        return Err(Error::Shape(
+            "posterior figure: inconsistent array sizes".into(),
+        ));
+    }
+    let mut mean = vec![0.0; p];
+    for row in fig.draws.chunks_exact(p) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v / n as f64;
+        }
+    }
+    let mut var = vec![0.0; p];
+    for row in fig.draws.chunks_exact(p) {
+        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (v - m).powi(2) / (n as f64 - 1.0);
+        }
+    }
+    let height = 260 * fig.dim as u32 + 40;
+    write_png_atomic(path, (900, height), |root| {
+        let root = root
+            .titled(&fig.title, ("sans-serif", 20))
+            .map_err(plot_err)?;
+        let panels = root.split_evenly((fig.dim, 1));
+        for (c, area) in panels.iter().enumerate() {
+            let at = |v: &[f64], i: usize| v[i * fig.dim + c];
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for i in 0..fig.len {
+                let s = 2.5 * at(fig.reference_var, i).sqrt().max(at(&var, i).sqrt());
+                lo = lo.min(at(fig.reference_mean, i) - s).min(at(fig.truth, i));
+                hi = hi.max(at(fig.reference_mean, i) + s).max(at(fig.truth, i));
+            }
+            let mut chart = ChartBuilder::on(area)
+                .margin(8)
+                .x_label_area_size(28)
+                .y_label_area_size(48)
+                .caption(format!("component {c}"), ("sans-serif", 16))
+                .build_cartesian_2d(0f64..(fig.len - 1) as f64, lo..hi)
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("state i (0-based)")
+                .draw()
+                .map_err(plot_err)?;
+            let band: Vec<(f64, f64)> = (0..fig.len)
+                .map(|i| {
+                    (
+                        i as f64,
+                        at(fig.reference_mean, i) + 2.0 * at(fig.reference_var, i).sqrt(),
+                    )
+                })
+                .chain((0..fig.len).rev().map(|i| {
+                    (
+                        i as f64,
+                        at(fig.reference_mean, i) - 2.0 * at(fig.reference_var, i).sqrt(),
+                    )
+                }))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, BLACK.mix(0.12))))
+                .map_err(plot_err)?
+                .label(format!("{} ± 2 std", fig.reference_label))
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.2).filled())
+                });
+            for row in fig.draws.chunks_exact(p).take(12) {
+                chart
+                    .draw_series(LineSeries::new(
+                        (0..fig.len).map(|i| (i as f64, at(row, i))),
+                        BLUE.mix(0.18),
+                    ))
+                    .map_err(plot_err)?;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    (0..fig.len).map(|i| (i as f64, at(fig.reference_mean, i))),
+                    BLACK.stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+            for sign in [-2.0, 0.0, 2.0] {
+                let s = chart
+                    .draw_series(LineSeries::new(
+                        (0..fig.len).map(|i| (i as f64, at(&mean, i) + sign * at(&var, i).sqrt())),
+                        BLUE.stroke_width(if sign == 0.0 { 2 } else { 1 }),
+                    ))
+                    .map_err(plot_err)?;
+                if sign == 0.0 {
+                    s.label(format!("{} mean ± 2 std ({n} samples)", fig.method_label))
+                        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
+                }
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    (0..fig.len).map(|i| (i as f64, at(fig.truth, i))),
+                    GREEN.mix(0.8).stroke_width(1),
+                ))
+                .map_err(plot_err)?
+                .label("truth")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], GREEN));
+            let obs: Vec<_> = fig.observations.iter().filter(|o| o.1 == c).collect();
+            chart
+                .draw_series(obs.iter().map(|&&(i, _, v, s)| {
+                    ErrorBar::new_vertical(i as f64, v - 2.0 * s, v, v + 2.0 * s, RED.filled(), 6)
+                }))
+                .map_err(plot_err)?
+                .label("observation ± 2σ_y")
+                .legend(|(x, y)| Circle::new((x + 8, y), 3, RED.filled()));
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .label_font(("sans-serif", 12))
+                .draw()
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}

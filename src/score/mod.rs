@@ -1,0 +1,120 @@
+//! Local scores and the composed score of a whole trajectory (paper §3.1, Algorithm 2).
+//!
+//! Everything here is in ε-space (see [`crate::schedule`]): a model returns the noise estimate
+//! `ε(x(t), t) = −σ(t) ∇ log p(x(t))`.
+
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::blanket::MarkovBlanket;
+use crate::schedule::NoiseSchedule;
+use crate::{Error, Result};
+
+/// A local score `ε_φ(x_{i−k:i+k}(t), t)` on a batch of windows of `w = 2k+1` states
+/// (paper eq. 14, trained by Algorithm 1), in ε-space.
+pub trait LocalScore<B: Backend> {
+    /// The schedule the model was trained (or derived) for.
+    fn schedule(&self) -> &dyn NoiseSchedule;
+    /// Number of states per window, `2k + 1`.
+    fn window(&self) -> usize;
+    /// Flattened dimension D of one state.
+    fn state_dim(&self) -> usize;
+    /// ε on windows `[N, w, D]` at diffusion time `t`, same shape out.
+    fn epsilon(&self, windows: Tensor<B, 3>, t: f64) -> Tensor<B, 3>;
+}
+
+/// A noise model on whole trajectories `[N, L, D]`: what samplers integrate.
+///
+/// Implemented by the composed local score ([`Composed`]), by exact Gaussian models
+/// ([`crate::systems::linear_gaussian::GaussianEpsilon`]) and by guided posteriors
+/// ([`crate::guidance::Guided`]), so a guided ε is usable wherever an ε is.
+pub trait EpsilonModel<B: Backend> {
+    /// The schedule shared by the model and the sampler.
+    fn schedule(&self) -> &dyn NoiseSchedule;
+    /// Checks that trajectories of `len` states of dimension `dim` are supported.
+    fn check_shape(&self, len: usize, dim: usize) -> Result<()>;
+    /// ε on trajectories `[N, L, D]` at time `t`, same shape out.
+    fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3>;
+}
+
+/// The score of a long trajectory composed from a local score and a blanket (**Algorithm 2**):
+/// unfold `x_{1:L}(t)` into windows, evaluate the local ε on all windows in one batch, fold.
+pub struct Composed<S, M> {
+    local: S,
+    blanket: M,
+}
+
+impl<S, M> Composed<S, M> {
+    /// Composes `local` over `blanket`; their window sizes must agree.
+    pub fn new<B: Backend>(local: S, blanket: M) -> Result<Self>
+    where
+        S: LocalScore<B>,
+        M: MarkovBlanket<B>,
+    {
+        if local.window() != blanket.window() {
+            return Err(Error::Shape(format!(
+                "local score sees windows of {} states but the blanket cuts windows of {}",
+                local.window(),
+                blanket.window()
+            )));
+        }
+        Ok(Self { local, blanket })
+    }
+
+    /// The local score.
+    pub fn local(&self) -> &S {
+        &self.local
+    }
+
+    /// The blanket.
+    pub fn blanket(&self) -> &M {
+        &self.blanket
+    }
+}
+
+impl<B: Backend, S: LocalScore<B>, M: MarkovBlanket<B>> EpsilonModel<B> for Composed<S, M> {
+    fn schedule(&self) -> &dyn NoiseSchedule {
+        self.local.schedule()
+    }
+
+    fn check_shape(&self, len: usize, dim: usize) -> Result<()> {
+        self.blanket.check_len(len)?;
+        if dim != self.local.state_dim() {
+            return Err(Error::Shape(format!(
+                "trajectory states have dimension {dim} but the local score expects {}",
+                self.local.state_dim()
+            )));
+        }
+        Ok(())
+    }
+
+    fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
+        let [_, len, _] = x_t.dims();
+        let windows = self.blanket.unfold(x_t);
+        let eps = self.local.epsilon(windows, t);
+        self.blanket.fold(eps, len)
+    }
+}
+
+impl<B: Backend, T: EpsilonModel<B> + ?Sized> EpsilonModel<B> for Box<T> {
+    fn schedule(&self) -> &dyn NoiseSchedule {
+        (**self).schedule()
+    }
+    fn check_shape(&self, len: usize, dim: usize) -> Result<()> {
+        (**self).check_shape(len, dim)
+    }
+    fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
+        (**self).epsilon(x_t, t)
+    }
+}
+
+impl<B: Backend, T: EpsilonModel<B> + ?Sized> EpsilonModel<B> for &T {
+    fn schedule(&self) -> &dyn NoiseSchedule {
+        (**self).schedule()
+    }
+    fn check_shape(&self, len: usize, dim: usize) -> Result<()> {
+        (**self).check_shape(len, dim)
+    }
+    fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
+        (**self).epsilon(x_t, t)
+    }
+}

@@ -1,0 +1,187 @@
+//! Bad input gets a clear error naming the problem, never a panic.
+
+use std::sync::Arc;
+
+use sda::oracle::{oracle_observation, NamedRun};
+use sda::prelude::*;
+use sda::registry::{self, parse_params, ObservationPlugin, SamplerPlugin};
+use sda::systems::linear_gaussian::LinearGaussian;
+
+type B = DefaultBackend;
+
+fn schedule() -> Arc<dyn NoiseSchedule> {
+    Arc::new(VpCosine::default())
+}
+
+fn composed(k: usize) -> impl EpsilonModel<B> {
+    let sys = LinearGaussian::oracle();
+    Composed::new::<B>(
+        sys.window_epsilon(k, schedule()).unwrap(),
+        TemporalWindow::new(k).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn trajectory_shorter_than_window_is_an_error() {
+    let eps = composed(3);
+    let err = sample::<B>(
+        &eps,
+        &PredictorCorrector::ddim(),
+        TrajectoryShape::new(6, 2),
+        &SampleOptions::default(),
+        &default_device(),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Shape(_)), "{msg}");
+    assert!(msg.contains("L = 6") && msg.contains("2k+1 = 7"), "{msg}");
+}
+
+#[test]
+fn zero_half_width_is_an_error() {
+    let err = TemporalWindow::new(0).unwrap_err();
+    assert!(err.to_string().contains("at least 1"), "{err}");
+    assert!(LinearGaussian::oracle()
+        .window_epsilon(0, schedule())
+        .is_err());
+    let err = (registry::find::<registry::BlanketPlugin>("temporal-window")
+        .unwrap()
+        .build)(&parse_params("k = 0").unwrap())
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("k must be at least 1"), "{err}");
+}
+
+#[test]
+fn observation_not_matching_trajectory_is_an_error() {
+    let device = default_device();
+    // observation built for L = 16, prior composed for any L ≥ 5, trajectories of L = 12
+    let obs = oracle_observation();
+    let y = vec![0.0; 4];
+    let post = Guided::<B, _, _, _>::new(
+        composed(2),
+        &obs,
+        &y,
+        SdaGaussian::new(0.01).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let err = sample::<B>(
+        &post,
+        &PredictorCorrector::ddim(),
+        TrajectoryShape::new(12, 2),
+        &SampleOptions::default(),
+        &device,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("do not match the observation"),
+        "{err}"
+    );
+    // wrong state dimension against the prior
+    let obs3 = Pick::new(TrajectoryShape::new(16, 3), vec![0], vec![0], 0.1).unwrap();
+    let err = Guided::<B, _, _, _>::new(
+        composed(2),
+        &obs3,
+        &[0.0],
+        SdaGaussian::new(0.01).unwrap(),
+        &device,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("dimension 3"), "{err}");
+    // y of the wrong length
+    let err = Guided::<B, _, _, _>::new(
+        composed(2),
+        &obs,
+        &[0.0; 3],
+        SdaGaussian::new(0.01).unwrap(),
+        &device,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("has 3 values"), "{err}");
+    // indices outside the trajectory
+    let err = Pick::new(TrajectoryShape::new(16, 2), vec![16], vec![0], 0.1).unwrap_err();
+    assert!(err.to_string().contains("state 16 is outside"), "{err}");
+    let err = Pick::new(TrajectoryShape::new(16, 2), vec![0], vec![2], 0.1).unwrap_err();
+    assert!(err.to_string().contains("component 2 is outside"), "{err}");
+}
+
+#[test]
+fn nan_in_observation_is_an_error() {
+    let device = default_device();
+    let obs = oracle_observation();
+    let y = vec![0.1, f64::NAN, 0.2, 0.3];
+    let err = Guided::<B, _, _, _>::new(
+        composed(2),
+        &obs,
+        &y,
+        SdaGaussian::new(0.01).unwrap(),
+        &device,
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, Error::NonFinite(_)));
+    assert!(err.to_string().contains("y[1]"), "{err}");
+}
+
+#[test]
+fn unknown_plugin_names_list_the_known_ones() {
+    let err = registry::find::<ObservationPlugin>("pik").err().unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("unknown observation 'pik'") && msg.contains("pick"),
+        "{msg}"
+    );
+    let err = registry::find::<SamplerPlugin>("euler").err().unwrap();
+    assert!(err.to_string().contains("ddim, pc"), "{err}");
+}
+
+#[test]
+fn parameter_typos_are_rejected() {
+    let plugin = registry::find::<SamplerPlugin>("pc").unwrap();
+    let err = (plugin.build)(&parse_params("correction = 2").unwrap())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("unknown field `correction`"),
+        "{err}"
+    );
+    assert!(parse_params("k = ").is_err());
+    let run = NamedRun {
+        observation: (
+            "pick".into(),
+            parse_params("states = [0], components = [0], sigma = -1").unwrap(),
+        ),
+        guidance: None,
+        blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
+        sampler: ("ddim".into(), parse_params("").unwrap()),
+        len: 16,
+        options: SampleOptions::default(),
+        problem_seed: 0,
+    };
+    let err = sda::oracle::run_named(&run).unwrap_err();
+    assert!(err.to_string().contains("sigma must be positive"), "{err}");
+}
+
+#[test]
+fn bad_sampling_options_are_errors() {
+    let eps = composed(2);
+    let opts = SampleOptions {
+        steps: 0,
+        ..SampleOptions::default()
+    };
+    let err = sample::<B>(
+        &eps,
+        &PredictorCorrector::ddim(),
+        TrajectoryShape::new(16, 2),
+        &opts,
+        &default_device(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("steps ≥ 1"), "{err}");
+    assert!(PredictorCorrector::new(1, -0.5).is_err());
+    assert!(SdaGaussian::new(f64::NAN).is_err());
+}
