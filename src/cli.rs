@@ -3,12 +3,14 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::generate::{self, GenerateOptions, Outcome};
 use crate::oracle::{self, NamedRun};
 use crate::registry::{
     self, parse_params, BlanketPlugin, GuidancePlugin, ObservationPlugin, Plugin, SamplerPlugin,
     SchedulePlugin, SystemPlugin,
 };
 use crate::sampler::SampleOptions;
+use crate::systems::kolmogorov::{vorticity_from_velocity, KolmogorovConfig};
 use crate::Result;
 
 /// Score-based data assimilation.
@@ -41,6 +43,56 @@ enum Command {
         corrections: Vec<usize>,
         /// Output folder of the figure.
         #[arg(long, default_value = "runs/quickstart")]
+        out: String,
+    },
+    /// Generate a trajectory dataset (train/valid/test `.npy` + `manifest.json`). Resumable:
+    /// rerun the same command after an interruption.
+    Generate {
+        /// The system: `kolmogorov`.
+        system: String,
+        /// Output folder.
+        #[arg(long)]
+        out: Option<String>,
+        /// Number of trajectories (split 80/10/10).
+        #[arg(long, default_value_t = 1024)]
+        trajectories: usize,
+        /// Base seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Discarded snapshots before the kept ones.
+        #[arg(long, default_value_t = 64)]
+        burn_in: usize,
+        /// Kept snapshots per trajectory.
+        #[arg(long, default_value_t = 64)]
+        keep: usize,
+        /// Solver grid size (overrides the config).
+        #[arg(long)]
+        grid: Option<usize>,
+        /// Mean-pooling factor to the learning grid (overrides the config).
+        #[arg(long)]
+        coarsen: Option<usize>,
+        /// TOML file with the system's configuration (unknown keys are errors).
+        #[arg(long)]
+        config: Option<String>,
+        /// Stop after this many new trajectories (generate in chunks).
+        #[arg(long)]
+        max_new: Option<usize>,
+    },
+    /// Render the vorticity of a Kolmogorov trajectory (`[N, T, 2, n, n]` .npy) as a PNG strip.
+    Plot {
+        /// The `.npy` file (e.g. data/kolmogorov/test.npy).
+        data: String,
+        /// Which trajectory.
+        #[arg(long, default_value_t = 0)]
+        trajectory: usize,
+        /// Number of snapshots in the strip.
+        #[arg(long, default_value_t = 8)]
+        count: usize,
+        /// Snapshots between two panels.
+        #[arg(long, default_value_t = 4)]
+        every: usize,
+        /// Output PNG.
+        #[arg(long, default_value = "runs/plot/vorticity.png")]
         out: String,
     },
     /// One oracle run with every component chosen by registered name.
@@ -141,6 +193,106 @@ where
                 Ok(()) => println!("Figure: {}", path.display()),
                 Err(e) => eprintln!("no figure: {e}"),
             }
+        }
+        Command::Generate {
+            system,
+            out,
+            trajectories,
+            seed,
+            burn_in,
+            keep,
+            grid,
+            coarsen,
+            config,
+            max_new,
+        } => {
+            if system != "kolmogorov" {
+                return Err(crate::Error::UnknownPlugin {
+                    kind: "dataset system",
+                    name: system,
+                    known: vec!["kolmogorov".into()],
+                });
+            }
+            let mut cfg = match config {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| crate::Error::Io {
+                            path: path.clone().into(),
+                            source,
+                        })?;
+                    toml::from_str::<KolmogorovConfig>(&text)
+                        .map_err(|e| crate::Error::config(path, e))?
+                }
+                None => KolmogorovConfig::default(),
+            };
+            cfg.grid = grid.unwrap_or(cfg.grid);
+            cfg.coarsen = coarsen.unwrap_or(cfg.coarsen);
+            let opts = GenerateOptions {
+                out: out.unwrap_or_else(|| "data/kolmogorov".into()).into(),
+                trajectories,
+                seed,
+                burn_in,
+                keep,
+                max_new,
+                progress: true,
+            };
+            let start = std::time::Instant::now();
+            let outcome = generate::generate_kolmogorov(&cfg, &opts)?;
+            let secs = start.elapsed().as_secs_f64();
+            match outcome {
+                Outcome::Complete { computed, reused } => println!(
+                    "wrote {}/{{train,valid,test}}.npy and manifest.json: {computed} trajectories \
+                     simulated in {secs:.1} s, {reused} reused",
+                    opts.out.display()
+                ),
+                Outcome::Partial {
+                    computed,
+                    remaining,
+                } => println!(
+                    "{computed} trajectories simulated in {secs:.1} s, {remaining} remaining: \
+                     rerun the same command to continue"
+                ),
+            }
+        }
+        Command::Plot {
+            data,
+            trajectory,
+            count,
+            every,
+            out,
+        } => {
+            let a = crate::data::read_npy(std::path::Path::new(&data))?;
+            let [n_traj, t, c, h, w] = a.shape[..] else {
+                return Err(crate::Error::Shape(format!(
+                    "{data}: expected [trajectories, time, 2, n, n], got {:?}",
+                    a.shape
+                )));
+            };
+            if c != 2 || h != w || trajectory >= n_traj || every == 0 {
+                return Err(crate::Error::Shape(format!(
+                    "{data}: shape {:?}, trajectory {trajectory}, every {every}: need 2 velocity \
+                     channels on a square grid and an existing trajectory",
+                    a.shape
+                )));
+            }
+            let state = 2 * h * w;
+            let fields: Vec<Vec<f64>> = (0..t)
+                .step_by(every)
+                .take(count)
+                .map(|s| {
+                    let off = (trajectory * t + s) * state;
+                    let uv: Vec<f64> = a.data[off..off + state].iter().map(|&v| v as f64).collect();
+                    vorticity_from_velocity(&uv[..h * w], &uv[h * w..], h)
+                })
+                .collect();
+            let path = std::path::Path::new(&out);
+            crate::plot::vorticity_strip_png(
+                path,
+                &fields,
+                h,
+                &format!("{data}: trajectory {trajectory}, vorticity of every {every}-th state"),
+            )?;
+            println!("wrote {}", path.display());
         }
         Command::Oracle {
             observation,

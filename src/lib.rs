@@ -27,7 +27,9 @@
 pub mod backend;
 pub mod blanket;
 pub mod cli;
+pub mod data;
 mod error;
+pub mod generate;
 pub mod guidance;
 pub mod metrics;
 pub mod observe;
