@@ -121,10 +121,12 @@ pub fn generate_with(
     // a staging folder from another configuration must not be mixed in
     let stage_manifest = staging(&opts.out).join("manifest.json");
     match std::fs::read(&stage_manifest) {
-        Ok(old) if old != json => return Err(Error::Invalid(format!(
+        Ok(old) if old != json => {
+            return Err(Error::Invalid(format!(
             "{} holds trajectories of other settings; remove it or rerun with the same settings",
             staging(&opts.out).display()
-        ))),
+        )))
+        }
         Ok(_) => {}
         Err(_) => write_atomic(&stage_manifest, &json)?,
     }

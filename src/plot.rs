@@ -323,6 +323,8 @@ pub fn spectrum_png(path: &Path, spectrum: &[f64], slope: f64, fit: (usize, usiz
             .configure_mesh()
             .x_desc("wavenumber |k|")
             .y_desc("E(k)")
+            .x_labels(8)
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{v:.0e}"))
             .draw()
             .map_err(plot_err)?;

@@ -58,7 +58,7 @@ impl Kolmogorov {
     /// Builds the solver; errors on an odd grid, a pooling factor that does not divide it, or
     /// non-positive Δ, CFL or velocity.
     pub fn new(cfg: KolmogorovConfig) -> Result<Self> {
-        if cfg.coarsen == 0 || cfg.grid % cfg.coarsen != 0 {
+        if cfg.coarsen == 0 || !cfg.grid.is_multiple_of(cfg.coarsen) {
             return Err(Error::Invalid(format!(
                 "coarsening factor {} must divide the grid size {}",
                 cfg.coarsen, cfg.grid

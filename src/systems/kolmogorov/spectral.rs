@@ -34,33 +34,44 @@ pub struct SpectralGrid {
     pub dealias: Vec<f64>,
 }
 
-/// Grids at least this large split each transform over two threads; smaller ones run serially
-/// (the join overhead would dominate).
-const PARALLEL_FROM: usize = 128;
-
-/// Runs `a` and `b`, in parallel when `parallel`.
-fn join(parallel: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
-    if parallel {
-        rayon::join(a, b);
-    } else {
-        a();
-        b();
+/// Cache-blocked transpose: `dst[j * dst_stride + i] = src[i * src_stride + j]` for
+/// `i < rows`, `j < cols`.
+fn transpose(
+    src: &[C64],
+    src_stride: usize,
+    dst: &mut [C64],
+    dst_stride: usize,
+    rows: usize,
+    cols: usize,
+) {
+    // 8 × 8 tiles, writing along destination rows: with power-of-two strides a taller tile
+    // would map its lines to one cache set and thrash.
+    const TILE: usize = 8;
+    for i0 in (0..rows).step_by(TILE) {
+        let i1 = (i0 + TILE).min(rows);
+        for j0 in (0..cols).step_by(TILE) {
+            for j in j0..(j0 + TILE).min(cols) {
+                let d = &mut dst[j * dst_stride + i0..j * dst_stride + i1];
+                for (k, v) in d.iter_mut().enumerate() {
+                    *v = src[(i0 + k) * src_stride + j];
+                }
+            }
+        }
     }
 }
 
-/// Reusable buffers of the transforms (one per thread of work). Rows are split in two halves
-/// transformed in parallel (`rayon::join`), each half with its own scratch.
+/// Reusable buffers of the transforms (one per thread of work).
 pub struct FftScratch {
     rows: Vec<C64>,
     cols: Vec<C64>,
-    row_in: [Vec<f64>; 2],
-    scratch: [Vec<C64>; 2],
+    row_in: Vec<f64>,
+    scratch: Vec<C64>,
 }
 
 impl SpectralGrid {
     /// Plans the transforms of an n × n grid (n even, ≥ 4).
     pub fn new(n: usize) -> Result<Self> {
-        if n < 4 || n % 2 != 0 {
+        if n < 4 || !n.is_multiple_of(2) {
             return Err(Error::Invalid(format!(
                 "spectral grid size must be even and ≥ 4, got {n}"
             )));
@@ -126,8 +137,8 @@ impl SpectralGrid {
         FftScratch {
             rows: vec![C64::default(); self.spectral_len()],
             cols: vec![C64::default(); self.spectral_len()],
-            row_in: [vec![0.0; self.n], vec![0.0; self.n]],
-            scratch: [vec![C64::default(); len], vec![C64::default(); len]],
+            row_in: vec![0.0; self.n],
+            scratch: vec![C64::default(); len],
         }
     }
 
@@ -145,96 +156,52 @@ impl SpectralGrid {
     /// others are set to zero (for fields about to be dealiased).
     pub fn forward_band(&self, phys: &[f64], spec: &mut [C64], ws: &mut FftScratch, cols: usize) {
         let (n, nk) = (self.n, self.nk);
-        let half = n / 2;
-        let (rows_a, rows_b) = ws.rows.split_at_mut(half * nk);
-        let [in_a, in_b] = &mut ws.row_in;
-        let [sc_a, sc_b] = &mut ws.scratch;
-        let r2c = &self.r2c;
-        let run = |rows: &mut [C64], phys: &[f64], row_in: &mut Vec<f64>, sc: &mut Vec<C64>| {
-            for (out, inp) in rows.chunks_exact_mut(nk).zip(phys.chunks_exact(n)) {
-                row_in.copy_from_slice(inp);
-                r2c.process_with_scratch(row_in, out, sc)
-                    .expect("buffer sizes match the plan");
-            }
-        };
-        join(
-            self.n >= PARALLEL_FROM,
-            || run(rows_a, &phys[..half * n], in_a, sc_a),
-            || run(rows_b, &phys[half * n..], in_b, sc_b),
-        );
-        for a in 0..cols {
-            let col = &mut spec[a * n..(a + 1) * n];
-            for (iy, c) in col.iter_mut().enumerate() {
-                *c = ws.rows[iy * nk + a];
-            }
+        for (out, inp) in ws.rows.chunks_exact_mut(nk).zip(phys.chunks_exact(n)) {
+            ws.row_in.copy_from_slice(inp);
+            self.r2c
+                .process_with_scratch(&mut ws.row_in, out, &mut ws.scratch)
+                .expect("buffer sizes match the plan");
         }
+        transpose(&ws.rows, nk, spec, n, n, cols);
         spec[cols * n..]
             .iter_mut()
             .for_each(|c| *c = C64::default());
-        let split = cols.div_ceil(2) * n;
-        let (spec_a, spec_b) = spec[..cols * n].split_at_mut(split);
-        let fwd = &self.fwd;
-        join(
-            self.n >= PARALLEL_FROM,
-            || fwd.process_with_scratch(spec_a, sc_a),
-            || {
-                if !spec_b.is_empty() {
-                    fwd.process_with_scratch(spec_b, sc_b)
-                }
-            },
-        );
+        self.fwd
+            .process_with_scratch(&mut spec[..cols * n], &mut ws.scratch);
     }
 
     /// Spectral `[kx][ky]` → physical `[iy][ix]` (divides by n²). `spec` is left unchanged.
     pub fn inverse(&self, spec: &[C64], phys: &mut [f64], ws: &mut FftScratch) {
-        self.inverse_band(spec, phys, ws, self.nk);
+        let mut cols = std::mem::take(&mut ws.cols);
+        cols.copy_from_slice(spec);
+        self.inverse_band_in_place(&mut cols, phys, ws, self.nk);
+        ws.cols = cols;
     }
 
-    /// Like [`Self::inverse`], for a spectrum known to vanish outside the first `cols`
-    /// x-wavenumber columns (a dealiased field): the other columns are not transformed.
-    pub fn inverse_band(&self, spec: &[C64], phys: &mut [f64], ws: &mut FftScratch, cols: usize) {
+    /// Inverse transform of a spectrum that vanishes outside its first `cols` x-wavenumber
+    /// columns (a dealiased field); only those columns are transformed, and `spec` is used as
+    /// scratch (its content is destroyed).
+    pub fn inverse_band_in_place(
+        &self,
+        spec: &mut [C64],
+        phys: &mut [f64],
+        ws: &mut FftScratch,
+        cols: usize,
+    ) {
         let (n, nk) = (self.n, self.nk);
-        let half = n / 2;
-        let band = &mut ws.cols[..cols * n];
-        band.copy_from_slice(&spec[..cols * n]);
-        let split = cols.div_ceil(2) * n;
-        let (col_a, col_b) = band.split_at_mut(split);
-        let [sc_a, sc_b] = &mut ws.scratch;
-        let inv = &self.inv;
-        join(
-            self.n >= PARALLEL_FROM,
-            || inv.process_with_scratch(col_a, sc_a),
-            || {
-                if !col_b.is_empty() {
-                    inv.process_with_scratch(col_b, sc_b)
-                }
-            },
-        );
-        for iy in 0..n {
-            let row = &mut ws.rows[iy * nk..(iy + 1) * nk];
-            for (a, r) in row.iter_mut().enumerate().take(cols) {
-                *r = ws.cols[a * n + iy];
-            }
-            row[cols..].iter_mut().for_each(|c| *c = C64::default());
-        }
+        self.inv
+            .process_with_scratch(&mut spec[..cols * n], &mut ws.scratch);
+        transpose(spec, n, &mut ws.rows, nk, cols, n);
         let scale = 1.0 / (n * n) as f64;
-        let (rows_a, rows_b) = ws.rows.split_at_mut(half * nk);
-        let (phys_a, phys_b) = phys.split_at_mut(half * n);
-        let c2r = &self.c2r;
-        let run = |rows: &mut [C64], phys: &mut [f64], sc: &mut Vec<C64>| {
-            for (row, out) in rows.chunks_exact_mut(nk).zip(phys.chunks_exact_mut(n)) {
-                // a real field has real DC and Nyquist bins; drop round-off imaginary parts
-                row[0].im = 0.0;
-                row[nk - 1].im = 0.0;
-                c2r.process_with_scratch(row, out, sc)
-                    .expect("buffer sizes match the plan");
-                out.iter_mut().for_each(|v| *v *= scale);
-            }
-        };
-        join(
-            self.n >= PARALLEL_FROM,
-            || run(rows_a, phys_a, sc_a),
-            || run(rows_b, phys_b, sc_b),
-        );
+        for (row, out) in ws.rows.chunks_exact_mut(nk).zip(phys.chunks_exact_mut(n)) {
+            row[cols..].iter_mut().for_each(|c| *c = C64::default());
+            // a real field has real DC and Nyquist bins; drop round-off imaginary parts
+            row[0].im = 0.0;
+            row[nk - 1].im = 0.0;
+            self.c2r
+                .process_with_scratch(row, out, &mut ws.scratch)
+                .expect("buffer sizes match the plan");
+            out.iter_mut().for_each(|v| *v *= scale);
+        }
     }
 }
