@@ -17,6 +17,8 @@
 //! | likelihood score (Algorithm 3, DPS) | [`guidance`] |
 //! | predictor–corrector sampling (Algorithm 4) | [`sampler`] |
 //! | posterior summary statistics | [`metrics`] |
+//! | exact optimal transport (W1) | [`transport`] |
+//! | bootstrap particle filter (ground truth) | [`filter`] |
 //! | the exact linear-Gaussian oracle experiment | [`oracle`] |
 //! | PNG figures | [`plot`] |
 //! | plugins by name (`inventory`) | [`registry`] |
@@ -29,6 +31,7 @@ pub mod blanket;
 pub mod cli;
 pub mod data;
 mod error;
+pub mod filter;
 pub mod generate;
 pub mod guidance;
 pub mod metrics;
@@ -40,6 +43,7 @@ pub mod sampler;
 pub mod schedule;
 pub mod score;
 pub mod systems;
+pub mod transport;
 
 pub use error::{Error, Result};
 

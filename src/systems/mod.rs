@@ -3,6 +3,7 @@
 
 pub mod kolmogorov;
 pub mod linear_gaussian;
+pub mod lorenz63;
 
 use rand::RngCore;
 

@@ -1,0 +1,119 @@
+//! The Lorenz (1963) system of the paper's first experiment (§4.1):
+//! `ȧ = σ(b − a)`, `ḃ = a(ρ − c) − b`, `ċ = ab − βc` with σ = 10, ρ = 28, β = 8/3.
+//! One transition is one RK4 step of Δ = 0.025 followed by additive `N(0, Δ I)` noise, so the
+//! transition density is Gaussian and exact. Networks see **standardised** states
+//! `(ã, b̃, c̃) = (a/8, b/9, (c − 25)/8.6)`, which belong to the system
+//! ([`Lorenz63::standardise`]).
+
+use rand::RngCore;
+use rand_distr::{Distribution, StandardNormal};
+
+use super::Dynamics;
+
+/// Lorenz-63 with its stochastic transition and initial prior.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lorenz63 {
+    /// σ.
+    pub sigma: f64,
+    /// ρ.
+    pub rho: f64,
+    /// β.
+    pub beta: f64,
+    /// Time step Δ of one transition (also the variance of its noise).
+    pub dt: f64,
+}
+
+impl Default for Lorenz63 {
+    fn default() -> Self {
+        Self {
+            sigma: 10.0,
+            rho: 28.0,
+            beta: 8.0 / 3.0,
+            dt: 0.025,
+        }
+    }
+}
+
+/// Mean of the standardisation: `(0, 0, 25)`.
+pub const STANDARD_MEAN: [f64; 3] = [0.0, 0.0, 25.0];
+/// Scale of the standardisation: `(8, 9, 8.6)`.
+pub const STANDARD_SCALE: [f64; 3] = [8.0, 9.0, 8.6];
+
+impl Lorenz63 {
+    /// The vector field.
+    pub fn drift(&self, x: [f64; 3]) -> [f64; 3] {
+        let [a, b, c] = x;
+        [
+            self.sigma * (b - a),
+            a * (self.rho - c) - b,
+            a * b - self.beta * c,
+        ]
+    }
+
+    /// One classical RK4 step of size Δ: the deterministic part `M(x)` of the transition.
+    pub fn rk4(&self, x: [f64; 3]) -> [f64; 3] {
+        let h = self.dt;
+        let add =
+            |x: [f64; 3], k: [f64; 3], s: f64| [x[0] + s * k[0], x[1] + s * k[1], x[2] + s * k[2]];
+        let k1 = self.drift(x);
+        let k2 = self.drift(add(x, k1, h / 2.0));
+        let k3 = self.drift(add(x, k2, h / 2.0));
+        let k4 = self.drift(add(x, k3, h));
+        [0, 1, 2].map(|j| x[j] + h / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j]))
+    }
+
+    /// Physical → standardised: `(a/8, b/9, (c − 25)/8.6)`.
+    pub fn standardise(x: [f64; 3]) -> [f64; 3] {
+        [0, 1, 2].map(|j| (x[j] - STANDARD_MEAN[j]) / STANDARD_SCALE[j])
+    }
+
+    /// Standardised → physical.
+    pub fn unstandardise(x: [f64; 3]) -> [f64; 3] {
+        [0, 1, 2].map(|j| x[j] * STANDARD_SCALE[j] + STANDARD_MEAN[j])
+    }
+
+    /// `log N(x' | M(x), Δ I)` given the precomputed `M(x)`.
+    pub fn log_transition_from_mean(&self, mean: [f64; 3], x_next: &[f64]) -> f64 {
+        let r2: f64 = (0..3).map(|j| (x_next[j] - mean[j]).powi(2)).sum();
+        -0.5 * r2 / self.dt - 1.5 * (2.0 * std::f64::consts::PI * self.dt).ln()
+    }
+}
+
+fn state(x: &[f64]) -> [f64; 3] {
+    [x[0], x[1], x[2]]
+}
+
+impl Dynamics for Lorenz63 {
+    fn name(&self) -> String {
+        "lorenz63".into()
+    }
+    fn state_shape(&self) -> Vec<usize> {
+        vec![3]
+    }
+    /// `N((0, 0, 25), [[64, 50, 0], [50, 81, 0], [0, 0, 75]])`, by its Cholesky factor.
+    fn sample_initial(&self, rng: &mut dyn RngCore) -> Vec<f64> {
+        let z: [f64; 3] = [0, 1, 2].map(|_| StandardNormal.sample(&mut *rng));
+        // chol([[64, 50], [50, 81]]) = [[8, 0], [6.25, √(81 − 6.25²)]]
+        let l21: f64 = 50.0 / 8.0;
+        let l22 = (81.0 - l21 * l21).sqrt();
+        vec![
+            8.0 * z[0],
+            l21 * z[0] + l22 * z[1],
+            25.0 + 75f64.sqrt() * z[2],
+        ]
+    }
+    fn step(&self, x: &[f64], rng: &mut dyn RngCore) -> Vec<f64> {
+        let m = self.rk4(state(x));
+        let s = self.dt.sqrt();
+        m.iter()
+            .map(|v| {
+                let z: f64 = StandardNormal.sample(&mut *rng);
+                v + s * z
+            })
+            .collect()
+    }
+    fn log_transition(&self, x: &[f64], x_next: &[f64]) -> Option<f64> {
+        Some(self.log_transition_from_mean(self.rk4(state(x)), x_next))
+    }
+}
