@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::backend::DefaultBackend;
 use crate::generate::{self, GenerateOptions, Outcome};
 use crate::oracle::{self, NamedRun};
 use crate::registry::{
@@ -10,7 +11,10 @@ use crate::registry::{
     SchedulePlugin, SystemPlugin,
 };
 use crate::sampler::SampleOptions;
+use crate::score::mlp::MlpConfig;
+use crate::score::train::{self, TrainConfig};
 use crate::systems::kolmogorov::{vorticity_from_velocity, KolmogorovConfig};
+use crate::systems::lorenz63::Lorenz63;
 use crate::Result;
 
 /// Score-based data assimilation.
@@ -48,23 +52,27 @@ enum Command {
     /// Generate a trajectory dataset (train/valid/test `.npy` + `manifest.json`). Resumable:
     /// rerun the same command after an interruption.
     Generate {
-        /// The system: `kolmogorov`.
+        /// The system: `lorenz63` or `kolmogorov`.
         system: String,
-        /// Output folder.
+        /// Output folder (default `data/<system>`).
         #[arg(long)]
         out: Option<String>,
-        /// Number of trajectories (split 80/10/10).
-        #[arg(long, default_value_t = 1024)]
-        trajectories: usize,
+        /// Number of trajectories, split 80/10/10 (default 1024, the paper's).
+        #[arg(long)]
+        trajectories: Option<usize>,
         /// Base seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Discarded snapshots before the kept ones.
-        #[arg(long, default_value_t = 64)]
-        burn_in: usize,
-        /// Kept snapshots per trajectory.
-        #[arg(long, default_value_t = 64)]
-        keep: usize,
+        /// Discarded transitions before the kept states (lorenz63: 1024, kolmogorov: 64).
+        #[arg(long)]
+        burn_in: Option<usize>,
+        /// Kept states per trajectory (lorenz63: 1024, kolmogorov: 64).
+        #[arg(long)]
+        keep: Option<usize>,
+        /// Small preset for quick tries and tests: lorenz63 64 × 256 states, kolmogorov
+        /// 16 trajectories on a 64² grid (explicit flags still win).
+        #[arg(long)]
+        small: bool,
         /// Solver grid size (overrides the config).
         #[arg(long)]
         grid: Option<usize>,
@@ -94,6 +102,34 @@ enum Command {
         /// Output PNG.
         #[arg(long, default_value = "runs/plot/vorticity.png")]
         out: String,
+    },
+    /// Train a local score (Algorithm 1) on a dataset; checkpoints every `checkpoint_every`
+    /// steps, `--resume` continues a killed run.
+    Train {
+        /// TOML file of a `TrainConfig` (unknown keys are errors); flags below override it.
+        #[arg(long)]
+        config: Option<String>,
+        /// Dataset folder (train.npy, valid.npy).
+        #[arg(long)]
+        data: Option<String>,
+        /// Blanket half-width k (the paper's network for that k).
+        #[arg(long)]
+        k: Option<usize>,
+        /// Total steps.
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Checkpoint folder (default runs/train-<system>-k<k>).
+        #[arg(long)]
+        out: Option<String>,
+        /// Continue the run checkpointed in --out.
+        #[arg(long)]
+        resume: bool,
+        /// Stop after this many steps of this call (train in chunks).
+        #[arg(long)]
+        max_steps: Option<usize>,
     },
     /// One oracle run with every component chosen by registered name.
     Oracle {
@@ -201,43 +237,68 @@ where
             seed,
             burn_in,
             keep,
+            small,
             grid,
             coarsen,
             config,
             max_new,
         } => {
-            if system != "kolmogorov" {
-                return Err(crate::Error::UnknownPlugin {
-                    kind: "dataset system",
-                    name: system,
-                    known: vec!["kolmogorov".into()],
-                });
-            }
-            let mut cfg = match config {
-                Some(path) => {
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|source| crate::Error::Io {
-                            path: path.clone().into(),
-                            source,
-                        })?;
-                    toml::from_str::<KolmogorovConfig>(&text)
-                        .map_err(|e| crate::Error::config(path, e))?
+            let (n_default, b_default, k_default) = match (system.as_str(), small) {
+                ("lorenz63", false) => (1024, 1024, 1024),
+                ("lorenz63", true) => (64, 1024, 256),
+                ("kolmogorov", false) => (1024, 64, 64),
+                ("kolmogorov", true) => (16, 64, 64),
+                _ => {
+                    return Err(crate::Error::UnknownPlugin {
+                        kind: "dataset system",
+                        name: system,
+                        known: vec!["kolmogorov".into(), "lorenz63".into()],
+                    })
                 }
-                None => KolmogorovConfig::default(),
             };
-            cfg.grid = grid.unwrap_or(cfg.grid);
-            cfg.coarsen = coarsen.unwrap_or(cfg.coarsen);
             let opts = GenerateOptions {
-                out: out.unwrap_or_else(|| "data/kolmogorov".into()).into(),
-                trajectories,
+                out: out.unwrap_or_else(|| format!("data/{system}")).into(),
+                trajectories: trajectories.unwrap_or(n_default),
                 seed,
-                burn_in,
-                keep,
+                burn_in: burn_in.unwrap_or(b_default),
+                keep: keep.unwrap_or(k_default),
                 max_new,
                 progress: true,
             };
+            let read_config = |path: &str| -> crate::Result<String> {
+                std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
+                    path: path.into(),
+                    source,
+                })
+            };
             let start = std::time::Instant::now();
-            let outcome = generate::generate_kolmogorov(&cfg, &opts)?;
+            let outcome = if system == "lorenz63" {
+                if grid.is_some() || coarsen.is_some() {
+                    return Err(crate::Error::Invalid(
+                        "--grid and --coarsen apply to kolmogorov only".into(),
+                    ));
+                }
+                let sys = match &config {
+                    Some(path) => toml::from_str::<Lorenz63>(&read_config(path)?)
+                        .map_err(|e| crate::Error::config(path, e))?,
+                    None => Lorenz63::default(),
+                };
+                generate::generate_lorenz63(&sys, &opts)?
+            } else {
+                let mut cfg = match &config {
+                    Some(path) => toml::from_str::<KolmogorovConfig>(&read_config(path)?)
+                        .map_err(|e| crate::Error::config(path, e))?,
+                    None => KolmogorovConfig::default(),
+                };
+                if small {
+                    cfg.grid = 64;
+                    cfg.coarsen = 1;
+                }
+                cfg.grid = grid.unwrap_or(cfg.grid);
+                cfg.coarsen = coarsen.unwrap_or(cfg.coarsen);
+                generate::generate_kolmogorov(&cfg, &opts)?
+            };
+
             let secs = start.elapsed().as_secs_f64();
             match outcome {
                 Outcome::Complete { computed, reused } => println!(
@@ -293,6 +354,64 @@ where
                 &format!("{data}: trajectory {trajectory}, vorticity of every {every}-th state"),
             )?;
             println!("wrote {}", path.display());
+        }
+        Command::Train {
+            config,
+            data,
+            k,
+            steps,
+            seed,
+            out,
+            resume,
+            max_steps,
+        } => {
+            let mut cfg = match &config {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
+                            path: path.into(),
+                            source,
+                        })?;
+                    toml::from_str::<TrainConfig>(&text)
+                        .map_err(|e| crate::Error::config(path, e))?
+                }
+                None => TrainConfig {
+                    system: "lorenz63".into(),
+                    data: "data/lorenz63".into(),
+                    network: MlpConfig::paper(2),
+                    steps: 20_000,
+                    batch: 256,
+                    lr: 1e-3,
+                    weight_decay: 1e-3,
+                    validate_every: 1000,
+                    checkpoint_every: 1000,
+                    seed: 0,
+                },
+            };
+            if let Some(d) = data {
+                cfg.data = d.into();
+            }
+            if let Some(k) = k {
+                cfg.network = MlpConfig::paper(k);
+            }
+            cfg.steps = steps.unwrap_or(cfg.steps);
+            cfg.seed = seed.unwrap_or(cfg.seed);
+            let out = out
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| train::default_out(&cfg));
+            let device = crate::backend::default_device();
+            let log = train::train::<DefaultBackend>(&cfg, &out, resume, max_steps, true, &device)?;
+            let tail = &log.loss[log.loss.len().saturating_sub(100)..];
+            println!(
+                "{}: step {}/{}, mean loss of the last {} steps {:.4}, validation {:?}, {:.0} s of training",
+                out.display(),
+                log.step,
+                cfg.steps,
+                tail.len(),
+                tail.iter().sum::<f32>() / tail.len().max(1) as f32,
+                log.valid.last(),
+                log.seconds
+            );
         }
         Command::Oracle {
             observation,

@@ -71,3 +71,28 @@ impl MomentComparison {
             })
     }
 }
+
+/// `E_q[log p(x_{2:L} | x_1)]`: the mean over trajectories (`[N, L, D]` row-major, physical
+/// units) of the summed transition log-densities (paper Figure 2's "log-prior").
+pub fn expected_log_prior<D: crate::systems::Dynamics + ?Sized>(
+    system: &D,
+    trajectories: &[f64],
+    len: usize,
+) -> Result<f64> {
+    let per = len * system.state_dim();
+    if per == 0 || trajectories.is_empty() || !trajectories.len().is_multiple_of(per) {
+        return Err(Error::Shape(format!(
+            "{} values are not whole trajectories of {len} states of dimension {}",
+            trajectories.len(),
+            system.state_dim()
+        )));
+    }
+    let n = trajectories.len() / per;
+    let mut total = 0.0;
+    for t in trajectories.chunks_exact(per) {
+        total += system.log_prior(t).ok_or_else(|| {
+            Error::Invalid(format!("{} has no transition density", system.name()))
+        })?;
+    }
+    Ok(total / n as f64)
+}

@@ -3,6 +3,10 @@
 //! Everything here is in ε-space (see [`crate::schedule`]): a model returns the noise estimate
 //! `ε(x(t), t) = −σ(t) ∇ log p(x(t))`.
 
+pub mod embed;
+pub mod mlp;
+pub mod train;
+
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::blanket::MarkovBlanket;

@@ -1,0 +1,441 @@
+//! **Algorithm 1**: training a local score on random windows of 2k+1 states by denoising score
+//! matching in ε-space, `loss = mean((ε_φ(μ(t) x + σ(t) ε, t) − ε)²)`, `t ~ U(0, 1)`,
+//! with AdamW and a learning rate decaying linearly to 0.
+//!
+//! Checkpoints (model as safetensors for inference and interchange; the parameter record and
+//! the optimizer state in burn's MessagePack records for exact resumption; the training log)
+//! are written atomically
+//! every `checkpoint_every` steps; a killed run continues with `resume`. Batches are drawn from
+//! seeds derived from `(seed, step)`, so a resumed run sees exactly the batches an uninterrupted
+//! run would have seen.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+use super::mlp::{MlpConfig, ResMlp};
+use crate::data::{load_split, write_atomic};
+use crate::schedule::{NoiseSchedule, VpCosine};
+use crate::systems::lorenz63::Lorenz63;
+use crate::{Error, Result};
+
+/// A training run (TOML; unknown keys are rejected).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The system whose data is used (`lorenz63`); it fixes the standardisation.
+    pub system: String,
+    /// Dataset folder with `train.npy` and `valid.npy`.
+    pub data: PathBuf,
+    /// The network.
+    pub network: MlpConfig,
+    /// Total optimisation steps.
+    pub steps: usize,
+    /// Windows per batch.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Initial learning rate (decays linearly to 0).
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// AdamW weight decay.
+    #[serde(default = "default_lr")]
+    pub weight_decay: f64,
+    /// Steps between validation losses.
+    #[serde(default = "default_every")]
+    pub validate_every: usize,
+    /// Steps between checkpoints.
+    #[serde(default = "default_every")]
+    pub checkpoint_every: usize,
+    /// Seed of initialisation and batches.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_batch() -> usize {
+    256
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_every() -> usize {
+    500
+}
+
+/// The training log kept beside the checkpoint.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct TrainLog {
+    /// Steps done.
+    pub step: usize,
+    /// Training loss of every step.
+    pub loss: Vec<f32>,
+    /// `(step, validation loss)`.
+    pub valid: Vec<(usize, f32)>,
+    /// Training seconds spent so far (over all runs).
+    pub seconds: f64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    config: TrainConfig,
+    log: TrainLog,
+    model_file: String,
+    record_file: String,
+    optimizer_file: String,
+}
+
+/// Windows of a dataset, standardised, as `f32` rows of `(2k+1)·D` values.
+struct Windows {
+    data: Vec<f32>,
+    trajectories: usize,
+    len: usize,
+    dim: usize,
+}
+
+impl Windows {
+    fn load(dir: &Path, split: &str, system: &str) -> Result<Self> {
+        if system != "lorenz63" {
+            return Err(Error::UnknownPlugin {
+                kind: "trainable system",
+                name: system.into(),
+                known: vec!["lorenz63".into()],
+            });
+        }
+        let a = load_split(dir, split, &[3])?;
+        let mut data = a.data;
+        for x in data.chunks_exact_mut(3) {
+            let s = Lorenz63::standardise([x[0] as f64, x[1] as f64, x[2] as f64]);
+            for j in 0..3 {
+                x[j] = s[j] as f32;
+            }
+        }
+        Ok(Self {
+            data,
+            trajectories: a.shape[0],
+            len: a.shape[1],
+            dim: 3,
+        })
+    }
+
+    /// A batch `(x_t, t, ε)` of `n` random windows of `w` states.
+    fn batch(
+        &self,
+        n: usize,
+        w: usize,
+        schedule: &dyn NoiseSchedule,
+        rng: &mut StdRng,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let row = w * self.dim;
+        let (mut xt, mut ts, mut eps) = (
+            Vec::with_capacity(n * row),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n * row),
+        );
+        for _ in 0..n {
+            let tr = rng.random_range(0..self.trajectories);
+            let start = rng.random_range(0..=self.len - w);
+            let t: f64 = rng.random();
+            let (mu, sigma) = (schedule.mu(t) as f32, schedule.sigma(t) as f32);
+            let off = (tr * self.len + start) * self.dim;
+            for &x in &self.data[off..off + row] {
+                let e: f32 = StandardNormal.sample(&mut *rng);
+                xt.push(mu * x + sigma * e);
+                eps.push(e);
+            }
+            ts.push(t as f32);
+        }
+        (xt, ts, eps)
+    }
+}
+
+fn step_rng(seed: u64, step: usize) -> StdRng {
+    StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+fn loss<B: burn::tensor::backend::Backend>(
+    model: &ResMlp<B>,
+    (xt, ts, eps): &(Vec<f32>, Vec<f32>, Vec<f32>),
+    row: usize,
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    let n = ts.len();
+    let x = Tensor::<B, 2>::from_data(TensorData::new(xt.clone(), [n, row]), device);
+    let t = Tensor::<B, 1>::from_data(TensorData::new(ts.clone(), [n]), device);
+    let e = Tensor::<B, 2>::from_data(TensorData::new(eps.clone(), [n, row]), device);
+    (model.forward(x, t) - e).powi_scalar(2).mean()
+}
+
+fn scalar<B: burn::tensor::backend::Backend>(x: Tensor<B, 1>) -> f32 {
+    x.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("float")[0]
+}
+
+/// Saves a model as safetensors bytes with its architecture in the metadata.
+pub fn model_bytes<B: burn::tensor::backend::Backend>(
+    model: &ResMlp<B>,
+    cfg: &MlpConfig,
+) -> Result<Vec<u8>> {
+    let mut store = SafetensorsStore::from_bytes(None).metadata(
+        "sda.network",
+        serde_json::to_string(cfg).expect("config serialises"),
+    );
+    model
+        .save_into(&mut store)
+        .map_err(|e| Error::Numerical(format!("saving the model: {e}")))?;
+    store
+        .get_bytes()
+        .map_err(|e| Error::Numerical(format!("saving the model: {e}")))
+}
+
+/// Loads a model saved by [`model_bytes`] into a network of architecture `cfg`; a file of
+/// another architecture or a corrupt file is an error naming the path.
+pub fn load_model<B: burn::tensor::backend::Backend>(
+    path: &Path,
+    cfg: &MlpConfig,
+    device: &B::Device,
+) -> Result<ResMlp<B>> {
+    let corrupt = |message: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| corrupt(format!("not a safetensors file: {e}")))?;
+    let saved: MlpConfig = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("sda.network"))
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| corrupt("no sda.network metadata".into()))?;
+    if saved != *cfg {
+        return Err(corrupt(format!(
+            "checkpoint is for {saved:?}, but the configuration asks for {cfg:?}"
+        )));
+    }
+    let mut model = ResMlp::new(cfg, device)?;
+    let mut store = SafetensorsStore::from_bytes(Some(bytes));
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| corrupt(format!("{e}")))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        return Err(corrupt(format!(
+            "{} tensors failed to load, {} missing",
+            result.errors.len(),
+            result.missing.len()
+        )));
+    }
+    Ok(model)
+}
+
+/// Runs (or resumes) a training. `stop_after` ends the call after that many steps of this call
+/// (training in chunks; also how tests simulate a kill). Returns the log.
+pub fn train<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+    progress: bool,
+    device: &B::Device,
+) -> Result<TrainLog> {
+    cfg.network.validate()?;
+    if cfg.steps == 0 || cfg.batch == 0 || cfg.validate_every == 0 || cfg.checkpoint_every == 0 {
+        return Err(Error::Invalid(
+            "steps, batch, validate_every and checkpoint_every must be ≥ 1".into(),
+        ));
+    }
+    let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
+    let train_set = Windows::load(&cfg.data, "train", &cfg.system)?;
+    let valid_set = Windows::load(&cfg.data, "valid", &cfg.system)?;
+    let w = cfg.network.window();
+    if train_set.len < w || valid_set.len < w {
+        return Err(Error::Shape(format!(
+            "trajectories of {} states are shorter than the window 2k+1 = {w}",
+            train_set.len.min(valid_set.len)
+        )));
+    }
+    let row = w * cfg.network.state_dim;
+    let state_path = out.join("state.json");
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(cfg.weight_decay as f32)
+        .init::<B, ResMlp<B>>();
+    let (mut model, mut log) = if state_path.exists() {
+        if !resume {
+            return Err(Error::Invalid(format!(
+                "{} already holds a training run; pass --resume to continue it or choose another --out",
+                out.display()
+            )));
+        }
+        let bytes = std::fs::read(&state_path).map_err(|source| Error::Io {
+            path: state_path.clone(),
+            source,
+        })?;
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: state_path.clone(),
+            message: e.to_string(),
+        })?;
+        if state.config != *cfg {
+            return Err(Error::Invalid(format!(
+                "the checkpoint in {} was trained with {:?}; resuming needs the same settings, got {:?}",
+                out.display(),
+                state.config,
+                cfg
+            )));
+        }
+        // the safetensors file is validated, then the parameter record (which keeps the
+        // parameter ids the optimizer state is keyed by) is loaded into the network
+        load_model::<B>(&out.join(&state.model_file), &cfg.network, device)?;
+        let rec_path = out.join(&state.record_file);
+        let rec_bytes = std::fs::read(&rec_path).map_err(|source| Error::Io {
+            path: rec_path.clone(),
+            source,
+        })?;
+        let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+            .load(rec_bytes, device)
+            .map_err(|e| Error::Corrupt {
+                path: rec_path.clone(),
+                message: e.to_string(),
+            })?;
+        let model = ResMlp::<B>::new(&cfg.network, device)?.load_record(record);
+        let opt_path = out.join(&state.optimizer_file);
+        let opt_bytes = std::fs::read(&opt_path).map_err(|source| Error::Io {
+            path: opt_path.clone(),
+            source,
+        })?;
+        let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+            .load(opt_bytes, device)
+            .map_err(|e| Error::Corrupt {
+                path: opt_path.clone(),
+                message: e.to_string(),
+            })?;
+        optim = optim.load_record(record);
+        (model, state.log)
+    } else {
+        B::seed(device, cfg.seed);
+        (ResMlp::<B>::new(&cfg.network, device)?, TrainLog::default())
+    };
+    // a fixed validation set
+    let mut vrng = StdRng::seed_from_u64(cfg.seed ^ 0x5EED);
+    let valid_batch = valid_set.batch(1024, w, schedule.as_ref(), &mut vrng);
+    let end = stop_after.map_or(cfg.steps, |n| (log.step + n).min(cfg.steps));
+    let bar = if progress {
+        let bar = ProgressBar::new(cfg.steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("train [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}")
+                .expect("valid template"),
+        );
+        bar.set_position(log.step as u64);
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let seconds_before = log.seconds;
+    while log.step < end {
+        let s = log.step;
+        let batch = train_set.batch(cfg.batch, w, schedule.as_ref(), &mut step_rng(cfg.seed, s));
+        let l = loss(&model, &batch, row, device);
+        let value = scalar(l.clone());
+        if !value.is_finite() {
+            return Err(Error::Numerical(format!(
+                "training loss became {value} at step {s}"
+            )));
+        }
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        let lr = cfg.lr * (1.0 - s as f64 / cfg.steps as f64);
+        model = optim.step(lr, model, grads);
+        log.loss.push(value);
+        log.step += 1;
+        bar.set_message(format!("loss {value:.4}"));
+        bar.inc(1);
+        let at = log.step;
+        if at % cfg.validate_every == 0 || at == cfg.steps {
+            let v = scalar(loss(&model.valid(), &valid_batch, row, device));
+            log.valid.push((at, v));
+        }
+        if at % cfg.checkpoint_every == 0 || at == end {
+            log.seconds = seconds_before + start.elapsed().as_secs_f64();
+            save_checkpoint(out, cfg, &model, &optim, &log)?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(log)
+}
+
+fn save_checkpoint<B: AutodiffBackend, O: Optimizer<ResMlp<B>, B>>(
+    out: &Path,
+    cfg: &TrainConfig,
+    model: &ResMlp<B>,
+    optim: &O,
+    log: &TrainLog,
+) -> Result<()> {
+    let model_file = format!("model-{:08}.safetensors", log.step);
+    let optimizer_file = format!("optimizer-{:08}.mpk", log.step);
+    let record_file = format!("params-{:08}.mpk", log.step);
+    write_atomic(&out.join(&model_file), &model_bytes(model, &cfg.network)?)?;
+    let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .record(model.clone().into_record(), ())
+        .map_err(|e| Error::Numerical(format!("saving the parameters: {e}")))?;
+    write_atomic(&out.join(&record_file), &bytes)?;
+    let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .record(optim.to_record(), ())
+        .map_err(|e| Error::Numerical(format!("saving the optimizer: {e}")))?;
+    write_atomic(&out.join(&optimizer_file), &bytes)?;
+    let state = State {
+        config: cfg.clone(),
+        log: log.clone(),
+        model_file: model_file.clone(),
+        record_file: record_file.clone(),
+        optimizer_file: optimizer_file.clone(),
+    };
+    write_atomic(
+        &out.join("state.json"),
+        &serde_json::to_vec(&state).expect("state serialises"),
+    )?;
+    // the state now points at the new files: older checkpoints can go
+    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let old = (name.starts_with("model-") && name != model_file)
+            || (name.starts_with("params-") && name != record_file)
+            || (name.starts_with("optimizer-") && name != optimizer_file);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// The checkpointed model of a training folder, with its architecture.
+pub fn load_trained<B: burn::tensor::backend::Backend>(
+    out: &Path,
+    device: &B::Device,
+) -> Result<(ResMlp<B>, MlpConfig)> {
+    let state_path = out.join("state.json");
+    let bytes = std::fs::read(&state_path).map_err(|source| Error::Io {
+        path: state_path.clone(),
+        source,
+    })?;
+    let state: State = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        path: state_path,
+        message: e.to_string(),
+    })?;
+    let cfg = state.config.network;
+    Ok((load_model(&out.join(state.model_file), &cfg, device)?, cfg))
+}
+
+/// Where `sda train` writes by default.
+pub fn default_out(cfg: &TrainConfig) -> PathBuf {
+    PathBuf::from(format!("runs/train-{}-k{}", cfg.system, cfg.network.k))
+}
