@@ -26,6 +26,8 @@
 //! Tensors (networks, guidance, sampling) are generic over a burn backend `B`; the binary uses
 //! [`backend::DefaultBackend`]. Simulation and exact references are plain `f64`.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod blanket;
 pub mod cli;

@@ -81,7 +81,7 @@ pub fn assignment(cost: &[f64], n: usize) -> Result<(Vec<usize>, f64)> {
 /// `W1(P, Q)` between two sets of `n` points of dimension `dim` (row-major), uniform weights,
 /// Euclidean ground cost: `min_σ (1/n) Σ_i ‖x_i − y_σ(i)‖`. Exact.
 pub fn wasserstein1(x: &[f64], y: &[f64], dim: usize) -> Result<f64> {
-    if dim == 0 || x.len() % dim != 0 || x.len() != y.len() || x.is_empty() {
+    if dim == 0 || !x.len().is_multiple_of(dim) || x.len() != y.len() || x.is_empty() {
         return Err(Error::Shape(format!(
             "W1 needs two sets with the same number of points of dimension {dim} \
              (got {} and {} values)",

@@ -60,7 +60,10 @@ fn particle_filter_matches_kalman_smoother() {
 #[test]
 fn particle_filter_is_reproducible_and_validates_input() {
     let sys = Lorenz63::default();
-    let lik = |i: usize, x: &[f64]| (i % 4 == 0).then(|| -0.5 * ((x[0] / 8.0 - 0.3) / 0.1).powi(2));
+    let lik = |i: usize, x: &[f64]| {
+        i.is_multiple_of(4)
+            .then(|| -0.5 * ((x[0] / 8.0 - 0.3) / 0.1).powi(2))
+    };
     let pf = ParticleFilter {
         particles: 2048,
         burn_in: 8,
