@@ -297,30 +297,12 @@ pub fn train<B: AutodiffBackend>(
         // the safetensors file is validated, then the parameter record (which keeps the
         // parameter ids the optimizer state is keyed by) is loaded into the network
         load_model::<B>(&out.join(&state.model_file), &cfg.network, device)?;
-        let rec_path = out.join(&state.record_file);
-        let rec_bytes = std::fs::read(&rec_path).map_err(|source| Error::Io {
-            path: rec_path.clone(),
-            source,
-        })?;
-        let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
-            .load(rec_bytes, device)
-            .map_err(|e| Error::Corrupt {
-                path: rec_path.clone(),
-                message: e.to_string(),
-            })?;
-        let model = ResMlp::<B>::new(&cfg.network, device)?.load_record(record);
-        let opt_path = out.join(&state.optimizer_file);
-        let opt_bytes = std::fs::read(&opt_path).map_err(|source| Error::Io {
-            path: opt_path.clone(),
-            source,
-        })?;
-        let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
-            .load(opt_bytes, device)
-            .map_err(|e| Error::Corrupt {
-                path: opt_path.clone(),
-                message: e.to_string(),
-            })?;
-        optim = optim.load_record(record);
+        let model = ResMlp::<B>::new(&cfg.network, device)?
+            .load_record(read_record::<B, _>(&out.join(&state.record_file), device)?);
+        optim = optim.load_record(read_record::<B, _>(
+            &out.join(&state.optimizer_file),
+            device,
+        )?);
         (model, state.log)
     } else {
         B::seed(device, cfg.seed);
@@ -372,6 +354,23 @@ pub fn train<B: AutodiffBackend>(
     }
     bar.finish_and_clear();
     Ok(log)
+}
+
+/// Reads a burn record written by [`save_checkpoint`] (MessagePack, full precision).
+fn read_record<B: burn::tensor::backend::Backend, R: burn::record::Record<B>>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<R> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .load(bytes, device)
+        .map_err(|e| Error::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 fn save_checkpoint<B: AutodiffBackend, O: Optimizer<ResMlp<B>, B>>(
