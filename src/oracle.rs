@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
-use nalgebra::DVector;
 use rand::{rngs::StdRng, SeedableRng};
 
 use crate::backend::{from_host, to_host, DefaultBackend, NoiseSource};
@@ -197,11 +196,6 @@ impl<O> OracleProblem<O> {
             seconds: start.elapsed().as_secs_f64(),
             draws: Draws(draws),
         })
-    }
-
-    /// Exact posterior marginal means as a vector (for tests).
-    pub fn posterior_mean_vector(&self) -> DVector<f64> {
-        DVector::from_column_slice(&self.posterior_mean)
     }
 }
 
