@@ -446,7 +446,7 @@ where
                 problem_seed: seed,
             };
             let row = oracle::run_named(&run)?;
-            println!("{}", oracle::format_table(&[row]));
+            println!("{}", oracle::format_table([&row]));
         }
     }
     Ok(())

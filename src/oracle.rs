@@ -235,7 +235,7 @@ impl std::fmt::Debug for Draws {
 }
 
 /// Formats rows as a markdown table.
-pub fn format_table(rows: &[OracleRow]) -> String {
+pub fn format_table<'a>(rows: impl IntoIterator<Item = &'a OracleRow>) -> String {
     let mut s = String::from(
         "| ε | sampler | N | max |Δmean|/std | var ratio min | var ratio max | var ratio observed | ε evals | s |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -394,7 +394,7 @@ pub struct Quickstart {
 impl Quickstart {
     /// The rows alone.
     pub fn table(&self) -> String {
-        format_table(&self.rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
+        format_table(self.rows.iter().map(|r| &r.2))
     }
 
     /// Writes the posterior marginals of the SDA run with the most corrections up to 2 against
