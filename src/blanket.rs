@@ -10,7 +10,7 @@ use crate::{Error, Result};
 /// `unfold` maps a batch of trajectories `[N, L, D]` to a batch of windows `[N·W, w, D]`
 /// (w states each); `fold` maps per-window outputs of the same shape back to `[N, L, D]`,
 /// choosing for every state the window output that approximates its score best (paper eq. 13).
-pub trait MarkovBlanket<B: Backend> {
+pub trait MarkovBlanket<B: Backend>: Send + Sync {
     /// Number of states in one window (`2k + 1` for a temporal window).
     fn window(&self) -> usize;
     /// Checks that a trajectory of `len` states can be covered; a clear error otherwise.

@@ -30,23 +30,135 @@ enum Command {
     /// List every registered plugin (systems, observations, blankets, guidance, samplers,
     /// schedules).
     List,
-    /// Exact-oracle demo: SDA, DPS and the exact-ε sampler against the Kalman smoother on the
-    /// linear-Gaussian system; prints a table.
+    /// The whole method at small scale, in two parts: (1) the exact-oracle check — SDA, DPS
+    /// and the exact-ε sampler against the Kalman smoother on the linear-Gaussian system;
+    /// (2) Lorenz-63 end to end — small dataset, brief k = 2 training, one "lo" observation
+    /// assimilated by SDA and compared with two particle filters, a PNG of the trajectories.
     Quickstart {
-        /// Posterior samples per method.
+        /// Which part to run: `all`, `oracle` or `lorenz`.
+        #[arg(long, default_value = "all")]
+        part: String,
+        /// Oracle: posterior samples per method.
         #[arg(long, default_value_t = 1024)]
+        samples: usize,
+        /// Oracle: reverse-diffusion steps.
+        #[arg(long, default_value_t = 256)]
+        steps: usize,
+        /// Oracle: seed of the problem and of the samplers.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Oracle: comma-separated numbers of Langevin corrections C.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![0usize, 1, 2, 8])]
+        corrections: Vec<usize>,
+        /// Lorenz: training steps of the k = 2 model.
+        #[arg(long, default_value_t = 4000)]
+        train_steps: usize,
+        /// Lorenz: SDA samples (and particle-filter trajectories).
+        #[arg(long, default_value_t = 128)]
+        lorenz_samples: usize,
+        /// Lorenz: reverse-diffusion steps.
+        #[arg(long, default_value_t = 128)]
+        lorenz_steps: usize,
+        /// Lorenz: particles per filter.
+        #[arg(long, default_value_t = 1 << 14)]
+        particles: usize,
+        /// Output folder (figures, Lorenz data and checkpoint; reused when rerun).
+        #[arg(long, default_value = "runs/quickstart")]
+        out: String,
+    },
+    /// Assimilate one observation of a test trajectory with a trained local score: samples
+    /// (`samples.npy`, physical units), the truth and y, a summary JSON and a PNG of the
+    /// trajectories with the observations and the truth.
+    Assimilate {
+        /// Training folder of the local score (its checkpoint and architecture).
+        #[arg(long)]
+        run: String,
+        /// Dataset folder (the truth comes from its `--split`).
+        #[arg(long, default_value = "data/lorenz63")]
+        data: String,
+        /// Split of the observed trajectory.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Index of the observed trajectory in the split.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Trajectory length L (its first L states).
+        #[arg(long, default_value_t = crate::lorenz::EVAL_LEN)]
+        len: usize,
+        /// Observation plugin (`lo`, `hi`, `pick`, or any registered one).
+        #[arg(long, default_value = "lo")]
+        observation: String,
+        /// Observation parameters, as the inside of a TOML inline table.
+        #[arg(long, default_value = "")]
+        observation_params: String,
+        /// Guidance plugin.
+        #[arg(long, default_value = "sda")]
+        guidance: String,
+        /// Guidance parameters.
+        #[arg(long, default_value = "gamma = 0.03")]
+        guidance_params: String,
+        /// Sampler plugin.
+        #[arg(long, default_value = "pc")]
+        sampler: String,
+        /// Sampler parameters.
+        #[arg(long, default_value = "corrections = 2, tau = 0.25")]
+        sampler_params: String,
+        /// Posterior samples.
+        #[arg(long, default_value_t = 128)]
         samples: usize,
         /// Reverse-diffusion steps.
         #[arg(long, default_value_t = 256)]
         steps: usize,
-        /// Seed of the problem and of the samplers.
+        /// Seed of the observation noise and of the sampler.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Comma-separated numbers of Langevin corrections C.
-        #[arg(long, value_delimiter = ',', default_values_t = vec![0usize, 1, 2, 8])]
+        /// Output folder.
+        #[arg(long, default_value = "runs/assimilate")]
+        out: String,
+    },
+    /// The paper's Figure-2 evaluation of one trained local score: for test observations of
+    /// `lo` / `hi` / `pick`, SDA with each C against two particle filters; medians of
+    /// W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table.
+    /// Resumable: rows are saved per observation in `--out`.
+    Evaluate {
+        /// Training folder of the local score.
+        #[arg(long)]
+        run: String,
+        /// Dataset folder (test split).
+        #[arg(long, default_value = "data/lorenz63")]
+        data: String,
+        /// `lo`, `hi` or `pick` (a state-wise observation, which the particle filter needs).
+        #[arg(long, default_value = "lo")]
+        observation: String,
+        /// Parameters of `pick`.
+        #[arg(long, default_value = "")]
+        observation_params: String,
+        /// Number of test observations (trajectories 0, 1, …).
+        #[arg(long, default_value_t = 16)]
+        observations: usize,
+        /// Trajectory length L.
+        #[arg(long, default_value_t = crate::lorenz::EVAL_LEN)]
+        len: usize,
+        /// SDA samples and particle-filter trajectories per observation.
+        #[arg(long, default_value_t = 128)]
+        samples: usize,
+        /// Reverse-diffusion steps.
+        #[arg(long, default_value_t = 256)]
+        steps: usize,
+        /// Comma-separated corrections C.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![0usize, 1, 2, 4])]
         corrections: Vec<usize>,
-        /// Output folder of the figure.
-        #[arg(long, default_value = "runs/quickstart")]
+        /// Particles per filter.
+        #[arg(long, default_value_t = 1 << 14)]
+        particles: usize,
+        /// γ of the SDA guidance.
+        #[arg(long, default_value_t = crate::lorenz::GAMMA)]
+        gamma: f64,
+        /// τ of the corrector.
+        #[arg(long, default_value_t = crate::lorenz::TAU)]
+        tau: f64,
+        /// Output folder (rows.jsonl, settings.json, table.md).
+        #[arg(long, default_value = "runs/evaluate")]
         out: String,
     },
     /// Generate a trajectory dataset (train/valid/test `.npy` + `manifest.json`). Resumable:
@@ -195,6 +307,177 @@ pub fn list_text() -> Result<String> {
     Ok(s)
 }
 
+fn quickstart_oracle(
+    samples: usize,
+    steps: usize,
+    seed: u64,
+    corrections: &[usize],
+    out: &str,
+) -> Result<()> {
+    println!(
+        "## Part 1: exact oracle\nLinear-Gaussian D=2, F=0.95 R(0.3), Q=0.1 I, L=16; component 0 \
+         observed at states 0,5,10,15 (sigma_y=0.1); {samples} samples, {steps} steps, tau=0.25\n"
+    );
+    let q = oracle::quickstart(samples, steps, seed, corrections, true)?;
+    println!("{}", q.table());
+    println!(
+        "Reference: Kalman-RTS smoother. Pass: max |Δmean|/std ≤ 0.15 and variance \
+         ratios in [0.85, 1.15] for the exact ε with C = 0."
+    );
+    let path = std::path::Path::new(out).join("oracle.png");
+    match q.figure(&path) {
+        Ok(()) => println!("Figure: {}\n", path.display()),
+        Err(e) => eprintln!("no figure: {e}"),
+    }
+    Ok(())
+}
+
+fn quickstart_lorenz(
+    train_steps: usize,
+    samples: usize,
+    steps: usize,
+    particles: usize,
+    out: &str,
+) -> Result<()> {
+    println!(
+        "## Part 2: Lorenz-63 end to end\nSmall dataset (64 trajectories × 256 states), k = 2 \
+         ResMLP trained {train_steps} steps, test trajectory 0 observed 'lo' (ã every 8th of 65 \
+         states, σ_y = 0.05); SDA γ = 0.03, C = 1, {samples} samples, {steps} steps; two \
+         particle filters of {particles} particles\n"
+    );
+    let start = std::time::Instant::now();
+    let r = crate::lorenz::quickstart(&crate::lorenz::QuickstartSettings {
+        out: std::path::Path::new(out).join("lorenz"),
+        train_steps,
+        samples,
+        steps,
+        corrections: 1,
+        particles,
+        progress: true,
+    })?;
+    println!(
+        "training: {} steps, mean loss of the last 100 steps {:.4}, {:.0} s",
+        r.training.0, r.training.1, r.training.2
+    );
+    println!(
+        "{}",
+        crate::lorenz::markdown_table("lo, test trajectory 0", &r.rows)
+    );
+    println!(
+        "Figure: {}\nLorenz part: {:.0} s",
+        r.figure.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+struct AssimilateArgs {
+    run: String,
+    data: String,
+    split: String,
+    index: usize,
+    len: usize,
+    observation: (String, toml::Value),
+    guidance: (String, toml::Value),
+    sampler: (String, toml::Value),
+    samples: usize,
+    steps: usize,
+    seed: u64,
+    out: String,
+}
+
+fn assimilate(a: AssimilateArgs) -> Result<()> {
+    use crate::data::{write_atomic, write_npy, Array};
+    use crate::lorenz;
+    let device = crate::backend::default_device();
+    let shape = crate::TrajectoryShape::new(a.len, 3);
+    let observation =
+        (registry::find::<ObservationPlugin>(&a.observation.0)?.build)(&a.observation.1, shape)?;
+    let guidance = (registry::find::<GuidancePlugin>(&a.guidance.0)?.build)(&a.guidance.1)?;
+    let sampler = (registry::find::<SamplerPlugin>(&a.sampler.0)?.build)(&a.sampler.1)?;
+    let prior = lorenz::load_prior::<DefaultBackend>(a.run.as_ref(), &device)?;
+    let truth = lorenz::trajectory(a.data.as_ref(), &a.split, a.index, a.len)?;
+    let y = lorenz::observe::<DefaultBackend>(observation.as_ref(), &truth, a.seed, &device)?;
+    let (x, report) = lorenz::posterior::<DefaultBackend>(
+        &prior,
+        observation.as_ref(),
+        &y,
+        guidance.as_ref(),
+        sampler.as_ref(),
+        &SampleOptions {
+            samples: a.samples,
+            steps: a.steps,
+            seed: a.seed.wrapping_add(1),
+            progress: true,
+        },
+        &device,
+    )?;
+    let out = std::path::PathBuf::from(&a.out);
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    write_npy(
+        &out.join("samples.npy"),
+        &Array::new(vec![a.samples, a.len, 3], f32s(&x))?,
+    )?;
+    write_npy(
+        &out.join("truth.npy"),
+        &Array::new(vec![a.len, 3], f32s(&truth))?,
+    )?;
+    write_npy(&out.join("y.npy"), &Array::new(vec![y.len()], f32s(&y))?)?;
+    let loglik =
+        lorenz::expected_log_likelihood::<DefaultBackend>(observation.as_ref(), &y, &x, &device);
+    let logprior = crate::metrics::expected_log_prior(&Lorenz63::default(), &x, a.len)?;
+    let summary = serde_json::json!({
+        "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
+        "observation": [a.observation.0, a.observation.1.to_string()],
+        "guidance": [a.guidance.0, a.guidance.1.to_string()],
+        "sampler": sampler.describe(),
+        "samples": a.samples, "steps": a.steps, "seed": a.seed,
+        "evaluations": report.evaluations, "seconds": report.seconds,
+        "expected_log_likelihood": loglik, "expected_log_prior": logprior,
+        "units": "samples.npy and truth.npy physical; y.npy in the observation's (standardised) units",
+    });
+    write_atomic(
+        &out.join("assimilate.json"),
+        serde_json::to_string_pretty(&summary)
+            .expect("json")
+            .as_bytes(),
+    )?;
+    let figure = out.join("trajectories.png");
+    crate::plot::trajectories_png(
+        &figure,
+        &crate::plot::TrajectoriesFigure {
+            title: format!(
+                "{} on {} trajectory {}: {}, {}",
+                observation.describe(),
+                a.split,
+                a.index,
+                guidance.describe(),
+                sampler.describe()
+            ),
+            len: a.len,
+            components: &["a", "b", "c"],
+            draws: &x,
+            truth: Some(&truth),
+            reference: None,
+            observations: lorenz::observed_coordinates::<DefaultBackend>(
+                observation.as_ref(),
+                &y,
+                &device,
+            ),
+        },
+    )?;
+    println!(
+        "{} samples in {:.1} s ({} network evaluations); E[log p(y|x)] = {loglik:.2}, \
+         E[log p(x_2:L|x_1)] = {logprior:.1}\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, \
+         trajectories.png",
+        a.samples,
+        report.seconds,
+        report.evaluations,
+        out.display()
+    );
+    Ok(())
+}
+
 /// Parses `args` (including the program name) and runs the command.
 pub fn run<I, T>(args: I) -> Result<()>
 where
@@ -208,27 +491,126 @@ where
     match cli.command {
         Command::List => print!("{}", list_text()?),
         Command::Quickstart {
+            part,
             samples,
             steps,
             seed,
             corrections,
+            train_steps,
+            lorenz_samples,
+            lorenz_steps,
+            particles,
             out,
         } => {
-            eprintln!(
-                "Oracle: linear-Gaussian D=2, F=0.95 R(0.3), Q=0.1 I, L=16; component 0 observed \
-                 at states 0,5,10,15 (sigma_y=0.1); {samples} samples, {steps} steps, tau=0.25"
-            );
-            let q = oracle::quickstart(samples, steps, seed, &corrections, true)?;
-            println!("{}", q.table());
-            println!(
-                "Reference: Kalman-RTS smoother. Pass: max |Δmean|/std ≤ 0.15 and variance \
-                 ratios in [0.85, 1.15] for the exact ε with C = 0."
-            );
-            let path = std::path::Path::new(&out).join("oracle.png");
-            match q.figure(&path) {
-                Ok(()) => println!("Figure: {}", path.display()),
-                Err(e) => eprintln!("no figure: {e}"),
+            let (oracle_part, lorenz_part) = match part.as_str() {
+                "all" => (true, true),
+                "oracle" => (true, false),
+                "lorenz" => (false, true),
+                other => {
+                    return Err(crate::Error::Invalid(format!(
+                        "--part must be all, oracle or lorenz, got '{other}'"
+                    )))
+                }
+            };
+            if oracle_part {
+                quickstart_oracle(samples, steps, seed, &corrections, &out)?;
             }
+            if lorenz_part {
+                quickstart_lorenz(train_steps, lorenz_samples, lorenz_steps, particles, &out)?;
+            }
+        }
+        Command::Assimilate {
+            run,
+            data,
+            split,
+            index,
+            len,
+            observation,
+            observation_params,
+            guidance,
+            guidance_params,
+            sampler,
+            sampler_params,
+            samples,
+            steps,
+            seed,
+            out,
+        } => assimilate(AssimilateArgs {
+            run,
+            data,
+            split,
+            index,
+            len,
+            observation: (observation, parse_params(&observation_params)?),
+            guidance: (guidance, parse_params(&guidance_params)?),
+            sampler: (sampler, parse_params(&sampler_params)?),
+            samples,
+            steps,
+            seed,
+            out,
+        })?,
+        Command::Evaluate {
+            run,
+            data,
+            observation,
+            observation_params,
+            observations,
+            len,
+            samples,
+            steps,
+            corrections,
+            particles,
+            gamma,
+            tau,
+            out,
+        } => {
+            let pick = match (observation.as_str(), crate::lorenz::preset(&observation)) {
+                (_, Some(p)) if observation_params.trim().is_empty() => p,
+                (_, Some(_)) => {
+                    return Err(crate::Error::Invalid(format!(
+                        "the preset '{observation}' takes no parameters (use `pick` to change them)"
+                    )))
+                }
+                ("pick", None) => registry::params(&parse_params(&observation_params)?)?,
+                (other, None) => {
+                    return Err(crate::Error::Invalid(format!(
+                        "evaluate needs a state-wise observation for the particle filter:                          lo, hi or pick (got '{other}')"
+                    )))
+                }
+            };
+            let settings = crate::lorenz::EvaluateSettings {
+                observation: pick,
+                len,
+                samples,
+                steps,
+                corrections,
+                particles,
+                gamma,
+                tau,
+                progress: true,
+            };
+            let device = crate::backend::default_device();
+            let prior = crate::lorenz::load_prior::<DefaultBackend>(run.as_ref(), &device)?;
+            let indices: Vec<usize> = (0..observations).collect();
+            let out = std::path::PathBuf::from(out);
+            let rows = crate::lorenz::evaluate::<DefaultBackend>(
+                &prior,
+                data.as_ref(),
+                &indices,
+                &settings,
+                &out,
+                &device,
+            )?;
+            let table = crate::lorenz::markdown_table(
+                &format!(
+                    "{observation}, k = {}, {samples} samples, {steps} steps",
+                    prior.local().config().k
+                ),
+                &rows,
+            );
+            crate::data::write_atomic(&out.join("table.md"), table.as_bytes())?;
+            println!("{table}");
+            println!("rows: {}", out.join("rows.jsonl").display());
         }
         Command::Generate {
             system,

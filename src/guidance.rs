@@ -20,7 +20,7 @@ use crate::{Error, Result};
 
 /// A likelihood-score approximation, as a per-trajectory surrogate of the residual
 /// `r = y − A(x̂)` (`[N, M]`), whose gradient with respect to `x(t)` is `s_y`.
-pub trait Guidance<B: Backend> {
+pub trait Guidance<B: Backend>: Send + Sync {
     /// The surrogate `q_n` for each trajectory (`[N]`). `noise_var` is diag Σ_y (`[1, M]`).
     fn surrogate(
         &self,
@@ -200,6 +200,21 @@ where
 }
 
 impl<B: Backend, T: Guidance<B> + ?Sized> Guidance<B> for Box<T> {
+    fn surrogate(
+        &self,
+        residual: Tensor<B, 2>,
+        noise_var: Tensor<B, 2>,
+        mu: f64,
+        sigma: f64,
+    ) -> Tensor<B, 1> {
+        (**self).surrogate(residual, noise_var, mu, sigma)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+impl<B: Backend, T: Guidance<B> + ?Sized> Guidance<B> for &T {
     fn surrogate(
         &self,
         residual: Tensor<B, 2>,

@@ -20,6 +20,7 @@
 //! | exact optimal transport (W1) | [`transport`] |
 //! | bootstrap particle filter (ground truth) | [`filter`] |
 //! | the exact linear-Gaussian oracle experiment | [`oracle`] |
+//! | the Lorenz-63 experiment (Figure 2) | [`lorenz`] |
 //! | PNG figures | [`plot`] |
 //! | plugins by name (`inventory`) | [`registry`] |
 //!
@@ -36,6 +37,7 @@ mod error;
 pub mod filter;
 pub mod generate;
 pub mod guidance;
+pub mod lorenz;
 pub mod metrics;
 pub mod observe;
 pub mod oracle;

@@ -348,3 +348,257 @@ pub fn spectrum_png(path: &Path, spectrum: &[f64], slope: f64, fit: (usize, usiz
         Ok(())
     })
 }
+
+/// Data of a trajectories figure: posterior samples beside the truth and the observations.
+pub struct TrajectoriesFigure<'a> {
+    /// Title on top.
+    pub title: String,
+    /// Number of states L.
+    pub len: usize,
+    /// Panel names, one per component (D of them).
+    pub components: &'a [&'a str],
+    /// Samples (`N × L·D`, row-major).
+    pub draws: &'a [f64],
+    /// The true trajectory (`[L·D]`), if known.
+    pub truth: Option<&'a [f64]>,
+    /// Reference posterior trajectories (e.g. a particle filter's, `M × L·D`) and their name:
+    /// drawn as their mean ± 2 std band.
+    pub reference: Option<(&'a str, &'a [f64])>,
+    /// Observed values in the plotted units: (state, component, value, σ_y).
+    pub observations: Vec<(usize, usize, f64, f64)>,
+}
+
+/// One panel per component: the reference's mean ± 2 std (grey band), up to 64 sample
+/// trajectories (blue, translucent), the truth (black) and the observations (red ± 2σ_y).
+pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
+    let dim = fig.components.len();
+    let p = fig.len * dim;
+    if p == 0 || fig.draws.is_empty() || !fig.draws.len().is_multiple_of(p) {
+        return Err(Error::Shape(
+            "trajectories figure: draws are not a whole number of trajectories".into(),
+        ));
+    }
+    if fig.truth.is_some_and(|t| t.len() != p) {
+        return Err(Error::Shape(
+            "trajectories figure: truth has the wrong size".into(),
+        ));
+    }
+    let n = fig.draws.len() / p;
+    let band = match fig.reference {
+        Some((_, r)) if r.len() >= 2 * p && r.len().is_multiple_of(p) => {
+            let m = (r.len() / p) as f64;
+            let mean: Vec<f64> = (0..p)
+                .map(|j| r.iter().skip(j).step_by(p).sum::<f64>() / m)
+                .collect();
+            let std: Vec<f64> = (0..p)
+                .map(|j| {
+                    (r.iter()
+                        .skip(j)
+                        .step_by(p)
+                        .map(|v| (v - mean[j]).powi(2))
+                        .sum::<f64>()
+                        / (m - 1.0))
+                        .sqrt()
+                })
+                .collect();
+            Some((mean, std))
+        }
+        Some(_) => {
+            return Err(Error::Shape(
+                "trajectories figure: the reference needs ≥ 2 whole trajectories".into(),
+            ))
+        }
+        None => None,
+    };
+    let height = 240 * dim as u32 + 40;
+    write_png_atomic(path, (900, height), |root| {
+        let root = root
+            .titled(&fig.title, ("sans-serif", 20))
+            .map_err(plot_err)?;
+        for (c, area) in root.split_evenly((dim, 1)).iter().enumerate() {
+            let values = fig
+                .draws
+                .iter()
+                .skip(c)
+                .step_by(dim)
+                .chain(fig.truth.iter().flat_map(|t| t.iter().skip(c).step_by(dim)))
+                .copied()
+                .chain(band.iter().flat_map(|(m, s)| {
+                    (0..fig.len).flat_map(move |i| {
+                        let j = i * dim + c;
+                        [m[j] - 2.0 * s[j], m[j] + 2.0 * s[j]]
+                    })
+                }))
+                .chain(
+                    fig.observations
+                        .iter()
+                        .filter(|o| o.1 == c)
+                        .flat_map(|o| [o.2 - 2.0 * o.3, o.2 + 2.0 * o.3]),
+                );
+            let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+            let pad = 0.05 * (hi - lo).max(1e-9);
+            let mut chart = ChartBuilder::on(area)
+                .margin(8)
+                .x_label_area_size(28)
+                .y_label_area_size(48)
+                .caption(fig.components[c], ("sans-serif", 16))
+                .build_cartesian_2d(0f64..(fig.len - 1) as f64, (lo - pad)..(hi + pad))
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("state i (0-based)")
+                .draw()
+                .map_err(plot_err)?;
+            if let (Some((mean, std)), Some((name, _))) = (&band, fig.reference) {
+                let at = |i: usize| i * dim + c;
+                let poly: Vec<(f64, f64)> = (0..fig.len)
+                    .map(|i| (i as f64, mean[at(i)] + 2.0 * std[at(i)]))
+                    .chain(
+                        (0..fig.len)
+                            .rev()
+                            .map(|i| (i as f64, mean[at(i)] - 2.0 * std[at(i)])),
+                    )
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(poly, BLACK.mix(0.15))))
+                    .map_err(plot_err)?
+                    .label(format!("{name} mean ± 2 std"))
+                    .legend(|(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.2).filled())
+                    });
+            }
+            for (j, row) in fig.draws.chunks_exact(p).take(64).enumerate() {
+                let s = chart
+                    .draw_series(LineSeries::new(
+                        (0..fig.len).map(|i| (i as f64, row[i * dim + c])),
+                        BLUE.mix(0.15),
+                    ))
+                    .map_err(plot_err)?;
+                if j == 0 {
+                    s.label(format!("posterior samples ({} of {n})", n.min(64)))
+                        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
+                }
+            }
+            if let Some(t) = fig.truth {
+                chart
+                    .draw_series(LineSeries::new(
+                        (0..fig.len).map(|i| (i as f64, t[i * dim + c])),
+                        BLACK.stroke_width(2),
+                    ))
+                    .map_err(plot_err)?
+                    .label("truth")
+                    .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK));
+            }
+            let obs: Vec<_> = fig.observations.iter().filter(|o| o.1 == c).collect();
+            if !obs.is_empty() {
+                chart
+                    .draw_series(obs.iter().map(|&&(i, _, v, s)| {
+                        ErrorBar::new_vertical(
+                            i as f64,
+                            v - 2.0 * s,
+                            v,
+                            v + 2.0 * s,
+                            RED.filled(),
+                            6,
+                        )
+                    }))
+                    .map_err(plot_err)?
+                    .label("observation ± 2σ_y")
+                    .legend(|(x, y)| Circle::new((x + 8, y), 3, RED.filled()));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .label_font(("sans-serif", 12))
+                .draw()
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}
+
+/// One curve of a Figure-2 plot: a label (e.g. `k = 2`) and per C the medians
+/// `(C, W1 ratio, E[log p(y|x)], E[log p(x_2:L|x_1)])`.
+pub type Figure2Series = (String, Vec<(usize, f64, f64, f64)>);
+
+/// The paper's Figure 2 layout: three panels against C (W1 ratio,
+/// E[log p(y|x)], E[log p(x_{2:L}|x_1)]), one curve per series, the particle filter's values
+/// `bpf = (log-likelihood, log-prior)` as dashed horizontal lines (and 1 for the ratio).
+pub fn figure2_png(
+    path: &Path,
+    title: &str,
+    series: &[Figure2Series],
+    bpf: (f64, f64),
+) -> Result<()> {
+    let points: Vec<&(usize, f64, f64, f64)> = series.iter().flat_map(|s| s.1.iter()).collect();
+    if points.is_empty() {
+        return Err(Error::Invalid("figure 2: nothing to plot".into()));
+    }
+    let c_max = points.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
+    let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    write_png_atomic(path, (1200, 420), |root| {
+        let root = root.titled(title, ("sans-serif", 20)).map_err(plot_err)?;
+        let panels = root.split_evenly((1, 3));
+        type Pick = fn(&(usize, f64, f64, f64)) -> f64;
+        let specs: [(&str, Pick, f64); 3] = [
+            ("W1(SDA, BPF) / W1(BPF′, BPF)", |p| p.1, 1.0),
+            ("E[log p(y | x)]", |p| p.2, bpf.0),
+            ("E[log p(x_2:L | x_1)]", |p| p.3, bpf.1),
+        ];
+        for (panel, (name, get, reference)) in panels.iter().zip(specs) {
+            let vals = points.iter().map(|p| get(p)).chain([reference]);
+            let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+            let pad = 0.08 * (hi - lo).max(1e-6);
+            let mut chart = ChartBuilder::on(panel)
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(52)
+                .caption(name, ("sans-serif", 15))
+                .build_cartesian_2d(-0.2..c_max + 0.2, (lo - pad)..(hi + pad))
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("corrections C")
+                .draw()
+                .map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    [(-0.2, reference), (c_max + 0.2, reference)],
+                    BLACK.mix(0.6).stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label("BPF")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.6)));
+            for (j, (label, pts)) in series.iter().enumerate() {
+                let colour = palette[j % palette.len()];
+                chart
+                    .draw_series(LineSeries::new(
+                        pts.iter().map(|p| (p.0 as f64, get(p))),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(plot_err)?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+                chart
+                    .draw_series(
+                        pts.iter()
+                            .map(|p| Circle::new((p.0 as f64, get(p)), 4, colour.filled())),
+                    )
+                    .map_err(plot_err)?;
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .label_font(("sans-serif", 12))
+                .draw()
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}

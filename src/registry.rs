@@ -210,6 +210,42 @@ inventory::submit! {
 }
 
 inventory::submit! {
+    SystemPlugin {
+        name: "lorenz63",
+        description: "Lorenz-63 (sigma 10, rho 28, beta 8/3), RK4 step dt + N(0, dt I): sigma, rho, beta, dt (defaults: paper)",
+        build: |p| {
+            let s: crate::systems::lorenz63::Lorenz63 = params(p)?;
+            if !(s.dt.is_finite() && s.dt > 0.0) {
+                return Err(Error::Invalid(format!("lorenz63: dt must be positive, got {}", s.dt)));
+            }
+            Ok(Box::new(s))
+        },
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "lo",
+        description: "Lorenz-63 'lo' (paper Fig. 2): standardised a at every 8th state, sigma 0.05",
+        build: |p, shape| {
+            let NoParams {} = params(p)?;
+            Ok(Box::new(Pick::from_config(shape, crate::lorenz::preset("lo").expect("preset"))?))
+        },
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "hi",
+        description: "Lorenz-63 'hi' (paper Fig. 2): standardised a at every state, sigma 0.25",
+        build: |p, shape| {
+            let NoParams {} = params(p)?;
+            Ok(Box::new(Pick::from_config(shape, crate::lorenz::preset("hi").expect("preset"))?))
+        },
+    }
+}
+
+inventory::submit! {
     ObservationPlugin {
         name: "pick",
         description: "chosen components at chosen states + N(0, sigma²): states=[..] | every=n, components=[..], sigma",

@@ -16,7 +16,10 @@ fn list_prints_every_registry() {
     let text = String::from_utf8(out.stdout).unwrap();
     for name in [
         "linear-gaussian",
+        "lorenz63",
         "pick",
+        "lo",
+        "hi",
         "temporal-window",
         "sda",
         "dps",
@@ -32,6 +35,8 @@ fn list_prints_every_registry() {
 fn quickstart_prints_the_table() {
     let out = sda(&[
         "quickstart",
+        "--part",
+        "oracle",
         "--samples",
         "256",
         "--steps",

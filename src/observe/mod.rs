@@ -18,7 +18,7 @@ use crate::{Error, Result, TrajectoryShape};
 ///
 /// An implementation is built for one trajectory shape (L, D) and validates it at construction,
 /// so `apply` never sees a shape it did not agree to.
-pub trait ObservationModel<B: Backend> {
+pub trait ObservationModel<B: Backend>: Send + Sync {
     /// The trajectory shape (L, D) this model was built for.
     fn trajectory_shape(&self) -> TrajectoryShape;
     /// Dimension M of y.

@@ -88,6 +88,11 @@ impl Pick {
         Self::new(shape, states, cfg.components, cfg.sigma)
     }
 
+    /// The trajectory shape it observes.
+    pub fn shape(&self) -> TrajectoryShape {
+        self.shape
+    }
+
     /// Observed states (0-based).
     pub fn states(&self) -> &[usize] {
         &self.states
@@ -96,6 +101,26 @@ impl Pick {
     /// Observed components (0-based).
     pub fn components(&self) -> &[usize] {
         &self.components
+    }
+
+    /// Observation noise standard deviation σ_y.
+    pub fn sigma(&self) -> f64 {
+        self.sigma
+    }
+
+    /// The factor of `log p(y | x)` that involves state `state` (up to the constant), on the
+    /// host: `−½ Σ_c ((x_c − y_{state,c}) / σ_y)²`, or `None` where the state is not observed.
+    /// This is what a particle filter weights with (`y` ordered state-major as [`Pick`] emits).
+    pub fn state_log_likelihood(&self, y: &[f64], state: usize, x: &[f64]) -> Option<f64> {
+        let m = self.states.iter().position(|&s| s == state)?;
+        let nc = self.components.len();
+        Some(
+            self.components
+                .iter()
+                .enumerate()
+                .map(|(j, &c)| -0.5 * ((x[c] - y[m * nc + j]) / self.sigma).powi(2))
+                .sum(),
+        )
     }
 }
 

@@ -103,10 +103,26 @@ impl<B: Backend> ResMlp<B> {
         })
     }
 
-    /// ε on flattened windows `[N, (2k+1)·D]` at per-item times `[N]`.
+    /// ε on flattened windows `[N, (2k+1)·D]` at per-item times `[N]` (training: every
+    /// item has its own t).
     pub fn forward(&self, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
-        let h = Tensor::cat(vec![x, self.embed.forward(t)], 1);
-        let mut h = self.input.forward(h);
+        let emb = self.embed.forward(t);
+        self.trunk(x, emb)
+    }
+
+    /// ε on flattened windows `[N, (2k+1)·D]` all at the same time `t` (sampling): the
+    /// embedding is computed once and broadcast, instead of N times.
+    pub fn forward_at(&self, x: Tensor<B, 2>, t: f64) -> Tensor<B, 2> {
+        let n = x.dims()[0];
+        let emb = self
+            .embed
+            .forward(Tensor::<B, 1>::full([1], t, &x.device()));
+        let e = emb.dims()[1];
+        self.trunk(x, emb.expand([n, e]))
+    }
+
+    fn trunk(&self, x: Tensor<B, 2>, emb: Tensor<B, 2>) -> Tensor<B, 2> {
+        let mut h = self.input.forward(Tensor::cat(vec![x, emb], 1));
         for b in &self.blocks {
             h = h.clone() + b.second.forward(silu(b.first.forward(layer_norm(h))));
         }
@@ -116,12 +132,27 @@ impl<B: Backend> ResMlp<B> {
 
 /// A trained [`ResMlp`] as a [`LocalScore`] on standardised windows.
 pub struct MlpScore<B: Backend> {
-    /// The network.
-    pub net: ResMlp<B>,
-    /// Its architecture.
-    pub config: MlpConfig,
-    /// The schedule it was trained with.
-    pub schedule: Arc<dyn NoiseSchedule>,
+    net: ResMlp<B>,
+    config: MlpConfig,
+    schedule: Arc<dyn NoiseSchedule>,
+}
+
+impl<B: Backend> MlpScore<B> {
+    /// A local score from a trained network. Its parameters are frozen (`no_grad`): guidance
+    /// differentiates with respect to the input x(t) only, so the backward pass of Algorithm 3
+    /// computes no parameter gradients.
+    pub fn new(net: ResMlp<B>, config: MlpConfig, schedule: Arc<dyn NoiseSchedule>) -> Self {
+        Self {
+            net: net.no_grad(),
+            config,
+            schedule,
+        }
+    }
+
+    /// The network's architecture.
+    pub fn config(&self) -> &MlpConfig {
+        &self.config
+    }
 }
 
 impl<B: Backend> LocalScore<B> for MlpScore<B> {
@@ -136,9 +167,8 @@ impl<B: Backend> LocalScore<B> for MlpScore<B> {
     }
     fn epsilon(&self, windows: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
         let [n, w, d] = windows.dims();
-        let t = Tensor::<B, 1>::full([n], t, &windows.device());
         self.net
-            .forward(windows.reshape([n, w * d]), t)
+            .forward_at(windows.reshape([n, w * d]), t)
             .reshape([n, w, d])
     }
 }

@@ -3,6 +3,7 @@
 //! Everything here is in ε-space (see [`crate::schedule`]): a model returns the noise estimate
 //! `ε(x(t), t) = −σ(t) ∇ log p(x(t))`.
 
+pub mod chunked;
 pub mod embed;
 pub mod mlp;
 pub mod train;
@@ -15,7 +16,7 @@ use crate::{Error, Result};
 
 /// A local score `ε_φ(x_{i−k:i+k}(t), t)` on a batch of windows of `w = 2k+1` states
 /// (paper eq. 14, trained by Algorithm 1), in ε-space.
-pub trait LocalScore<B: Backend> {
+pub trait LocalScore<B: Backend>: Send + Sync {
     /// The schedule the model was trained (or derived) for.
     fn schedule(&self) -> &dyn NoiseSchedule;
     /// Number of states per window, `2k + 1`.

@@ -160,7 +160,9 @@ fn step_rng(seed: u64, step: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-fn loss<B: burn::tensor::backend::Backend>(
+/// The denoising score-matching loss of Algorithm 1 on one batch `(x(t), t, ε)` of flattened
+/// windows (`[n·(2k+1)·D]`, `[n]`, `[n·(2k+1)·D]`): `mean((ε_φ(x(t), t) − ε)²)`.
+pub fn denoising_loss<B: burn::tensor::backend::Backend>(
     model: &ResMlp<B>,
     (xt, ts, eps): &(Vec<f32>, Vec<f32>, Vec<f32>),
     row: usize,
@@ -328,7 +330,7 @@ pub fn train<B: AutodiffBackend>(
     while log.step < end {
         let s = log.step;
         let batch = train_set.batch(cfg.batch, w, schedule.as_ref(), &mut step_rng(cfg.seed, s));
-        let l = loss(&model, &batch, row, device);
+        let l = denoising_loss(&model, &batch, row, device);
         let value = scalar(l.clone());
         if !value.is_finite() {
             return Err(Error::Numerical(format!(
@@ -344,7 +346,7 @@ pub fn train<B: AutodiffBackend>(
         bar.inc(1);
         let at = log.step;
         if at % cfg.validate_every == 0 || at == cfg.steps {
-            let v = scalar(loss(&model.valid(), &valid_batch, row, device));
+            let v = scalar(denoising_loss(&model.valid(), &valid_batch, row, device));
             log.valid.push((at, v));
         }
         if at % cfg.checkpoint_every == 0 || at == end {

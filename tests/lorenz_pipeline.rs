@@ -1,0 +1,203 @@
+//! The Lorenz-63 commands end to end at toy sizes: `quickstart --part lorenz` (data, training,
+//! SDA vs particle filters, figure), `assimilate` on its checkpoint, `evaluate` with resume,
+//! and their errors on bad input.
+
+use std::path::Path;
+use std::process::Command;
+
+fn sda(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sda"))
+        .args(args)
+        .output()
+        .expect("the sda binary runs")
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn fails_with(out: &std::process::Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(1), "expected a clean failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "'{needle}' not in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn is_png(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG"))
+}
+
+#[test]
+fn lorenz_commands_end_to_end() {
+    let base = std::env::temp_dir().join(format!("sda-lorenz-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let q = base.join("q");
+    let q_s = q.to_str().unwrap();
+    let text = ok(&sda(&[
+        "quickstart",
+        "--part",
+        "lorenz",
+        "--train-steps",
+        "120",
+        "--lorenz-samples",
+        "16",
+        "--lorenz-steps",
+        "16",
+        "--particles",
+        "2048",
+        "--out",
+        q_s,
+    ]));
+    assert!(text.contains("| SDA C = 1 |"), "{text}");
+    assert!(text.contains("| BPF′ (second filter) | 1.00 |"), "{text}");
+    assert!(is_png(&q.join("lorenz/lorenz.png")));
+    // a rerun reuses data and checkpoint (training is not repeated)
+    let again = ok(&sda(&[
+        "quickstart",
+        "--part",
+        "lorenz",
+        "--train-steps",
+        "120",
+        "--lorenz-samples",
+        "16",
+        "--lorenz-steps",
+        "16",
+        "--particles",
+        "2048",
+        "--out",
+        q_s,
+    ]));
+    let rows = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("| SDA") || l.starts_with("| BPF"))
+            .map(|l| {
+                l.rsplit_once('|')
+                    .unwrap()
+                    .0
+                    .rsplit_once('|')
+                    .unwrap()
+                    .0
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(rows(&text), rows(&again), "same seeds, same statistics");
+
+    let run = q.join("lorenz/train-k2");
+    let data = q.join("lorenz/data");
+    let (run_s, data_s) = (run.to_str().unwrap(), data.to_str().unwrap());
+    let a = base.join("a");
+    ok(&sda(&[
+        "assimilate",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--observation",
+        "hi",
+        "--samples",
+        "8",
+        "--steps",
+        "8",
+        "--sampler-params",
+        "corrections = 1",
+        "--out",
+        a.to_str().unwrap(),
+    ]));
+    let samples = sda::data::read_npy(&a.join("samples.npy")).unwrap();
+    assert_eq!(samples.shape, vec![8, 65, 3]);
+    assert!(samples.data.iter().all(|v| v.is_finite()));
+    assert_eq!(
+        sda::data::read_npy(&a.join("y.npy")).unwrap().shape,
+        vec![65]
+    );
+    assert!(is_png(&a.join("trajectories.png")));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("assimilate.json")).unwrap()).unwrap();
+    assert_eq!(summary["evaluations"], 16);
+
+    // bad input
+    fails_with(
+        &sda(&[
+            "assimilate",
+            "--run",
+            run_s,
+            "--data",
+            data_s,
+            "--observation",
+            "pick",
+            "--observation-params",
+            "states = [70], components = [0], sigma = 0.1",
+            "--out",
+            a.to_str().unwrap(),
+        ]),
+        "outside the trajectory",
+    );
+    fails_with(
+        &sda(&[
+            "assimilate",
+            "--run",
+            run_s,
+            "--data",
+            data_s,
+            "--len",
+            "300",
+            "--out",
+            a.to_str().unwrap(),
+        ]),
+        "asked for 300 states",
+    );
+    fails_with(
+        &sda(&[
+            "assimilate",
+            "--run",
+            data_s,
+            "--data",
+            data_s,
+            "--out",
+            a.to_str().unwrap(),
+        ]),
+        "state.json",
+    );
+    fails_with(
+        &sda(&["evaluate", "--run", run_s, "--observation", "nope"]),
+        "lo, hi or pick",
+    );
+
+    // evaluate, then resume from the saved rows
+    let e = base.join("e");
+    let args = [
+        "evaluate",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--observations",
+        "2",
+        "--samples",
+        "8",
+        "--steps",
+        "8",
+        "--corrections",
+        "0,1",
+        "--particles",
+        "1024",
+        "--out",
+        e.to_str().unwrap(),
+    ];
+    let first = ok(&sda(&args));
+    assert!(first.contains("(2 observations, medians)"), "{first}");
+    let lines = std::fs::read_to_string(e.join("rows.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2 * 3);
+    let second = ok(&sda(&args));
+    assert_eq!(rows(&first), rows(&second));
+    let mut other = args.to_vec();
+    other[10] = "16";
+    fails_with(&sda(&other), "other settings");
+    let _ = std::fs::remove_dir_all(&base);
+}
