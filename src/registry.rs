@@ -322,3 +322,90 @@ inventory::submit! {
         build: |p| Ok(Box::new(params::<Dps>(p)?)),
     }
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldParams {
+    ops: Vec<crate::observe::field::FieldOp>,
+    sigma: f64,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrideParams {
+    stride: usize,
+}
+
+fn field_preset(
+    p: &toml::Value,
+    shape: TrajectoryShape,
+    scenario: crate::observe::field::FieldScenario,
+) -> Result<Box<dyn ObservationModel<DefaultBackend>>> {
+    let NoParams {} = params(p)?;
+    let grid = crate::observe::field::grid_of(shape)?;
+    Ok(Box::new(scenario.build(shape.len, grid)?))
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "field",
+        description: "pipeline on (u, v) fields: ops = [{every-state = {every = 4}}, {pool = {factor = 8}}, \"vorticity\", ...], sigma",
+        build: |p, shape| {
+            let f: FieldParams = params(p)?;
+            let grid = crate::observe::field::grid_of(shape)?;
+            Ok(Box::new(crate::observe::field::FieldObservation::new(shape.len, grid, f.ops, f.sigma)?))
+        },
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-assimilation",
+        description: "Kolmogorov: every 4th state, 8x8 mean pooling, sigma 0.1",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Assimilation),
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-extrapolation",
+        description: "Kolmogorov: states 0, 3, 6 pooled 4x, centre crop [4:12], sigma 0.01",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Extrapolation),
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-saturation",
+        description: "Kolmogorov: every 3rd state pooled 4x, vorticity w, w/(1+|w|), crop [2:14], sigma 0.05",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Saturation),
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-subsampling",
+        description: "Kolmogorov: every stride-th grid point of every state, sigma 0.1: stride",
+        build: |p, shape| {
+            let s: StrideParams = params(p)?;
+            let grid = crate::observe::field::grid_of(shape)?;
+            Ok(Box::new(crate::observe::field::FieldScenario::Subsampling(s.stride).build(shape.len, grid)?))
+        },
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-circle",
+        description: "Kolmogorov: vorticity of the last state on the ring 0.4 < r^2 < 0.6, sigma 0.2 (y = 0.6)",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Circle),
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-loop",
+        description: "Kolmogorov: loop closure x_1 - x_L, sigma 0.01 (y = 0)",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Loop),
+    }
+}

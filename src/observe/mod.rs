@@ -5,6 +5,7 @@
 //! it inside guidance; the same code evaluated on host data serves the particle filter and the
 //! metrics. Σ_y is diagonal.
 
+pub mod field;
 pub mod ops;
 
 use burn::tensor::{backend::Backend, Tensor};
