@@ -7,6 +7,7 @@ pub mod chunked;
 pub mod embed;
 pub mod mlp;
 pub mod train;
+pub mod unet;
 
 use burn::tensor::{backend::Backend, Tensor};
 
