@@ -760,7 +760,7 @@ where
                 None => TrainConfig {
                     system: "lorenz63".into(),
                     data: "data/lorenz63".into(),
-                    network: MlpConfig::paper(2),
+                    network: MlpConfig::paper(2).into(),
                     steps: 20_000,
                     batch: 256,
                     lr: 1e-3,
@@ -774,7 +774,13 @@ where
                 cfg.data = d.into();
             }
             if let Some(k) = k {
-                cfg.network = MlpConfig::paper(k);
+                cfg.network = match cfg.network {
+                    crate::score::network::NetworkConfig::UNet(mut c) => {
+                        c.k = k;
+                        c.into()
+                    }
+                    crate::score::network::NetworkConfig::Mlp(_) => MlpConfig::paper(k).into(),
+                };
             }
             cfg.steps = steps.unwrap_or(cfg.steps);
             cfg.seed = seed.unwrap_or(cfg.seed);

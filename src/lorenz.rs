@@ -77,7 +77,7 @@ pub type LorenzPrior<B> = Composed<MlpScore<B>, TemporalWindow>;
 /// Loads the checkpoint of a training folder as a composed prior (VP cosine schedule, the
 /// one every training uses).
 pub fn load_prior<B: Backend>(run: &Path, device: &B::Device) -> Result<LorenzPrior<B>> {
-    let (net, cfg) = load_trained::<B>(run, device)?;
+    let (net, cfg) = load_trained::<B, crate::score::mlp::ResMlp<B>>(run, device)?;
     if cfg.state_dim != 3 {
         return Err(Error::Shape(format!(
             "the checkpoint in {} has state dimension {}, Lorenz-63 states have 3",
@@ -470,7 +470,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
     let cfg = TrainConfig {
         system: "lorenz63".into(),
         data: data.clone(),
-        network: MlpConfig::paper(2),
+        network: MlpConfig::paper(2).into(),
         steps: settings.train_steps,
         batch: 256,
         lr: 1e-3,

@@ -5,7 +5,7 @@
 
 use sda::backend::{default_device, DefaultBackend};
 use sda::generate::{generate_lorenz63, GenerateOptions};
-use sda::score::mlp::MlpConfig;
+use sda::score::mlp::{MlpConfig, ResMlp};
 use sda::score::train::{load_trained, model_bytes, train, TrainConfig};
 use sda::systems::lorenz63::Lorenz63;
 
@@ -27,16 +27,17 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         },
     )
     .unwrap();
+    let net = MlpConfig {
+        k: 1,
+        state_dim: 3,
+        width: 32,
+        blocks: 2,
+        embedding: 16,
+    };
     let cfg = TrainConfig {
         system: "lorenz63".into(),
         data: data.clone(),
-        network: MlpConfig {
-            k: 1,
-            state_dim: 3,
-            width: 32,
-            blocks: 2,
-            embedding: 16,
-        },
+        network: net.into(),
         steps: 120,
         batch: 64,
         lr: 1e-3,
@@ -56,8 +57,8 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     assert_eq!(resumed.step, 120);
     assert_eq!(resumed.loss, straight.loss, "resumed loss curve differs");
     assert_eq!(resumed.valid, straight.valid);
-    let (ma, ca) = load_trained::<DefaultBackend>(&a, &device).unwrap();
-    let (mb, _) = load_trained::<DefaultBackend>(&b, &device).unwrap();
+    let (ma, ca) = load_trained::<DefaultBackend, ResMlp<_>>(&a, &device).unwrap();
+    let (mb, _) = load_trained::<DefaultBackend, ResMlp<_>>(&b, &device).unwrap();
     // same parameters, tensor by tensor (the header's metadata order may differ)
     let (ba, bb) = (
         model_bytes(&ma, &ca).unwrap(),
@@ -84,16 +85,13 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     assert!(err.to_string().contains("--resume"), "{err}");
     // resuming with another architecture
     let mut wide = cfg.clone();
-    wide.network.width = 64;
+    wide.network = MlpConfig { width: 64, ..net }.into();
     let err = train::<DefaultBackend>(&wide, &a, true, None, false, &device).unwrap_err();
     assert!(err.to_string().contains("same settings"), "{err}");
     // a checkpoint of another k or width
-    let err = sda::score::train::load_model::<DefaultBackend>(
+    let err = sda::score::train::load_model::<DefaultBackend, ResMlp<_>>(
         &a.join("model-00000120.safetensors"),
-        &MlpConfig {
-            k: 2,
-            ..cfg.network
-        },
+        &MlpConfig { k: 2, ..net },
         &device,
     )
     .err()
@@ -101,7 +99,9 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     assert!(err.to_string().contains("checkpoint is for"), "{err}");
     // corrupt checkpoint
     std::fs::write(a.join("model-00000120.safetensors"), b"garbage").unwrap();
-    let err = load_trained::<DefaultBackend>(&a, &device).err().unwrap();
+    let err = load_trained::<DefaultBackend, ResMlp<_>>(&a, &device)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("not a safetensors file"), "{err}");
     // missing data, config typo
     let mut nodata = cfg.clone();
@@ -112,5 +112,96 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     let err =
         toml::from_str::<TrainConfig>("system = 'lorenz63'\ndata = 'd'\nstep = 3").unwrap_err();
     assert!(err.to_string().contains("unknown field `step`"), "{err}");
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn unet_trains_and_resumes_on_field_data() {
+    use sda::data::{write_npy, Array};
+    use sda::score::unet::{UNet, UNetConfig};
+    let base = std::env::temp_dir().join(format!("sda-train-unet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let data = base.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // smooth travelling waves on a 16² torus: [N, T, 2, 16, 16]
+    let (g, t_len) = (16usize, 12usize);
+    let field = |n: usize| -> Vec<f32> {
+        let mut v = Vec::new();
+        for j in 0..n {
+            for t in 0..t_len {
+                for c in 0..2 {
+                    for iy in 0..g {
+                        for ix in 0..g {
+                            let phase = 0.3 * t as f64 + j as f64 + c as f64;
+                            let x = 2.0 * std::f64::consts::PI * (ix + iy) as f64 / g as f64;
+                            v.push((x + phase).sin() as f32);
+                        }
+                    }
+                }
+            }
+        }
+        v
+    };
+    for (split, n) in [("train", 6), ("valid", 2)] {
+        write_npy(
+            &data.join(format!("{split}.npy")),
+            &Array::new(vec![n, t_len, 2, g, g], field(n)).unwrap(),
+        )
+        .unwrap();
+    }
+    let net = UNetConfig {
+        k: 1,
+        grid: g,
+        channels: vec![4, 8],
+        blocks: 1,
+        embedding: 8,
+        forcing: true,
+    };
+    let cfg = TrainConfig {
+        system: "kolmogorov".into(),
+        data: data.clone(),
+        network: net.clone().into(),
+        steps: 30,
+        batch: 8,
+        lr: 2e-3,
+        weight_decay: 1e-3,
+        validate_every: 10,
+        checkpoint_every: 10,
+        seed: 3,
+    };
+    let device = default_device();
+    let (a, b) = (base.join("a"), base.join("b"));
+    train::<DefaultBackend>(&cfg, &a, false, Some(13), false, &device).unwrap();
+    let resumed = train::<DefaultBackend>(&cfg, &a, true, None, false, &device).unwrap();
+    let straight = train::<DefaultBackend>(&cfg, &b, false, None, false, &device).unwrap();
+    assert_eq!(resumed.step, 30);
+    assert_eq!(
+        resumed.loss, straight.loss,
+        "resumed U-Net loss curve differs"
+    );
+    assert!(straight.loss.iter().all(|l| l.is_finite()));
+    let (_, loaded) = load_trained::<DefaultBackend, UNet<_>>(&a, &device).unwrap();
+    assert_eq!(loaded, net);
+    // the wrong kind of network, another grid, data of another shape
+    let err = load_trained::<DefaultBackend, ResMlp<_>>(&a, &device)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("not the kind of network"), "{err}");
+    let err = sda::score::train::load_model::<DefaultBackend, UNet<_>>(
+        &a.join("model-00000030.safetensors"),
+        &UNetConfig {
+            grid: 32,
+            ..net.clone()
+        },
+        &device,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("checkpoint is for"), "{err}");
+    let mut other = cfg.clone();
+    other.network = UNetConfig { grid: 32, ..net }.into();
+    let err =
+        train::<DefaultBackend>(&other, &base.join("c"), false, None, false, &device).unwrap_err();
+    assert!(err.to_string().contains("time, 2, 32, 32]"), "{err}");
     let _ = std::fs::remove_dir_all(&base);
 }

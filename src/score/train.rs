@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -22,7 +22,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::mlp::{MlpConfig, ResMlp};
+use super::mlp::ResMlp;
+use super::network::{NetworkConfig, ScoreNetwork};
+use super::unet::UNet;
 use crate::data::{load_split, write_atomic};
 use crate::schedule::{NoiseSchedule, VpCosine};
 use crate::systems::lorenz63::Lorenz63;
@@ -32,12 +34,13 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// The system whose data is used (`lorenz63`); it fixes the standardisation.
+    /// The system whose data is used (`lorenz63`: standardised states of 3; `kolmogorov`:
+    /// velocity fields `[2, n, n]` as stored).
     pub system: String,
     /// Dataset folder with `train.npy` and `valid.npy`.
     pub data: PathBuf,
-    /// The network.
-    pub network: MlpConfig,
+    /// The network (a ResMLP or a U-Net).
+    pub network: NetworkConfig,
     /// Total optimisation steps.
     pub steps: usize,
     /// Windows per batch.
@@ -101,27 +104,40 @@ struct Windows {
 }
 
 impl Windows {
-    fn load(dir: &Path, split: &str, system: &str) -> Result<Self> {
-        if system != "lorenz63" {
-            return Err(Error::UnknownPlugin {
-                kind: "trainable system",
-                name: system.into(),
-                known: vec!["lorenz63".into()],
-            });
-        }
-        let a = load_split(dir, split, &[3])?;
-        let mut data = a.data;
-        for x in data.chunks_exact_mut(3) {
-            let s = Lorenz63::standardise([x[0] as f64, x[1] as f64, x[2] as f64]);
-            for j in 0..3 {
-                x[j] = s[j] as f32;
+    fn load(dir: &Path, split: &str, system: &str, network: &NetworkConfig) -> Result<Self> {
+        let (a, dim) = match (system, network) {
+            ("lorenz63", NetworkConfig::Mlp(c)) if c.state_dim == 3 => {
+                let mut a = load_split(dir, split, &[3])?;
+                for x in a.data.chunks_exact_mut(3) {
+                    let s = Lorenz63::standardise([x[0] as f64, x[1] as f64, x[2] as f64]);
+                    for j in 0..3 {
+                        x[j] = s[j] as f32;
+                    }
+                }
+                (a, 3)
             }
-        }
+            ("kolmogorov", NetworkConfig::UNet(c)) => {
+                (load_split(dir, split, &[2, c.grid, c.grid])?, c.state_dim())
+            }
+            ("lorenz63" | "kolmogorov", other) => {
+                return Err(Error::Invalid(format!(
+                    "{system} data cannot train {other:?}: lorenz63 takes a ResMLP with \
+                     state_dim = 3, kolmogorov a U-Net whose grid matches the data"
+                )))
+            }
+            _ => {
+                return Err(Error::UnknownPlugin {
+                    kind: "trainable system",
+                    name: system.into(),
+                    known: vec!["kolmogorov".into(), "lorenz63".into()],
+                })
+            }
+        };
         Ok(Self {
-            data,
             trajectories: a.shape[0],
             len: a.shape[1],
-            dim: 3,
+            data: a.data,
+            dim,
         })
     }
 
@@ -156,14 +172,27 @@ impl Windows {
     }
 }
 
+/// Touches every float parameter, which runs burn's lazy initialisers now.
+struct Materialise;
+
+impl<B: burn::tensor::backend::Backend> burn::module::ModuleVisitor<B> for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Serialises "seed the backend RNG, initialise a network" across threads.
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn step_rng(seed: u64, step: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// The denoising score-matching loss of Algorithm 1 on one batch `(x(t), t, ε)` of flattened
 /// windows (`[n·(2k+1)·D]`, `[n]`, `[n·(2k+1)·D]`): `mean((ε_φ(x(t), t) − ε)²)`.
-pub fn denoising_loss<B: burn::tensor::backend::Backend>(
-    model: &ResMlp<B>,
+pub fn denoising_loss<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
+    model: &N,
+    cfg: &N::Config,
     (xt, ts, eps): &(Vec<f32>, Vec<f32>, Vec<f32>),
     row: usize,
     device: &B::Device,
@@ -172,7 +201,7 @@ pub fn denoising_loss<B: burn::tensor::backend::Backend>(
     let x = Tensor::<B, 2>::from_data(TensorData::new(xt.clone(), [n, row]), device);
     let t = Tensor::<B, 1>::from_data(TensorData::new(ts.clone(), [n]), device);
     let e = Tensor::<B, 2>::from_data(TensorData::new(eps.clone(), [n, row]), device);
-    (model.forward(x, t) - e).powi_scalar(2).mean()
+    (model.epsilon_train(cfg, x, t) - e).powi_scalar(2).mean()
 }
 
 fn scalar<B: burn::tensor::backend::Backend>(x: Tensor<B, 1>) -> f32 {
@@ -183,9 +212,9 @@ fn scalar<B: burn::tensor::backend::Backend>(x: Tensor<B, 1>) -> f32 {
 }
 
 /// Saves a model as safetensors bytes with its architecture in the metadata.
-pub fn model_bytes<B: burn::tensor::backend::Backend>(
-    model: &ResMlp<B>,
-    cfg: &MlpConfig,
+pub fn model_bytes<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
+    model: &N,
+    cfg: &N::Config,
 ) -> Result<Vec<u8>> {
     let mut store = SafetensorsStore::from_bytes(None).metadata(
         "sda.network",
@@ -201,11 +230,11 @@ pub fn model_bytes<B: burn::tensor::backend::Backend>(
 
 /// Loads a model saved by [`model_bytes`] into a network of architecture `cfg`; a file of
 /// another architecture or a corrupt file is an error naming the path.
-pub fn load_model<B: burn::tensor::backend::Backend>(
+pub fn load_model<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
     path: &Path,
-    cfg: &MlpConfig,
+    cfg: &N::Config,
     device: &B::Device,
-) -> Result<ResMlp<B>> {
+) -> Result<N> {
     let corrupt = |message: String| Error::Corrupt {
         path: path.to_path_buf(),
         message,
@@ -216,7 +245,7 @@ pub fn load_model<B: burn::tensor::backend::Backend>(
     })?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| corrupt(format!("not a safetensors file: {e}")))?;
-    let saved: MlpConfig = meta
+    let saved: N::Config = meta
         .metadata()
         .as_ref()
         .and_then(|m| m.get("sda.network"))
@@ -227,7 +256,7 @@ pub fn load_model<B: burn::tensor::backend::Backend>(
             "checkpoint is for {saved:?}, but the configuration asks for {cfg:?}"
         )));
     }
-    let mut model = ResMlp::new(cfg, device)?;
+    let mut model = N::init(cfg, device)?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     let result = model
         .load_from(&mut store)
@@ -252,6 +281,30 @@ pub fn train<B: AutodiffBackend>(
     progress: bool,
     device: &B::Device,
 ) -> Result<TrainLog> {
+    match &cfg.network {
+        NetworkConfig::Mlp(net) => {
+            train_with::<B, ResMlp<B>>(cfg, net, out, resume, stop_after, progress, device)
+        }
+        NetworkConfig::UNet(net) => {
+            train_with::<B, UNet<B>>(cfg, net, out, resume, stop_after, progress, device)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_with<B: AutodiffBackend, N>(
+    cfg: &TrainConfig,
+    net: &N::Config,
+    out: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+    progress: bool,
+    device: &B::Device,
+) -> Result<TrainLog>
+where
+    N: ScoreNetwork<B> + AutodiffModule<B>,
+    N::InnerModule: ScoreNetwork<B::InnerBackend, Config = N::Config>,
+{
     cfg.network.validate()?;
     if cfg.steps == 0 || cfg.batch == 0 || cfg.validate_every == 0 || cfg.checkpoint_every == 0 {
         return Err(Error::Invalid(
@@ -259,8 +312,8 @@ pub fn train<B: AutodiffBackend>(
         ));
     }
     let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
-    let train_set = Windows::load(&cfg.data, "train", &cfg.system)?;
-    let valid_set = Windows::load(&cfg.data, "valid", &cfg.system)?;
+    let train_set = Windows::load(&cfg.data, "train", &cfg.system, &cfg.network)?;
+    let valid_set = Windows::load(&cfg.data, "valid", &cfg.system, &cfg.network)?;
     let w = cfg.network.window();
     if train_set.len < w || valid_set.len < w {
         return Err(Error::Shape(format!(
@@ -268,11 +321,11 @@ pub fn train<B: AutodiffBackend>(
             train_set.len.min(valid_set.len)
         )));
     }
-    let row = w * cfg.network.state_dim;
+    let row = w * cfg.network.state_dim();
     let state_path = out.join("state.json");
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
-        .init::<B, ResMlp<B>>();
+        .init::<B, N>();
     let (mut model, mut log) = if state_path.exists() {
         if !resume {
             return Err(Error::Invalid(format!(
@@ -298,8 +351,8 @@ pub fn train<B: AutodiffBackend>(
         }
         // the safetensors file is validated, then the parameter record (which keeps the
         // parameter ids the optimizer state is keyed by) is loaded into the network
-        load_model::<B>(&out.join(&state.model_file), &cfg.network, device)?;
-        let model = ResMlp::<B>::new(&cfg.network, device)?
+        load_model::<B, N>(&out.join(&state.model_file), net, device)?;
+        let model = N::init(net, device)?
             .load_record(read_record::<B, _>(&out.join(&state.record_file), device)?);
         optim = optim.load_record(read_record::<B, _>(
             &out.join(&state.optimizer_file),
@@ -307,8 +360,14 @@ pub fn train<B: AutodiffBackend>(
         )?);
         (model, state.log)
     } else {
+        // parameter initialisation draws from the backend's global RNG: seed and draw under
+        // one lock, so trainings started concurrently in one process stay reproducible
+        // (burn initialises parameters lazily: materialise them all inside the lock)
+        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         B::seed(device, cfg.seed);
-        (ResMlp::<B>::new(&cfg.network, device)?, TrainLog::default())
+        let model = N::init(net, device)?;
+        model.visit(&mut Materialise);
+        (model, TrainLog::default())
     };
     // a fixed validation set
     let mut vrng = StdRng::seed_from_u64(cfg.seed ^ 0x5EED);
@@ -330,7 +389,7 @@ pub fn train<B: AutodiffBackend>(
     while log.step < end {
         let s = log.step;
         let batch = train_set.batch(cfg.batch, w, schedule.as_ref(), &mut step_rng(cfg.seed, s));
-        let l = denoising_loss(&model, &batch, row, device);
+        let l = denoising_loss(&model, net, &batch, row, device);
         let value = scalar(l.clone());
         if !value.is_finite() {
             return Err(Error::Numerical(format!(
@@ -346,12 +405,18 @@ pub fn train<B: AutodiffBackend>(
         bar.inc(1);
         let at = log.step;
         if at % cfg.validate_every == 0 || at == cfg.steps {
-            let v = scalar(denoising_loss(&model.valid(), &valid_batch, row, device));
+            let v = scalar(denoising_loss(
+                &model.valid(),
+                net,
+                &valid_batch,
+                row,
+                device,
+            ));
             log.valid.push((at, v));
         }
         if at % cfg.checkpoint_every == 0 || at == end {
             log.seconds = seconds_before + start.elapsed().as_secs_f64();
-            save_checkpoint(out, cfg, &model, &optim, &log)?;
+            save_checkpoint(out, cfg, net, &model, &optim, &log)?;
         }
     }
     bar.finish_and_clear();
@@ -375,17 +440,22 @@ fn read_record<B: burn::tensor::backend::Backend, R: burn::record::Record<B>>(
         })
 }
 
-fn save_checkpoint<B: AutodiffBackend, O: Optimizer<ResMlp<B>, B>>(
+fn save_checkpoint<
+    B: AutodiffBackend,
+    N: ScoreNetwork<B> + AutodiffModule<B>,
+    O: Optimizer<N, B>,
+>(
     out: &Path,
     cfg: &TrainConfig,
-    model: &ResMlp<B>,
+    net: &N::Config,
+    model: &N,
     optim: &O,
     log: &TrainLog,
 ) -> Result<()> {
     let model_file = format!("model-{:08}.safetensors", log.step);
     let optimizer_file = format!("optimizer-{:08}.mpk", log.step);
     let record_file = format!("params-{:08}.mpk", log.step);
-    write_atomic(&out.join(&model_file), &model_bytes(model, &cfg.network)?)?;
+    write_atomic(&out.join(&model_file), &model_bytes(model, net)?)?;
     let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
         .record(model.clone().into_record(), ())
         .map_err(|e| Error::Numerical(format!("saving the parameters: {e}")))?;
@@ -418,11 +488,12 @@ fn save_checkpoint<B: AutodiffBackend, O: Optimizer<ResMlp<B>, B>>(
     Ok(())
 }
 
-/// The checkpointed model of a training folder, with its architecture.
-pub fn load_trained<B: burn::tensor::backend::Backend>(
+/// The checkpointed model of a training folder, with its architecture; an error if the folder
+/// holds another kind of network than `N`.
+pub fn load_trained<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
     out: &Path,
     device: &B::Device,
-) -> Result<(ResMlp<B>, MlpConfig)> {
+) -> Result<(N, N::Config)> {
     let state_path = out.join("state.json");
     let bytes = std::fs::read(&state_path).map_err(|source| Error::Io {
         path: state_path.clone(),
@@ -432,11 +503,20 @@ pub fn load_trained<B: burn::tensor::backend::Backend>(
         path: state_path,
         message: e.to_string(),
     })?;
-    let cfg = state.config.network;
+    let network = state.config.network;
+    let cfg: N::Config = serde_json::to_value(&network)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} holds a {network:?}, not the kind of network asked for",
+                out.display()
+            ))
+        })?;
     Ok((load_model(&out.join(state.model_file), &cfg, device)?, cfg))
 }
 
 /// Where `sda train` writes by default.
 pub fn default_out(cfg: &TrainConfig) -> PathBuf {
-    PathBuf::from(format!("runs/train-{}-k{}", cfg.system, cfg.network.k))
+    PathBuf::from(format!("runs/train-{}-k{}", cfg.system, cfg.network.k()))
 }

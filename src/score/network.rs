@@ -1,0 +1,101 @@
+//! What training (Algorithm 1) needs from a local-score network, whatever its architecture:
+//! construction from a serialisable architecture config and ε on a batch of flattened windows
+//! at per-item times. Implemented by the ResMLP ([`super::mlp::ResMlp`], Lorenz-63) and the
+//! U-Net ([`super::unet::UNet`], Kolmogorov flow); [`NetworkConfig`] names either in a
+//! training config.
+
+use burn::module::Module;
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::mlp::{MlpConfig, ResMlp};
+use super::unet::{UNet, UNetConfig};
+use crate::Result;
+
+/// A trainable ε-network on windows of `2k+1` states.
+pub trait ScoreNetwork<B: Backend>: Module<B> + Sized {
+    /// Its architecture (stored with every checkpoint).
+    type Config: Clone
+        + PartialEq
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Into<NetworkConfig>;
+    /// A freshly initialised network (sizes validated).
+    fn init(cfg: &Self::Config, device: &B::Device) -> Result<Self>;
+    /// ε on flattened windows `[N, (2k+1)·D]` at per-item times `[N]`.
+    fn epsilon_train(&self, cfg: &Self::Config, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2>;
+}
+
+/// The architecture of a training run: a ResMLP (`[network]` with `width`) or a U-Net
+/// (`[network]` with `channels`); the fields tell them apart.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum NetworkConfig {
+    /// The ResMLP of the Lorenz experiment.
+    Mlp(MlpConfig),
+    /// The U-Net of the Kolmogorov experiment.
+    UNet(UNetConfig),
+}
+
+impl NetworkConfig {
+    /// Blanket half-width k.
+    pub fn k(&self) -> usize {
+        match self {
+            Self::Mlp(c) => c.k,
+            Self::UNet(c) => c.k,
+        }
+    }
+    /// Window length 2k+1.
+    pub fn window(&self) -> usize {
+        2 * self.k() + 1
+    }
+    /// Flattened state dimension D.
+    pub fn state_dim(&self) -> usize {
+        match self {
+            Self::Mlp(c) => c.state_dim,
+            Self::UNet(c) => c.state_dim(),
+        }
+    }
+    /// Checks the sizes.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Self::Mlp(c) => c.validate(),
+            Self::UNet(c) => c.validate(),
+        }
+    }
+}
+
+impl From<MlpConfig> for NetworkConfig {
+    fn from(c: MlpConfig) -> Self {
+        Self::Mlp(c)
+    }
+}
+
+impl From<UNetConfig> for NetworkConfig {
+    fn from(c: UNetConfig) -> Self {
+        Self::UNet(c)
+    }
+}
+
+impl<B: Backend> ScoreNetwork<B> for ResMlp<B> {
+    type Config = MlpConfig;
+    fn init(cfg: &MlpConfig, device: &B::Device) -> Result<Self> {
+        ResMlp::new(cfg, device)
+    }
+    fn epsilon_train(&self, _cfg: &MlpConfig, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
+        self.forward(x, t)
+    }
+}
+
+impl<B: Backend> ScoreNetwork<B> for UNet<B> {
+    type Config = UNetConfig;
+    fn init(cfg: &UNetConfig, device: &B::Device) -> Result<Self> {
+        UNet::new(cfg, device)
+    }
+    fn epsilon_train(&self, cfg: &UNetConfig, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
+        let [n, row] = x.dims();
+        let w = cfg.window();
+        self.forward(cfg, x.reshape([n, w, row / w]), t)
+            .reshape([n, row])
+    }
+}
