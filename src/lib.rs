@@ -21,6 +21,7 @@
 //! | bootstrap particle filter (ground truth) | [`filter`] |
 //! | the exact linear-Gaussian oracle experiment | [`oracle`] |
 //! | the Lorenz-63 experiment (Figure 2) | [`lorenz`] |
+//! | the Kolmogorov-flow experiment | [`flow`] |
 //! | PNG figures | [`plot`] |
 //! | plugins by name (`inventory`) | [`registry`] |
 //!
@@ -35,6 +36,7 @@ pub mod cli;
 pub mod data;
 mod error;
 pub mod filter;
+pub mod flow;
 pub mod generate;
 pub mod guidance;
 pub mod lorenz;

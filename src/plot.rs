@@ -220,22 +220,42 @@ pub fn diverging(t: f64) -> RGBColor {
 /// with one shared symmetric colour scale and a colour bar: the view of every Kolmogorov
 /// figure in the paper.
 pub fn vorticity_strip_png(path: &Path, fields: &[Vec<f64>], n: usize, title: &str) -> Result<()> {
-    if fields.is_empty() || fields.iter().any(|f| f.len() != n * n) {
+    vorticity_rows_png(path, &[(String::new(), fields.to_vec())], n, title)
+}
+
+/// Rows of scalar-field strips (e.g. truth / SDA / DPS, as in the paper's Figure 4), each row
+/// labelled on its left, all sharing one symmetric colour scale and a colour bar. Rows may have
+/// different lengths (an observation may cover fewer states).
+pub fn vorticity_rows_png(
+    path: &Path,
+    rows: &[(String, Vec<Vec<f64>>)],
+    n: usize,
+    title: &str,
+) -> Result<()> {
+    if rows.is_empty()
+        || rows.iter().any(|r| r.1.is_empty())
+        || rows.iter().flat_map(|r| &r.1).any(|f| f.len() != n * n)
+    {
         return Err(Error::Shape(format!(
-            "vorticity strip needs fields of {n}×{n} values"
+            "vorticity figure needs non-empty rows of {n}×{n} fields"
         )));
     }
-    let vmax = fields
+    let vmax = rows
         .iter()
-        .flatten()
+        .flat_map(|r| r.1.iter().flatten())
         .fold(0.0f64, |m, v| m.max(v.abs()))
         .max(1e-12);
     let cell = (192 / n).max(1) as u32;
     let side = cell * n as u32;
     let gap = 6u32;
-    let k = fields.len() as u32;
-    let width = k * side + (k + 1) * gap + 70;
-    let height = side + 50;
+    let label_w = if rows.iter().any(|r| !r.0.is_empty()) {
+        90u32
+    } else {
+        0
+    };
+    let k = rows.iter().map(|r| r.1.len()).max().unwrap_or(1) as u32;
+    let width = label_w + k * side + (k + 1) * gap + 70;
+    let height = rows.len() as u32 * (side + gap) + 44;
     write_png_atomic(path, (width, height), |root| {
         root.draw(&Text::new(
             title.to_string(),
@@ -243,26 +263,34 @@ pub fn vorticity_strip_png(path: &Path, fields: &[Vec<f64>], n: usize, title: &s
             ("sans-serif", 15),
         ))
         .map_err(plot_err)?;
-        for (p, f) in fields.iter().enumerate() {
-            let x0 = gap + p as u32 * (side + gap);
-            let y0 = 36u32;
-            for iy in 0..n {
-                for ix in 0..n {
-                    let c = diverging(f[iy * n + ix] / vmax);
-                    let (px, py) = (x0 + ix as u32 * cell, y0 + (n - 1 - iy) as u32 * cell);
-                    root.draw(&Rectangle::new(
-                        [
-                            (px as i32, py as i32),
-                            ((px + cell) as i32, (py + cell) as i32),
-                        ],
-                        c.filled(),
-                    ))
-                    .map_err(plot_err)?;
+        for (r, (label, fields)) in rows.iter().enumerate() {
+            let y0 = 36 + r as u32 * (side + gap);
+            root.draw(&Text::new(
+                label.clone(),
+                (gap as i32, (y0 + side / 2) as i32 - 6),
+                ("sans-serif", 13),
+            ))
+            .map_err(plot_err)?;
+            for (p, f) in fields.iter().enumerate() {
+                let x0 = label_w + gap + p as u32 * (side + gap);
+                for iy in 0..n {
+                    for ix in 0..n {
+                        let c = diverging(f[iy * n + ix] / vmax);
+                        let (px, py) = (x0 + ix as u32 * cell, y0 + (n - 1 - iy) as u32 * cell);
+                        root.draw(&Rectangle::new(
+                            [
+                                (px as i32, py as i32),
+                                ((px + cell) as i32, (py + cell) as i32),
+                            ],
+                            c.filled(),
+                        ))
+                        .map_err(plot_err)?;
+                    }
                 }
             }
         }
         // colour bar
-        let bx = (gap + k * (side + gap) + 8) as i32;
+        let bx = (label_w + gap + k * (side + gap) + 8) as i32;
         for j in 0..side as i32 {
             let t = 1.0 - 2.0 * j as f64 / side as f64;
             root.draw(&Rectangle::new(

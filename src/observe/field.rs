@@ -428,6 +428,15 @@ impl FieldScenario {
         })
     }
 
+    /// [`FieldScenario::fixed_y`] of the preset registered as `name` (`None` for other names).
+    pub fn fixed_y_of(name: &str) -> Option<f64> {
+        match name {
+            "kolmogorov-circle" => Self::Circle.fixed_y(),
+            "kolmogorov-loop" => Self::Loop.fixed_y(),
+            _ => None,
+        }
+    }
+
     /// The prescribed observation value of scenarios that state an event instead of measuring
     /// a truth (circle: 0.6 on the ring; loop: 0), else `None`.
     pub fn fixed_y(&self) -> Option<f64> {

@@ -488,6 +488,20 @@ fn save_checkpoint<
     Ok(())
 }
 
+/// The architecture checkpointed in a training folder (which kind of network it holds).
+pub fn trained_network(out: &Path) -> Result<NetworkConfig> {
+    let state_path = out.join("state.json");
+    let bytes = std::fs::read(&state_path).map_err(|source| Error::Io {
+        path: state_path.clone(),
+        source,
+    })?;
+    let state: State = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        path: state_path,
+        message: e.to_string(),
+    })?;
+    Ok(state.config.network)
+}
+
 /// The checkpointed model of a training folder, with its architecture; an error if the folder
 /// holds another kind of network than `N`.
 pub fn load_trained<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
