@@ -116,6 +116,24 @@ enum Command {
         #[arg(long, default_value = "runs/assimilate")]
         out: String,
     },
+    /// The paper's Figure-5 physical check of Kolmogorov samples: re-simulate each sample's first
+    /// state with the solver and compare with the sample and with persistence.
+    Resimulate {
+        /// `samples.npy` of `sda assimilate` (`[N, L, 2, n, n]`).
+        samples: String,
+        /// How many samples to check (the first ones).
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// TOML file of the solver configuration (default: the paper's 256² coarsened 4×).
+        #[arg(long)]
+        config: Option<String>,
+        /// Solver grid size (overrides the config).
+        #[arg(long)]
+        grid: Option<usize>,
+        /// Mean-pooling factor to the learning grid (overrides the config).
+        #[arg(long)]
+        coarsen: Option<usize>,
+    },
     /// The paper's Figure-2 evaluation of one trained local score: for test observations of
     /// `lo` / `hi` / `pick`, SDA with each C against two particle filters; medians of
     /// W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table.
@@ -645,6 +663,76 @@ where
             seed,
             out,
         })?,
+        Command::Resimulate {
+            samples,
+            count,
+            config,
+            grid,
+            coarsen,
+        } => {
+            let mut cfg = match &config {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
+                            path: path.into(),
+                            source,
+                        })?;
+                    toml::from_str::<KolmogorovConfig>(&text)
+                        .map_err(|e| crate::Error::config(path, e))?
+                }
+                None => KolmogorovConfig::default(),
+            };
+            cfg.grid = grid.unwrap_or(cfg.grid);
+            cfg.coarsen = coarsen.unwrap_or(cfg.coarsen);
+            let system = crate::systems::kolmogorov::Kolmogorov::new(cfg)?;
+            let path = std::path::Path::new(&samples);
+            let a = crate::data::read_npy(path)?;
+            let [n, len, 2, g, g2] = a.shape[..] else {
+                return Err(crate::Error::Shape(format!(
+                    "{samples}: expected [samples, L, 2, n, n], got {:?}",
+                    a.shape
+                )));
+            };
+            if g != g2 || g != system.coarse_grid() {
+                return Err(crate::Error::Shape(format!(
+                    "{samples} holds {g}×{g2} fields; the solver configuration coarsens to {}²",
+                    system.coarse_grid()
+                )));
+            }
+            let d = len * 2 * g * g;
+            let mut results = Vec::new();
+            println!(
+                "| sample | state | RMS(sample − re-simulation) | RMS(sample − persistence) |"
+            );
+            println!("|---:|---:|---:|---:|");
+            for i in 0..count.min(n) {
+                let x: Vec<f64> = a.data[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                let r = crate::flow::resimulate(&x, len, &system)?;
+                for (s, (dist, pers)) in r.distance.iter().zip(&r.persistence).enumerate() {
+                    println!("| {i} | {} | {dist:.4} | {pers:.4} |", s + 1);
+                }
+                let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+                println!(
+                    "| {i} | mean | {:.4} | {:.4} |",
+                    mean(&r.distance),
+                    mean(&r.persistence)
+                );
+                results.push(serde_json::json!({
+                    "sample": i, "distance": r.distance, "persistence": r.persistence,
+                }));
+            }
+            let out = path.with_file_name("resimulate.json");
+            crate::data::write_atomic(
+                &out,
+                serde_json::to_string_pretty(&results)
+                    .expect("json")
+                    .as_bytes(),
+            )?;
+            println!("wrote {}", out.display());
+        }
         Command::Evaluate {
             run,
             data,

@@ -126,3 +126,59 @@ fn unet_assimilation_end_to_end() {
     ok(&sda(&args));
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A true solver trajectory passes the Figure-5 check: its re-simulation stays closer to it
+/// than persistence does; a trajectory that does not move (persistence itself) fails it.
+#[test]
+fn resimulation_tells_dynamics_from_persistence() {
+    use sda::systems::kolmogorov::{Kolmogorov, KolmogorovConfig};
+    let system = Kolmogorov::new(KolmogorovConfig {
+        grid: 64,
+        coarsen: 4,
+        ..KolmogorovConfig::default()
+    })
+    .unwrap();
+    let len = 6;
+    let truth = system.simulate(5, 16, len);
+    let r = sda::flow::resimulate(&truth, len, &system).unwrap();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&r.distance) < 0.5 * mean(&r.persistence),
+        "re-simulation {:?} vs persistence {:?}",
+        r.distance,
+        r.persistence
+    );
+    // a frozen trajectory: persistence is exact, the re-simulation moves away
+    let d = 2 * 16 * 16;
+    let frozen: Vec<f64> = (0..len).flat_map(|_| truth[..d].to_vec()).collect();
+    let f = sda::flow::resimulate(&frozen, len, &system).unwrap();
+    assert!(f.persistence.iter().all(|&p| p == 0.0));
+    assert!(mean(&f.distance) > mean(&f.persistence));
+    // the command on a samples file
+    let base = std::env::temp_dir().join(format!("sda-resim-{}", std::process::id()));
+    std::fs::create_dir_all(&base).unwrap();
+    let file = base.join("samples.npy");
+    write_npy(
+        &file,
+        &Array::new(
+            vec![1, len, 2, 16, 16],
+            truth.iter().map(|&v| v as f32).collect(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let text = ok(&sda(&[
+        "resimulate",
+        file.to_str().unwrap(),
+        "--grid",
+        "64",
+        "--coarsen",
+        "4",
+    ]));
+    assert!(text.contains("| 0 | mean |"), "{text}");
+    assert!(base.join("resimulate.json").exists());
+    let bad = sda(&["resimulate", file.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("coarsens to 64²"));
+    let _ = std::fs::remove_dir_all(&base);
+}
