@@ -307,8 +307,10 @@ enum Command {
 
 fn list_section<T: Plugin + inventory::Collect>(title: &str, out: &mut String) -> Result<()> {
     out.push_str(&format!("{title}:\n"));
-    for e in registry::entries::<T>()? {
-        out.push_str(&format!("  {:<18} {}\n", e.name(), e.description()));
+    let entries = registry::entries::<T>()?;
+    let width = entries.iter().map(|e| e.name().len()).max().unwrap_or(0);
+    for e in entries {
+        out.push_str(&format!("  {:<width$}  {}\n", e.name(), e.description()));
     }
     Ok(())
 }
