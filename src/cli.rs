@@ -471,8 +471,8 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
         &figure,
         &crate::plot::TrajectoriesFigure {
             title: format!(
-                "{} on {} trajectory {}: {}, {}",
-                observation.describe(),
+                "'{}' on {} trajectory {}: {}, {}",
+                a.observation.0,
                 a.split,
                 a.index,
                 guidance.describe(),
@@ -577,8 +577,8 @@ fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
         &rows,
         grid,
         &format!(
-            "{}: {}, {} — vorticity of every {every}-th state",
-            observation.describe(),
+            "'{}': {}, {} — vorticity of every {every}-th state",
+            a.observation.0,
             guidance.describe(),
             sampler.describe()
         ),
