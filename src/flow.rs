@@ -12,11 +12,10 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use crate::backend::{from_host, to_host, NoiseSource};
 use crate::blanket::TemporalWindow;
 use crate::data::load_split;
-use crate::guidance::{Guidance, Guided};
+use crate::guidance::{sample_posterior, Guidance};
 use crate::observe::ObservationModel;
-use crate::sampler::{sample, SampleOptions, SampleReport, Sampler};
+use crate::sampler::{SampleOptions, SampleReport, Sampler};
 use crate::schedule::{NoiseSchedule, VpCosine};
-use crate::score::chunked::Chunked;
 use crate::score::train::load_trained;
 use crate::score::unet::{UNet, UNetScore};
 use crate::score::Composed;
@@ -86,7 +85,7 @@ pub fn observe<B: Backend>(
 }
 
 /// Posterior trajectories `[N·L·2n²]` of the guided prior; trajectories are evaluated a few at
-/// a time on all cores ([`Chunked`]).
+/// a time on all cores ([`crate::score::chunked::Chunked`]).
 #[allow(clippy::too_many_arguments)]
 pub fn posterior<B: AutodiffBackend>(
     prior: &FlowPrior<B>,
@@ -97,10 +96,9 @@ pub fn posterior<B: AutodiffBackend>(
     opts: &SampleOptions,
     device: &B::Device,
 ) -> Result<(Vec<f64>, SampleReport)> {
-    let shape = observation.trajectory_shape();
-    let guided = Guided::<B, _, _, _>::new(prior, observation, y, guidance, device)?;
-    let chunked = Chunked::new(guided, 1);
-    let (x, report) = sample::<B>(&chunked, sampler, shape, opts, device)?;
+    // one trajectory (L − 2k windows of 64² fields) per piece
+    let (x, report) =
+        sample_posterior::<B, _>(prior, observation, y, guidance, sampler, opts, 1, device)?;
     Ok((to_host(x), report))
 }
 

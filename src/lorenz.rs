@@ -18,15 +18,14 @@ use crate::backend::{from_host, to_host, NoiseSource};
 use crate::blanket::TemporalWindow;
 use crate::data::load_split;
 use crate::filter::ParticleFilter;
-use crate::guidance::{Guidance, Guided};
+use crate::guidance::{sample_posterior, Guidance};
 use crate::metrics::expected_log_prior;
 use crate::observe::{
     ops::{Pick, PickConfig},
     ObservationModel,
 };
-use crate::sampler::{sample, PredictorCorrector, SampleOptions, SampleReport, Sampler};
+use crate::sampler::{PredictorCorrector, SampleOptions, SampleReport, Sampler};
 use crate::schedule::{NoiseSchedule, VpCosine};
-use crate::score::chunked::Chunked;
 use crate::score::mlp::MlpScore;
 use crate::score::train::load_trained;
 use crate::score::Composed;
@@ -148,11 +147,18 @@ pub fn posterior<B: AutodiffBackend>(
     opts: &SampleOptions,
     device: &B::Device,
 ) -> Result<(Vec<f64>, SampleReport)> {
-    let shape = observation.trajectory_shape();
-    let guided = Guided::<B, _, _, _>::new(prior, observation, y, guidance, device)?;
-    // trajectories are independent: evaluate ~1024 windows per piece, pieces in parallel
-    let chunked = Chunked::for_rows(guided, 1024, shape.len);
-    let (x, report) = sample::<B>(&chunked, sampler, shape, opts, device)?;
+    // about 1024 windows per piece
+    let per_piece = (1024 / observation.trajectory_shape().len).max(1);
+    let (x, report) = sample_posterior::<B, _>(
+        prior,
+        observation,
+        y,
+        guidance,
+        sampler,
+        opts,
+        per_piece,
+        device,
+    )?;
     Ok((physical_all(&to_host(x)), report))
 }
 

@@ -490,16 +490,20 @@ fn save_checkpoint<
 
 /// The architecture checkpointed in a training folder (which kind of network it holds).
 pub fn trained_network(out: &Path) -> Result<NetworkConfig> {
+    Ok(read_state(out)?.config.network)
+}
+
+/// The `state.json` of a training folder.
+fn read_state(out: &Path) -> Result<State> {
     let state_path = out.join("state.json");
     let bytes = std::fs::read(&state_path).map_err(|source| Error::Io {
         path: state_path.clone(),
         source,
     })?;
-    let state: State = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
         path: state_path,
         message: e.to_string(),
-    })?;
-    Ok(state.config.network)
+    })
 }
 
 /// The checkpointed model of a training folder, with its architecture; an error if the folder
@@ -508,15 +512,7 @@ pub fn load_trained<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
     out: &Path,
     device: &B::Device,
 ) -> Result<(N, N::Config)> {
-    let state_path = out.join("state.json");
-    let bytes = std::fs::read(&state_path).map_err(|source| Error::Io {
-        path: state_path.clone(),
-        source,
-    })?;
-    let state: State = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-        path: state_path,
-        message: e.to_string(),
-    })?;
+    let state = read_state(out)?;
     let network = state.config.network;
     let cfg: N::Config = serde_json::to_value(&network)
         .ok()
