@@ -406,8 +406,60 @@ struct AssimilateArgs {
     out: String,
 }
 
+/// The registered observation (built for `shape`), guidance and sampler of an assimilation.
+type Components = (
+    Box<dyn crate::observe::ObservationModel<DefaultBackend>>,
+    Box<dyn crate::guidance::Guidance<DefaultBackend>>,
+    Box<dyn crate::sampler::Sampler<DefaultBackend>>,
+);
+
+impl AssimilateArgs {
+    fn components(&self, shape: crate::TrajectoryShape) -> Result<Components> {
+        let (o, g, s) = (&self.observation, &self.guidance, &self.sampler);
+        Ok((
+            (registry::find::<ObservationPlugin>(&o.0)?.build)(&o.1, shape)?,
+            (registry::find::<GuidancePlugin>(&g.0)?.build)(&g.1)?,
+            (registry::find::<SamplerPlugin>(&s.0)?.build)(&s.1)?,
+        ))
+    }
+
+    fn sample_options(&self) -> SampleOptions {
+        SampleOptions {
+            samples: self.samples,
+            steps: self.steps,
+            seed: self.seed.wrapping_add(1),
+            progress: true,
+        }
+    }
+
+    /// Writes `samples.npy` `[N, L, state…]`, `truth.npy` `[L, state…]` and `y.npy` into the
+    /// output folder, which it returns.
+    fn write_arrays(
+        &self,
+        state: &[usize],
+        x: &[f64],
+        truth: &[f64],
+        y: &[f64],
+    ) -> Result<std::path::PathBuf> {
+        use crate::data::{write_npy, Array};
+        let out = std::path::PathBuf::from(&self.out);
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let shape = |lead: &[usize]| [lead, state].concat();
+        write_npy(
+            &out.join("samples.npy"),
+            &Array::new(shape(&[self.samples, self.len]), f32s(x))?,
+        )?;
+        write_npy(
+            &out.join("truth.npy"),
+            &Array::new(shape(&[self.len]), f32s(truth))?,
+        )?;
+        write_npy(&out.join("y.npy"), &Array::new(vec![y.len()], f32s(y))?)?;
+        Ok(out)
+    }
+}
+
 fn assimilate(a: AssimilateArgs) -> Result<()> {
-    use crate::data::{write_atomic, write_npy, Array};
+    use crate::data::write_atomic;
     use crate::lorenz;
     use crate::score::network::NetworkConfig;
     if let NetworkConfig::UNet(net) = train::trained_network(a.run.as_ref())? {
@@ -415,10 +467,7 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
     }
     let device = crate::backend::default_device();
     let shape = crate::TrajectoryShape::new(a.len, 3);
-    let observation =
-        (registry::find::<ObservationPlugin>(&a.observation.0)?.build)(&a.observation.1, shape)?;
-    let guidance = (registry::find::<GuidancePlugin>(&a.guidance.0)?.build)(&a.guidance.1)?;
-    let sampler = (registry::find::<SamplerPlugin>(&a.sampler.0)?.build)(&a.sampler.1)?;
+    let (observation, guidance, sampler) = a.components(shape)?;
     let prior = lorenz::load_prior::<DefaultBackend>(a.run.as_ref(), &device)?;
     let truth = lorenz::trajectory(a.data.as_ref(), &a.split, a.index, a.len)?;
     let y = lorenz::observe::<DefaultBackend>(observation.as_ref(), &truth, a.seed, &device)?;
@@ -428,25 +477,10 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
         &y,
         guidance.as_ref(),
         sampler.as_ref(),
-        &SampleOptions {
-            samples: a.samples,
-            steps: a.steps,
-            seed: a.seed.wrapping_add(1),
-            progress: true,
-        },
+        &a.sample_options(),
         &device,
     )?;
-    let out = std::path::PathBuf::from(&a.out);
-    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    write_npy(
-        &out.join("samples.npy"),
-        &Array::new(vec![a.samples, a.len, 3], f32s(&x))?,
-    )?;
-    write_npy(
-        &out.join("truth.npy"),
-        &Array::new(vec![a.len, 3], f32s(&truth))?,
-    )?;
-    write_npy(&out.join("y.npy"), &Array::new(vec![y.len()], f32s(&y))?)?;
+    let out = a.write_arrays(&[3], &x, &truth, &y)?;
     let loglik =
         lorenz::expected_log_likelihood::<DefaultBackend>(observation.as_ref(), &y, &x, &device);
     let logprior = crate::metrics::expected_log_prior(&Lorenz63::default(), &x, a.len)?;
@@ -505,15 +539,12 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
 /// `sda assimilate` for a U-Net (Kolmogorov) checkpoint: velocity fields, no standardisation,
 /// the residual check and a vorticity figure.
 fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
-    use crate::data::{write_atomic, write_npy, Array};
+    use crate::data::write_atomic;
     use crate::flow;
     let device = crate::backend::default_device();
     let d = 2 * grid * grid;
     let shape = crate::TrajectoryShape::new(a.len, d);
-    let observation =
-        (registry::find::<ObservationPlugin>(&a.observation.0)?.build)(&a.observation.1, shape)?;
-    let guidance = (registry::find::<GuidancePlugin>(&a.guidance.0)?.build)(&a.guidance.1)?;
-    let sampler = (registry::find::<SamplerPlugin>(&a.sampler.0)?.build)(&a.sampler.1)?;
+    let (observation, guidance, sampler) = a.components(shape)?;
     let prior = flow::load_prior::<DefaultBackend>(a.run.as_ref(), &device)?;
     let truth = flow::trajectory(a.data.as_ref(), &a.split, a.index, a.len, grid)?;
     let fixed = crate::observe::field::FieldScenario::fixed_y_of(&a.observation.0);
@@ -524,27 +555,12 @@ fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
         &y,
         guidance.as_ref(),
         sampler.as_ref(),
-        &SampleOptions {
-            samples: a.samples,
-            steps: a.steps,
-            seed: a.seed.wrapping_add(1),
-            progress: true,
-        },
+        &a.sample_options(),
         &device,
     )?;
     let residual = flow::residual_std::<DefaultBackend>(observation.as_ref(), &y, &x, &device);
     let sigma = observation.noise_std().first().copied().unwrap_or(f64::NAN);
-    let out = std::path::PathBuf::from(&a.out);
-    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    write_npy(
-        &out.join("samples.npy"),
-        &Array::new(vec![a.samples, a.len, 2, grid, grid], f32s(&x))?,
-    )?;
-    write_npy(
-        &out.join("truth.npy"),
-        &Array::new(vec![a.len, 2, grid, grid], f32s(&truth))?,
-    )?;
-    write_npy(&out.join("y.npy"), &Array::new(vec![y.len()], f32s(&y))?)?;
+    let out = a.write_arrays(&[2, grid, grid], &x, &truth, &y)?;
     let summary = serde_json::json!({
         "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
         "observation": [a.observation.0, a.observation.1.to_string()],
