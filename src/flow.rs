@@ -133,6 +133,39 @@ pub fn vorticity_strip(x: &[f64], len: usize, grid: usize, every: usize) -> Vec<
         .collect()
 }
 
+/// The observed images of `y` laid out as `layout = [S, C, H, W]` (see
+/// [`ObservationModel::image_layout`]), one field per observed state for a figure row:
+/// the vorticity by circular central differences on the observed `H × H` grid when `C = 2`
+/// (velocity), the observed scalar when `C = 1`; each is enlarged to `grid × grid` by
+/// repeating cells. A cropped observation is drawn stretched to the panel, and its edge cells
+/// wrap around the crop. `None` when the layout is not square images that divide the grid.
+pub fn observation_strip(y: &[f64], layout: [usize; 4], grid: usize) -> Option<Vec<Vec<f64>>> {
+    let [s, c, h, w] = layout;
+    if h != w
+        || h == 0
+        || !grid.is_multiple_of(h)
+        || !(c == 1 || c == 2)
+        || y.len() != s * c * h * w
+    {
+        return None;
+    }
+    let r = grid / h;
+    let fields = y
+        .chunks_exact(c * h * h)
+        .map(|img| {
+            let field = if c == 2 {
+                vorticity_from_velocity(&img[..h * h], &img[h * h..], h)
+            } else {
+                img.to_vec()
+            };
+            (0..grid * grid)
+                .map(|p| field[(p / grid / r) * h + (p % grid) / r])
+                .collect()
+        })
+        .collect();
+    Some(fields)
+}
+
 /// The physical-consistency check of the paper's Figure 5 for one sampled trajectory.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Resimulation {
@@ -251,4 +284,31 @@ pub fn lift_vorticity(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observation_strip_enlarges_observed_images() {
+        // one scalar 2 × 2 image on a 4 × 4 panel: each value fills a 2 × 2 block
+        let fields = observation_strip(&[1.0, 2.0, 3.0, 4.0], [1, 1, 2, 2], 4).unwrap();
+        assert_eq!(
+            fields,
+            vec![vec![
+                1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 3.0, 3.0, 4.0, 4.0
+            ]]
+        );
+        // two velocity images become their vorticity
+        let (u, v) = ([0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]);
+        let y: Vec<f64> = [u, v, u, v].concat();
+        let fields = observation_strip(&y, [2, 2, 2, 2], 2).unwrap();
+        assert_eq!(fields.len(), 2);
+        assert_eq!(fields[0], vorticity_from_velocity(&u, &v, 2));
+        // not images of the panel's grid, or a wrong length
+        assert!(observation_strip(&[0.0; 9], [1, 1, 3, 3], 4).is_none());
+        assert!(observation_strip(&[0.0; 3], [1, 1, 2, 2], 4).is_none());
+        assert!(observation_strip(&[0.0; 8], [1, 2, 2, 2], 4).is_some());
+    }
 }

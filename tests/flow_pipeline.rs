@@ -105,12 +105,50 @@ fn unet_assimilation_end_to_end() {
         serde_json::from_slice(&std::fs::read(out.join("assimilate.json")).unwrap()).unwrap();
     assert!(summary["residual_std"].as_f64().unwrap().is_finite());
     assert_eq!(summary["evaluations"], 8);
+    // the same observation with DPS, then the Figure-4 rows of both
+    let dps_out = base.join("dps");
+    let mut args: Vec<&str> = common
+        .iter()
+        .map(|&a| match a {
+            "gamma = 0.01" => "zeta = 1.0",
+            a if a == out.to_str().unwrap() => dps_out.to_str().unwrap(),
+            a => a,
+        })
+        .collect();
+    args.extend([
+        "--observation",
+        "kolmogorov-assimilation",
+        "--guidance",
+        "dps",
+    ]);
+    ok(&sda(&args));
+    let figure = base.join("compare.png");
+    let table = ok(&sda(&[
+        "compare",
+        out.to_str().unwrap(),
+        dps_out.to_str().unwrap(),
+        "--out",
+        figure.to_str().unwrap(),
+    ]));
+    assert!(
+        table.contains("| sda |") && table.contains("| dps |"),
+        "{table}"
+    );
+    assert!(std::fs::read(&figure).unwrap().starts_with(b"\x89PNG"));
     // the circle prescribes y = 0.6 on the ring of the last state's vorticity
     let mut args = common.to_vec();
     args.extend(["--observation", "kolmogorov-circle"]);
     ok(&sda(&args));
     let y = sda::data::read_npy(&out.join("y.npy")).unwrap();
     assert!(y.data.iter().all(|&v| v == 0.6f32) && !y.data.is_empty());
+    // runs of different observations are not compared
+    let mixed = sda(&["compare", out.to_str().unwrap(), dps_out.to_str().unwrap()]);
+    assert_eq!(mixed.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(
+        err.contains("different truths, observations or shapes"),
+        "{err}"
+    );
     // a scenario that does not fit the grid, DPS by name
     let mut args = common.to_vec();
     args.extend(["--observation", "kolmogorov-extrapolation"]);

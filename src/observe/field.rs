@@ -259,6 +259,14 @@ impl<B: Backend> ObservationModel<B> for FieldObservation {
         self.shape
     }
 
+    /// The output shape, unless a ring or the loop closure made y something else than images
+    /// of observed states.
+    fn image_layout(&self) -> Option<[usize; 4]> {
+        let flat = self.output.ring.is_some()
+            || self.ops.iter().any(|op| matches!(op, FieldOp::LoopClosure));
+        (!flat).then(|| self.output_shape())
+    }
+
     fn output_dim(&self) -> usize {
         self.output_shape().iter().product()
     }

@@ -31,6 +31,13 @@ pub trait ObservationModel<B: Backend>: Send + Sync {
     /// One-line description for tables and logs.
     fn describe(&self) -> String;
 
+    /// The layout `[S, C, H, W]` of y when it is `S` observed images of `C` channels on an
+    /// `H × W` grid (row-major, in this order), so that figures can draw the observation
+    /// next to the states; `None` (the default) when y is not a stack of images.
+    fn image_layout(&self) -> Option<[usize; 4]> {
+        None
+    }
+
     /// Draws `y ~ N(A(x), Σ_y)` for each trajectory of the batch.
     fn sample(&self, x: Tensor<B, 3>, noise: &mut NoiseSource) -> Tensor<B, 2> {
         let device = x.device();
