@@ -631,18 +631,9 @@ struct FlowRun {
 
 impl FlowRun {
     fn load(dir: &str) -> Result<Self> {
-        use crate::data::read_npy;
+        use crate::data::{read_json, read_npy};
         let dir = std::path::Path::new(dir);
-        let path = dir.join("assimilate.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| crate::Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let summary: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| crate::Error::Corrupt {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let summary = read_json(&dir.join("assimilate.json"))?;
         let samples = read_npy(&dir.join("samples.npy"))?;
         if samples.shape.len() != 5 || samples.shape[2] != 2 || samples.shape[3] != samples.shape[4]
         {

@@ -563,11 +563,7 @@ pub fn evaluate<B: AutodiffBackend>(
     let settings_path = out.join("settings.json");
     let rows_path = out.join("rows.jsonl");
     if settings_path.exists() {
-        let text = std::fs::read_to_string(&settings_path).map_err(io(&settings_path))?;
-        let old: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
-            path: settings_path.clone(),
-            message: e.to_string(),
-        })?;
+        let old = crate::data::read_json(&settings_path)?;
         if old != fingerprint {
             return Err(Error::Invalid(format!(
                 "{} holds an evaluation with other settings ({old}); choose another --out",
