@@ -633,7 +633,7 @@ impl FlowRun {
     fn load(dir: &str) -> Result<Self> {
         use crate::data::{read_json, read_npy};
         let dir = std::path::Path::new(dir);
-        let summary = read_json(&dir.join("assimilate.json"))?;
+        let summary: serde_json::Value = read_json(&dir.join("assimilate.json"))?;
         let samples = read_npy(&dir.join("samples.npy"))?;
         if samples.shape.len() != 5 || samples.shape[2] != 2 || samples.shape[3] != samples.shape[4]
         {

@@ -33,13 +33,14 @@ impl Array {
     }
 }
 
-/// Reads a JSON file (run summaries, settings): an I/O error or a parse error names the file.
-pub fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text = fs::read_to_string(path).map_err(|source| Error::Io {
+/// Reads a JSON file (run summaries, settings, training state) as `T`: an I/O error or a
+/// parse error names the file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
         path: path.to_path_buf(),
         message: e.to_string(),
     })

@@ -563,7 +563,7 @@ pub fn evaluate<B: AutodiffBackend>(
     let settings_path = out.join("settings.json");
     let rows_path = out.join("rows.jsonl");
     if settings_path.exists() {
-        let old = crate::data::read_json(&settings_path)?;
+        let old: serde_json::Value = crate::data::read_json(&settings_path)?;
         if old != fingerprint {
             return Err(Error::Invalid(format!(
                 "{} holds an evaluation with other settings ({old}); choose another --out",

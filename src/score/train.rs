@@ -495,15 +495,7 @@ pub fn trained_network(out: &Path) -> Result<NetworkConfig> {
 
 /// The `state.json` of a training folder.
 fn read_state(out: &Path) -> Result<State> {
-    let state_path = out.join("state.json");
-    let bytes = std::fs::read(&state_path).map_err(|source| Error::Io {
-        path: state_path.clone(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-        path: state_path,
-        message: e.to_string(),
-    })
+    crate::data::read_json(&out.join("state.json"))
 }
 
 /// The checkpointed model of a training folder, with its architecture; an error if the folder
