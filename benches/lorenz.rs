@@ -58,7 +58,7 @@ fn training_step(c: &mut Criterion) {
     g.bench_function("step k=2 width=256 batch=256", |b| {
         b.iter(|| {
             let m = model.take().unwrap();
-            let l = denoising_loss(&m, &cfg, &batch, row, &device);
+            let l = denoising_loss(&m, &cfg, &batch, row, &VpCosine::default(), &device);
             let grads = GradientsParams::from_grads(l.backward(), &m);
             model = Some(optim.step(1e-3, m, grads));
         })

@@ -271,6 +271,10 @@ enum Command {
         /// Stop after this many steps of this call (train in chunks).
         #[arg(long)]
         max_steps: Option<usize>,
+        /// How the network's raw output becomes ε: `epsilon` (the paper) or `preconditioned`
+        /// (Gaussian skip; see `sda::score::precondition`). Overrides the config.
+        #[arg(long)]
+        output: Option<crate::score::precondition::Output>,
     },
     /// One oracle run with every component chosen by registered name.
     Oracle {
@@ -1073,6 +1077,7 @@ where
             out,
             resume,
             max_steps,
+            output,
         } => {
             let mut cfg = match &config {
                 Some(path) => {
@@ -1107,6 +1112,16 @@ where
                         c.into()
                     }
                     crate::score::network::NetworkConfig::Mlp(_) => MlpConfig::paper(k).into(),
+                };
+            }
+            if let Some(o) = output {
+                cfg.network = match cfg.network {
+                    crate::score::network::NetworkConfig::UNet(c) => {
+                        crate::score::unet::UNetConfig { output: o, ..c }.into()
+                    }
+                    crate::score::network::NetworkConfig::Mlp(c) => {
+                        MlpConfig { output: o, ..c }.into()
+                    }
                 };
             }
             cfg.steps = steps.unwrap_or(cfg.steps);

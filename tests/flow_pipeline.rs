@@ -66,7 +66,14 @@ fn unet_assimilation_end_to_end() {
         config.to_str().unwrap(),
         "--out",
         run.to_str().unwrap(),
+        // the cpu preset's output map, through the command-line override
+        "--output",
+        "preconditioned",
     ]));
+    assert_eq!(
+        sda::score::train::trained_network(&run).unwrap().output(),
+        sda::score::precondition::Output::Preconditioned
+    );
     let out = base.join("a");
     let common = [
         "assimilate",

@@ -6,6 +6,7 @@
 use sda::backend::{default_device, DefaultBackend};
 use sda::generate::{generate_lorenz63, GenerateOptions};
 use sda::score::mlp::{MlpConfig, ResMlp};
+use sda::score::precondition::Output;
 use sda::score::train::{load_trained, model_bytes, train, TrainConfig};
 use sda::systems::lorenz63::Lorenz63;
 
@@ -33,6 +34,7 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         width: 32,
         blocks: 2,
         embedding: 16,
+        output: Output::Epsilon,
     };
     let cfg = TrainConfig {
         system: "lorenz63".into(),
@@ -156,6 +158,9 @@ fn unet_trains_and_resumes_on_field_data() {
         blocks: 1,
         embedding: 8,
         forcing: true,
+        // The preconditioned output map (the cpu preset's), so resuming and reloading it are
+        // covered too.
+        output: Output::Preconditioned,
     };
     let cfg = TrainConfig {
         system: "kolmogorov".into(),

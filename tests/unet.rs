@@ -9,6 +9,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use sda::backend::{default_device, from_host, to_host, DefaultBackend};
 use sda::blanket::TemporalWindow;
 use sda::schedule::VpCosine;
+use sda::score::precondition::Output;
 use sda::score::unet::{UNet, UNetConfig, UNetScore};
 use sda::score::{Composed, EpsilonModel};
 
@@ -23,6 +24,7 @@ fn small(grid: usize, forcing: bool) -> UNetConfig {
         blocks: 1,
         embedding: 16,
         forcing,
+        output: Output::Epsilon,
     }
 }
 

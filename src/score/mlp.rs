@@ -9,6 +9,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{activation::silu, backend::Backend, Tensor};
 
 use super::embed::TimeEmbedding;
+use super::precondition::Output;
 use super::LocalScore;
 use crate::schedule::NoiseSchedule;
 use crate::{Error, Result};
@@ -27,6 +28,9 @@ pub struct MlpConfig {
     pub blocks: usize,
     /// Time-embedding size E.
     pub embedding: usize,
+    /// How the raw output becomes ε (default: directly, as in the paper).
+    #[serde(default, skip_serializing_if = "Output::is_default")]
+    pub output: Output,
 }
 
 impl MlpConfig {
@@ -38,6 +42,7 @@ impl MlpConfig {
             width: if k <= 2 { 128 } else { 256 },
             blocks: 5,
             embedding: 64,
+            output: Output::Epsilon,
         }
     }
 
@@ -167,8 +172,12 @@ impl<B: Backend> LocalScore<B> for MlpScore<B> {
     }
     fn epsilon(&self, windows: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
         let [n, w, d] = windows.dims();
-        self.net
-            .forward_at(windows.reshape([n, w * d]), t)
-            .reshape([n, w, d])
+        let f = self
+            .net
+            .forward_at(windows.clone().reshape([n, w * d]), t)
+            .reshape([n, w, d]);
+        self.config
+            .output
+            .epsilon(f, windows, t, self.schedule.as_ref())
     }
 }

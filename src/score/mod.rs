@@ -7,6 +7,7 @@ pub mod chunked;
 pub mod embed;
 pub mod mlp;
 pub mod network;
+pub mod precondition;
 pub mod train;
 pub mod unet;
 

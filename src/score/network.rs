@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::mlp::{MlpConfig, ResMlp};
+use super::precondition::Output;
 use super::unet::{UNet, UNetConfig};
 use crate::Result;
 
@@ -22,8 +23,11 @@ pub trait ScoreNetwork<B: Backend>: Module<B> + Sized {
         + Into<NetworkConfig>;
     /// A freshly initialised network (sizes validated).
     fn init(cfg: &Self::Config, device: &B::Device) -> Result<Self>;
-    /// ε on flattened windows `[N, (2k+1)·D]` at per-item times `[N]`.
-    fn epsilon_train(&self, cfg: &Self::Config, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2>;
+    /// The raw output F on flattened windows `[N, (2k+1)·D]` at per-item times `[N]`;
+    /// [`ScoreNetwork::output`] says how it becomes ε.
+    fn forward_train(&self, cfg: &Self::Config, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2>;
+    /// The map from the raw output to ε.
+    fn output(cfg: &Self::Config) -> Output;
 }
 
 /// The architecture of a training run: a ResMLP (`[network]` with `width`) or a U-Net
@@ -56,6 +60,13 @@ impl NetworkConfig {
             Self::UNet(c) => c.state_dim(),
         }
     }
+    /// The map from the raw output to ε.
+    pub fn output(&self) -> Output {
+        match self {
+            Self::Mlp(c) => c.output,
+            Self::UNet(c) => c.output,
+        }
+    }
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
         match self {
@@ -82,8 +93,11 @@ impl<B: Backend> ScoreNetwork<B> for ResMlp<B> {
     fn init(cfg: &MlpConfig, device: &B::Device) -> Result<Self> {
         ResMlp::new(cfg, device)
     }
-    fn epsilon_train(&self, _cfg: &MlpConfig, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
+    fn forward_train(&self, _cfg: &MlpConfig, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
         self.forward(x, t)
+    }
+    fn output(cfg: &MlpConfig) -> Output {
+        cfg.output
     }
 }
 
@@ -92,7 +106,10 @@ impl<B: Backend> ScoreNetwork<B> for UNet<B> {
     fn init(cfg: &UNetConfig, device: &B::Device) -> Result<Self> {
         UNet::new(cfg, device)
     }
-    fn epsilon_train(&self, cfg: &UNetConfig, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
+    fn output(cfg: &UNetConfig) -> Output {
+        cfg.output
+    }
+    fn forward_train(&self, cfg: &UNetConfig, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
         let [n, row] = x.dims();
         let w = cfg.window();
         self.forward(cfg, x.reshape([n, w, row / w]), t)

@@ -189,19 +189,23 @@ fn step_rng(seed: u64, step: usize) -> StdRng {
 }
 
 /// The denoising score-matching loss of Algorithm 1 on one batch `(x(t), t, ε)` of flattened
-/// windows (`[n·(2k+1)·D]`, `[n]`, `[n·(2k+1)·D]`): `mean((ε_φ(x(t), t) − ε)²)`.
+/// windows (`[n·(2k+1)·D]`, `[n]`, `[n·(2k+1)·D]`): `mean((ε_φ(x(t), t) − ε)²)`, with ε_φ the
+/// network's raw output mapped to ε by its [`ScoreNetwork::output`] under `schedule`.
 pub fn denoising_loss<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
     model: &N,
     cfg: &N::Config,
     (xt, ts, eps): &(Vec<f32>, Vec<f32>, Vec<f32>),
     row: usize,
+    schedule: &dyn NoiseSchedule,
     device: &B::Device,
 ) -> Tensor<B, 1> {
     let n = ts.len();
     let x = Tensor::<B, 2>::from_data(TensorData::new(xt.clone(), [n, row]), device);
     let t = Tensor::<B, 1>::from_data(TensorData::new(ts.clone(), [n]), device);
     let e = Tensor::<B, 2>::from_data(TensorData::new(eps.clone(), [n, row]), device);
-    (model.epsilon_train(cfg, x, t) - e).powi_scalar(2).mean()
+    let f = model.forward_train(cfg, x.clone(), t);
+    let eps_hat = N::output(cfg).epsilon_per_item(f, x, ts, schedule);
+    (eps_hat - e).powi_scalar(2).mean()
 }
 
 fn scalar<B: burn::tensor::backend::Backend>(x: Tensor<B, 1>) -> f32 {
@@ -389,7 +393,7 @@ where
     while log.step < end {
         let s = log.step;
         let batch = train_set.batch(cfg.batch, w, schedule.as_ref(), &mut step_rng(cfg.seed, s));
-        let l = denoising_loss(&model, net, &batch, row, device);
+        let l = denoising_loss(&model, net, &batch, row, schedule.as_ref(), device);
         let value = scalar(l.clone());
         if !value.is_finite() {
             return Err(Error::Numerical(format!(
@@ -410,6 +414,7 @@ where
                 net,
                 &valid_batch,
                 row,
+                schedule.as_ref(),
                 device,
             ));
             log.valid.push((at, v));
