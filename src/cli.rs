@@ -689,15 +689,17 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
     let plugin = registry::find::<ObservationPlugin>(&first.text("observation", 0))?;
     // assimilate.json keeps the parameters as the TOML text of an inline table
     let text = first.text("observation", 1);
-    let params = toml::from_str::<toml::Table>(&format!("p = {text}"))
-        .ok()
-        .and_then(|mut t| t.remove("p"))
+    let inner = text
+        .trim()
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
         .ok_or_else(|| {
             crate::Error::Invalid(format!(
                 "{}: unreadable observation parameters '{text}'",
                 dirs[0]
             ))
         })?;
+    let params = registry::parse_params(inner)?;
     let observation = (plugin.build)(&params, shape)?;
     let every = len.div_ceil(8);
     let mut rows = vec![(
@@ -1115,14 +1117,7 @@ where
                 };
             }
             if let Some(o) = output {
-                cfg.network = match cfg.network {
-                    crate::score::network::NetworkConfig::UNet(c) => {
-                        crate::score::unet::UNetConfig { output: o, ..c }.into()
-                    }
-                    crate::score::network::NetworkConfig::Mlp(c) => {
-                        MlpConfig { output: o, ..c }.into()
-                    }
-                };
+                cfg.network.set_output(o);
             }
             cfg.steps = steps.unwrap_or(cfg.steps);
             cfg.seed = seed.unwrap_or(cfg.seed);

@@ -67,6 +67,13 @@ impl NetworkConfig {
             Self::UNet(c) => c.output,
         }
     }
+    /// Sets the map from the raw output to ε.
+    pub fn set_output(&mut self, output: Output) {
+        match self {
+            Self::Mlp(c) => c.output = output,
+            Self::UNet(c) => c.output = output,
+        }
+    }
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
         match self {
