@@ -377,7 +377,7 @@ inventory::submit! {
 inventory::submit! {
     ObservationPlugin {
         name: "kolmogorov-saturation",
-        description: "Kolmogorov: every 3rd state pooled 4x, vorticity w, w/(1+|w|), crop [2:14], sigma 0.05",
+        description: "Kolmogorov: every 3rd state pooled 4x, vorticity w (grid units), w/(1+|w|), crop [2:14], sigma 0.05",
         build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Saturation),
     }
 }
@@ -397,7 +397,7 @@ inventory::submit! {
 inventory::submit! {
     ObservationPlugin {
         name: "kolmogorov-circle",
-        description: "Kolmogorov: vorticity of the last state on the ring 0.4 < r^2 < 0.6, sigma 0.2 (y = 0.6)",
+        description: "Kolmogorov: vorticity (grid units) of the last state on the ring 0.4 < r^2 < 0.6, sigma 0.2 (y = 0.6)",
         build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Circle),
     }
 }

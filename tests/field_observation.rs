@@ -71,7 +71,8 @@ fn saturation_scenario_matches_host_vorticity() {
         let w = vorticity_from_velocity(&mean_pool(u, g, 4), &mean_pool(v, g, 4), 16);
         for iy in 2..14 {
             for ix in 2..14 {
-                let w = w[iy * 16 + ix];
+                // grid units: physical ω times the 16² grid's spacing
+                let w = w[iy * 16 + ix] * std::f64::consts::TAU / 16.0;
                 expect.push(w / (1.0 + w.abs()));
             }
         }
@@ -109,7 +110,7 @@ fn extrapolation_subsampling_circle_and_loop() {
     let c = |i: usize| -1.0 + (2.0 * i as f64 + 1.0) / g as f64;
     let expect: Vec<f64> = (0..g * g)
         .filter(|&p| (0.4..0.6).contains(&(c(p / g).powi(2) + c(p % g).powi(2))))
-        .map(|p| w[p])
+        .map(|p| w[p] * std::f64::consts::TAU / g as f64)
         .collect();
     assert!(expect.len() > 50);
     close(&y, &expect, 1e-4);

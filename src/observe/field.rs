@@ -44,8 +44,12 @@ pub enum FieldOp {
         /// One past the last kept index.
         end: usize,
     },
-    /// Vorticity `ω = ∂_x v − ∂_y u` by circular central differences with spacing `2π / n`
-    /// (channels 2 → 1).
+    /// Vorticity in grid units, `Δx·ω = Δx·(∂_x v − ∂_y u)`: circular central differences
+    /// with unit spacing, `(v[i, j+1] − v[i, j−1])/2 − (u[i+1, j] − u[i−1, j])/2` (channels
+    /// 2 → 1). These are the units of the paper's observations (the reference implementation
+    /// takes the gradient over grid indices): the circle's y = 0.6, the saturation
+    /// `w/(1+|w|)` and the figures' colour range ±1.25 are stated in them. Physical
+    /// `ω = w / Δx` with `Δx = 2π / n` at the grid the op sees.
     Vorticity,
     /// Saturation `w / (1 + |w|)`, elementwise (non-linear).
     Saturate,
@@ -306,13 +310,12 @@ impl<B: Backend> ObservationModel<B> for FieldObservation {
                         .narrow(4, *start, end - start)
                 }
                 FieldOp::Vorticity => {
-                    let h2 = 2.0 * (2.0 * std::f64::consts::PI / h as f64);
                     let u = t.clone().narrow(2, 0, 1);
                     let v = t.narrow(2, 1, 1);
                     // ∂_x v: x is the last axis; ∂_y u: y is axis 3
                     let dvdx = roll(v.clone(), 4, false) - roll(v, 4, true);
                     let dudy = roll(u.clone(), 3, false) - roll(u, 3, true);
-                    (dvdx - dudy) / h2
+                    (dvdx - dudy) / 2.0
                 }
                 FieldOp::Saturate => t.clone() / (t.abs() + 1.0),
                 FieldOp::Ring { .. } => {
@@ -362,11 +365,11 @@ pub enum FieldScenario {
     Assimilation,
     /// States 1, 4, 7 (0-based 0, 3, 6) coarsened 4×, centre crop `[4:12]²`, σ_y = 0.01.
     Extrapolation,
-    /// Every 3rd state coarsened 4×, vorticity, `w/(1+|w|)`, crop `[2:14]²`, σ_y = 0.05.
+    /// Every 3rd state coarsened 4×, vorticity (grid units), `w/(1+|w|)`, crop `[2:14]²`, σ_y = 0.05.
     Saturation,
     /// Every n-th grid point of every state, σ_y = 0.1.
     Subsampling(usize),
-    /// Vorticity of the last state on the ring `0.4 < r² < 0.6`, σ_y = 0.2, y = 0.6.
+    /// Vorticity (grid units) of the last state on the ring `0.4 < r² < 0.6`, σ_y = 0.2, y = 0.6.
     Circle,
     /// Loop closure `x_1 − x_L`, σ_y = 0.01, y = 0.
     Loop,

@@ -185,7 +185,8 @@ pub fn mean_pool(field: &[f64], n: usize, f: usize) -> Vec<f64> {
 }
 
 /// Vorticity `ω = ∂_x v − ∂_y u` of an n × n velocity field on [0, 2π)² by circular central
-/// differences (the coarse-grid vorticity of the paper's figures).
+/// differences, in physical units (the figures' vorticity). The observation operator
+/// [`crate::observe::field::FieldOp::Vorticity`] is this times the grid spacing `2π / n`.
 pub fn vorticity_from_velocity(u: &[f64], v: &[f64], n: usize) -> Vec<f64> {
     let h2 = 2.0 * (2.0 * std::f64::consts::PI / n as f64);
     let mut w = vec![0.0; n * n];
