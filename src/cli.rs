@@ -268,6 +268,13 @@ enum Command {
         /// Continue the run checkpointed in --out.
         #[arg(long)]
         resume: bool,
+        /// Warm start from the last checkpoint of another training folder (same network):
+        /// a new step count and learning-rate cycle. Overrides the config's `init`.
+        #[arg(long)]
+        init: Option<String>,
+        /// Initial learning rate (decays linearly to 0). Overrides the config.
+        #[arg(long)]
+        lr: Option<f64>,
         /// Stop after this many steps of this call (train in chunks).
         #[arg(long)]
         max_steps: Option<usize>,
@@ -1078,6 +1085,8 @@ where
             seed,
             out,
             resume,
+            init,
+            lr,
             max_steps,
             output,
         } => {
@@ -1102,6 +1111,7 @@ where
                     validate_every: 1000,
                     checkpoint_every: 1000,
                     seed: 0,
+                    init: None,
                 },
             };
             if let Some(d) = data {
@@ -1121,6 +1131,10 @@ where
             }
             cfg.steps = steps.unwrap_or(cfg.steps);
             cfg.seed = seed.unwrap_or(cfg.seed);
+            cfg.lr = lr.unwrap_or(cfg.lr);
+            if let Some(init) = init {
+                cfg.init = Some(init.into());
+            }
             let out = out
                 .map(std::path::PathBuf::from)
                 .unwrap_or_else(|| train::default_out(&cfg));

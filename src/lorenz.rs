@@ -484,6 +484,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         validate_every: settings.train_steps.div_ceil(10).max(1),
         checkpoint_every: settings.train_steps.div_ceil(4).max(1),
         seed: 0,
+        init: None,
     };
     let run = settings.out.join("train-k2");
     let log = train::<B>(&cfg, &run, true, None, settings.progress, &device)?;

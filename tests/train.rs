@@ -1,7 +1,8 @@
 //! Algorithm 1 end to end on a small Lorenz-63 dataset: the loss falls, a run stopped midway and
-//! resumed from its checkpoint equals an uninterrupted run bit for bit, and bad input is
-//! reported. One test function: network initialisation draws from the backend's process-wide
-//! seeded generator, so the runs compared must not interleave with other tests.
+//! resumed from its checkpoint equals an uninterrupted run bit for bit, a warm start begins
+//! from another run's parameters, and bad input is reported. One test function: network
+//! initialisation draws from the backend's process-wide seeded generator, so the runs compared
+//! must not interleave with other tests.
 
 use sda::backend::{default_device, DefaultBackend};
 use sda::generate::{generate_lorenz63, GenerateOptions};
@@ -47,6 +48,7 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         validate_every: 40,
         checkpoint_every: 25,
         seed: 1,
+        init: None,
     };
     let device = default_device();
     let (a, b) = (base.join("a"), base.join("b"));
@@ -81,6 +83,39 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     let head: f32 = straight.loss[..20].iter().sum::<f32>() / 20.0;
     let tail: f32 = straight.loss[100..].iter().sum::<f32>() / 20.0;
     assert!(tail < 0.8 * head, "loss {head} → {tail}");
+
+    // a warm start from b: the loaded parameters are b's (with lr = 0 AdamW leaves them as
+    // they are), the log starts afresh, and its first loss is the trained one, not a fresh draw's
+    let warm = TrainConfig {
+        init: Some(b.clone()),
+        lr: 0.0,
+        steps: 10,
+        ..cfg.clone()
+    };
+    let wlog =
+        train::<DefaultBackend>(&warm, &base.join("w"), false, None, false, &device).unwrap();
+    assert_eq!(wlog.step, 10);
+    let (mw, _) = load_trained::<DefaultBackend, ResMlp<_>>(&base.join("w"), &device).unwrap();
+    let bw = model_bytes(&mw, &ca).unwrap();
+    let tw = safetensors::SafeTensors::deserialize(&bw).unwrap();
+    for name in tb.names() {
+        let same = tw.tensor(name).unwrap().data() == tb.tensor(name).unwrap().data();
+        assert!(same, "parameter {name} was not warm-started from b");
+    }
+    let first: f32 = wlog.loss.iter().sum::<f32>() / wlog.loss.len() as f32;
+    assert!(
+        first < 0.8 * head,
+        "warm-started loss {first} vs fresh {head}"
+    );
+    // a warm start from a folder of another network
+    let wrong = TrainConfig {
+        init: Some(b.clone()),
+        network: MlpConfig { width: 64, ..net }.into(),
+        ..cfg.clone()
+    };
+    let err =
+        train::<DefaultBackend>(&wrong, &base.join("w2"), false, None, false, &device).unwrap_err();
+    assert!(err.to_string().contains("init = "), "{err}");
 
     // an existing run is not overwritten without --resume
     let err = train::<DefaultBackend>(&cfg, &a, false, None, false, &device).unwrap_err();
@@ -173,6 +208,7 @@ fn unet_trains_and_resumes_on_field_data() {
         validate_every: 10,
         checkpoint_every: 10,
         seed: 3,
+        init: None,
     };
     let device = default_device();
     let (a, b) = (base.join("a"), base.join("b"));

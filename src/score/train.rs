@@ -61,6 +61,11 @@ pub struct TrainConfig {
     /// Seed of initialisation and batches.
     #[serde(default)]
     pub seed: u64,
+    /// Warm start: a training folder whose last checkpointed parameters initialise this run
+    /// instead of a random draw. The network must be the same; the step count, the
+    /// learning-rate decay and the AdamW moments start afresh (a second linear-decay cycle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
 }
 
 fn default_batch() -> usize {
@@ -363,6 +368,11 @@ where
             device,
         )?);
         (model, state.log)
+    } else if let Some(init) = &cfg.init {
+        (
+            warm_start::<B, N>(init, cfg, net, device)?,
+            TrainLog::default(),
+        )
     } else {
         // parameter initialisation draws from the backend's global RNG: seed and draw under
         // one lock, so trainings started concurrently in one process stay reproducible
@@ -426,6 +436,35 @@ where
     }
     bar.finish_and_clear();
     Ok(log)
+}
+
+/// The network of the training folder `init`, as the starting point of the run `cfg` (its
+/// `init`): same system and network, else an error naming both.
+fn warm_start<B: AutodiffBackend, N>(
+    init: &Path,
+    cfg: &TrainConfig,
+    net: &N::Config,
+    device: &B::Device,
+) -> Result<N>
+where
+    N: ScoreNetwork<B> + AutodiffModule<B>,
+{
+    let state = read_state(init)?;
+    if state.config.system != cfg.system || state.config.network != cfg.network {
+        return Err(Error::Invalid(format!(
+            "init = {} holds a {} {:?}, but this run trains a {} {:?}",
+            init.display(),
+            state.config.system,
+            state.config.network,
+            cfg.system,
+            cfg.network
+        )));
+    }
+    // validates the safetensors file, then loads the parameter record (the form the
+    // optimizer steps)
+    load_model::<B, N>(&init.join(&state.model_file), net, device)?;
+    Ok(N::init(net, device)?
+        .load_record(read_record::<B, _>(&init.join(&state.record_file), device)?))
 }
 
 /// Reads a burn record written by [`save_checkpoint`] (MessagePack, full precision).
