@@ -358,11 +358,7 @@ where
                 cfg
             )));
         }
-        // the safetensors file is validated, then the parameter record (which keeps the
-        // parameter ids the optimizer state is keyed by) is loaded into the network
-        load_model::<B, N>(&out.join(&state.model_file), net, device)?;
-        let model = N::init(net, device)?
-            .load_record(read_record::<B, _>(&out.join(&state.record_file), device)?);
+        let model = checkpointed_parameters::<B, N>(out, &state, net, device)?;
         optim = optim.load_record(read_record::<B, _>(
             &out.join(&state.optimizer_file),
             device,
@@ -460,11 +456,24 @@ where
             cfg.network
         )));
     }
-    // validates the safetensors file, then loads the parameter record (the form the
-    // optimizer steps)
-    load_model::<B, N>(&init.join(&state.model_file), net, device)?;
+    checkpointed_parameters::<B, N>(init, &state, net, device)
+}
+
+/// The network checkpointed in the training folder `dir` (described by its `state`): the
+/// safetensors file is validated against `net`, then the parameter record (which keeps the
+/// parameter ids the optimizer state is keyed by) is loaded into a fresh network.
+fn checkpointed_parameters<B: AutodiffBackend, N>(
+    dir: &Path,
+    state: &State,
+    net: &N::Config,
+    device: &B::Device,
+) -> Result<N>
+where
+    N: ScoreNetwork<B> + AutodiffModule<B>,
+{
+    load_model::<B, N>(&dir.join(&state.model_file), net, device)?;
     Ok(N::init(net, device)?
-        .load_record(read_record::<B, _>(&init.join(&state.record_file), device)?))
+        .load_record(read_record::<B, _>(&dir.join(&state.record_file), device)?))
 }
 
 /// Reads a burn record written by [`save_checkpoint`] (MessagePack, full precision).
