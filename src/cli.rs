@@ -603,6 +603,18 @@ fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
         "truth".to_string(),
         flow::vorticity_strip(&truth, a.len, grid, every),
     )];
+    let shown: Vec<usize> = (0..a.len).step_by(every).collect();
+    if let Some(row) = observation.image_layout().and_then(|layout| {
+        flow::observation_row(
+            &y,
+            layout,
+            observation.observed_states().as_deref(),
+            &shown,
+            grid,
+        )
+    }) {
+        rows.push(("observation".to_string(), row));
+    }
     for (i, sample) in x.chunks_exact(a.len * d).take(3).enumerate() {
         rows.push((
             format!("sample {}", i + 1),
@@ -615,10 +627,11 @@ fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
         &rows,
         grid,
         &format!(
-            "'{}': {}, {} — vorticity of every {every}-th state",
+            "'{}': {}, {} — vorticity of {}",
             a.observation.0,
             guidance.describe(),
-            sampler.describe()
+            sampler.describe(),
+            flow::every_nth_state(every)
         ),
     )?;
     println!(
@@ -713,17 +726,32 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
         "truth".to_string(),
         crate::flow::vorticity_strip(&first.truth, len, grid, every),
     )];
-    if let Some(fields) = observation
-        .image_layout()
-        .and_then(|layout| crate::flow::observation_strip(&first.y, layout, grid))
-    {
-        rows.push(("observation".to_string(), fields));
+    let shown: Vec<usize> = (0..len).step_by(every).collect();
+    if let Some(row) = observation.image_layout().and_then(|layout| {
+        crate::flow::observation_row(
+            &first.y,
+            layout,
+            observation.observed_states().as_deref(),
+            &shown,
+            grid,
+        )
+    }) {
+        rows.push(("observation".to_string(), row));
     }
     println!("| run | guidance | residual std | σ_y |\n|---|---|---:|---:|");
     for (dir, run) in dirs.iter().zip(&runs) {
         let sample = f64s(run.samples.data[..len * 2 * grid * grid].to_vec());
+        // the guidance and its parameters, e.g. "SDA gamma = 0.0001", so that rows differ
+        let params = run.text("guidance", 1);
+        let params = params.trim().trim_start_matches('{').trim_end_matches('}');
         rows.push((
-            run.text("guidance", 0).to_uppercase(),
+            format!(
+                "{} {}",
+                run.text("guidance", 0).to_uppercase(),
+                params.trim()
+            )
+            .trim()
+            .to_string(),
             crate::flow::vorticity_strip(&sample, len, grid, every),
         ));
         println!(
@@ -739,8 +767,9 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
         &rows,
         grid,
         &format!(
-            "'{}' — vorticity of every {every}-th state (observation: observed states only)",
-            first.text("observation", 0)
+            "'{}' — vorticity of {} (observations under the states they observe)",
+            first.text("observation", 0),
+            crate::flow::every_nth_state(every)
         ),
     )?;
     println!("wrote {}", path.display());
@@ -1073,7 +1102,10 @@ where
                 path,
                 &fields,
                 h,
-                &format!("{data}: trajectory {trajectory}, vorticity of every {every}-th state"),
+                &format!(
+                    "{data}: trajectory {trajectory}, vorticity of {}",
+                    crate::flow::every_nth_state(every)
+                ),
             )?;
             println!("wrote {}", path.display());
         }

@@ -166,6 +166,53 @@ pub fn observation_strip(y: &[f64], layout: [usize; 4], grid: usize) -> Option<V
     Some(fields)
 }
 
+/// The observation row of a figure whose columns show the states `shown`: the observed images
+/// of `y` ([`observation_strip`]) placed under the columns of the states they observe
+/// (`observed[i]` is the state of image i, [`ObservationModel::observed_states`]), empty
+/// (blank) fields elsewhere. When `observed` is unknown the images are drawn from the first
+/// column on. `None` when y is not drawable images or when no observed state is shown.
+///
+/// [`ObservationModel::observed_states`]: crate::observe::ObservationModel::observed_states
+pub fn observation_row(
+    y: &[f64],
+    layout: [usize; 4],
+    observed: Option<&[usize]>,
+    shown: &[usize],
+    grid: usize,
+) -> Option<Vec<Vec<f64>>> {
+    let images = observation_strip(y, layout, grid)?;
+    let Some(observed) = observed.filter(|o| o.len() == images.len()) else {
+        return Some(images);
+    };
+    let row: Vec<Vec<f64>> = shown
+        .iter()
+        .map(|s| {
+            observed
+                .iter()
+                .position(|o| o == s)
+                .map(|i| images[i].clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    row.iter().any(|f| !f.is_empty()).then_some(row)
+}
+
+/// "every state", "every 2nd state", "every 3rd state", "every 4th state", … for figure titles.
+pub fn every_nth_state(every: usize) -> String {
+    let suffix = match (every % 10, every % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    if every <= 1 {
+        "every state".into()
+    } else {
+        format!("every {every}{suffix} state")
+    }
+}
+
 /// The physical-consistency check of the paper's Figure 5 for one sampled trajectory.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Resimulation {
@@ -289,6 +336,32 @@ pub fn lift_vorticity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observation_row_places_images_under_their_states() {
+        // two 1×1×2×2 images observing states 0 and 4; the figure shows states 0, 2, 4, 6, 8
+        let y = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let row = observation_row(&y, [2, 1, 2, 2], Some(&[0, 4]), &[0, 2, 4, 6, 8], 2).unwrap();
+        assert_eq!(row.len(), 5);
+        assert_eq!(row[0], vec![1.0, 2.0, 3.0, 4.0]);
+        assert!(row[1].is_empty() && row[3].is_empty() && row[4].is_empty());
+        assert_eq!(row[2], vec![5.0, 6.0, 7.0, 8.0]);
+        // no observed state among the shown ones: no row
+        assert!(observation_row(&y, [2, 1, 2, 2], Some(&[1, 3]), &[0, 2], 2).is_none());
+        // unknown states: images from the first column on
+        let row = observation_row(&y, [2, 1, 2, 2], None, &[0, 2, 4], 2).unwrap();
+        assert_eq!(row.len(), 2);
+    }
+
+    #[test]
+    fn every_nth_state_reads_as_english() {
+        assert_eq!(every_nth_state(1), "every state");
+        assert_eq!(every_nth_state(2), "every 2nd state");
+        assert_eq!(every_nth_state(3), "every 3rd state");
+        assert_eq!(every_nth_state(4), "every 4th state");
+        assert_eq!(every_nth_state(11), "every 11th state");
+        assert_eq!(every_nth_state(21), "every 21st state");
+    }
 
     #[test]
     fn observation_strip_enlarges_observed_images() {

@@ -225,7 +225,8 @@ pub fn vorticity_strip_png(path: &Path, fields: &[Vec<f64>], n: usize, title: &s
 
 /// Rows of scalar-field strips (e.g. truth / SDA / DPS, as in the paper's Figure 4), each row
 /// labelled on its left, all sharing one symmetric colour scale and a colour bar. Rows may have
-/// different lengths (an observation may cover fewer states).
+/// different lengths, and an empty field leaves its panel blank (an observation row draws each
+/// observed image under the state it observes).
 pub fn vorticity_rows_png(
     path: &Path,
     rows: &[(String, Vec<Vec<f64>>)],
@@ -233,11 +234,14 @@ pub fn vorticity_rows_png(
     title: &str,
 ) -> Result<()> {
     if rows.is_empty()
-        || rows.iter().any(|r| r.1.is_empty())
-        || rows.iter().flat_map(|r| &r.1).any(|f| f.len() != n * n)
+        || rows.iter().all(|r| r.1.iter().all(|f| f.is_empty()))
+        || rows
+            .iter()
+            .flat_map(|r| &r.1)
+            .any(|f| !f.is_empty() && f.len() != n * n)
     {
         return Err(Error::Shape(format!(
-            "vorticity figure needs non-empty rows of {n}×{n} fields"
+            "vorticity figure needs rows of {n}×{n} fields (empty for a blank panel), not all blank"
         )));
     }
     let vmax = rows
@@ -248,8 +252,10 @@ pub fn vorticity_rows_png(
     let cell = (192 / n).max(1) as u32;
     let side = cell * n as u32;
     let gap = 6u32;
-    let label_w = if rows.iter().any(|r| !r.0.is_empty()) {
-        90u32
+    // about 7 px per character of the 13 px labels
+    let longest = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0) as u32;
+    let label_w = if longest > 0 {
+        (7 * longest + 12).max(90)
     } else {
         0
     };
@@ -271,7 +277,7 @@ pub fn vorticity_rows_png(
                 ("sans-serif", 13),
             ))
             .map_err(plot_err)?;
-            for (p, f) in fields.iter().enumerate() {
+            for (p, f) in fields.iter().enumerate().filter(|(_, f)| !f.is_empty()) {
                 let x0 = label_w + gap + p as u32 * (side + gap);
                 for iy in 0..n {
                     for ix in 0..n {
@@ -629,4 +635,35 @@ pub fn figure2_png(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vorticity_rows_draw_blank_panels_and_reject_bad_fields() {
+        let dir = std::env::temp_dir().join(format!("sda-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rows.png");
+        let field = vec![0.5; 4];
+        let rows = vec![
+            ("truth".to_string(), vec![field.clone(), field.clone()]),
+            ("observation".to_string(), vec![field.clone(), Vec::new()]),
+        ];
+        vorticity_rows_png(&path, &rows, 2, "blank panel").unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        // a field of the wrong size, and a figure with nothing to draw, are shape errors
+        let bad = vec![("x".to_string(), vec![vec![0.0; 3]])];
+        assert!(matches!(
+            vorticity_rows_png(&path, &bad, 2, ""),
+            Err(Error::Shape(_))
+        ));
+        let blank = vec![("x".to_string(), vec![Vec::new()])];
+        assert!(matches!(
+            vorticity_rows_png(&path, &blank, 2, ""),
+            Err(Error::Shape(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

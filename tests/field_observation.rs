@@ -124,6 +124,34 @@ fn extrapolation_subsampling_circle_and_loop() {
 }
 
 #[test]
+fn observed_states_follow_the_state_selections() {
+    let states = |obs: &FieldObservation| ObservationModel::<B>::observed_states(obs);
+    // the paper's assimilation scenario on L = 9: states 1, 5, 9 (0-based 0, 4, 8)
+    let obs = FieldScenario::Assimilation.build(9, 64).unwrap();
+    assert_eq!(states(&obs), Some(vec![0, 4, 8]));
+    let obs = FieldScenario::Extrapolation.build(8, 64).unwrap();
+    assert_eq!(states(&obs), Some(vec![0, 3, 6]));
+    // composed selections: states [1, 2, 5, 7], then every 2nd of those
+    let obs = FieldObservation::new(
+        8,
+        16,
+        vec![
+            FieldOp::States {
+                states: vec![1, 2, 5, 7],
+            },
+            FieldOp::EveryState { every: 2 },
+            FieldOp::Pool { factor: 4 },
+        ],
+        0.1,
+    )
+    .unwrap();
+    assert_eq!(states(&obs), Some(vec![1, 5]));
+    // y that is not images of states has none
+    let obs = FieldScenario::Loop.build(8, 16).unwrap();
+    assert_eq!(states(&obs), None);
+}
+
+#[test]
 fn pipeline_is_differentiable() {
     // d/dx Σ A(x) for pooling of every 2nd state: 1/f² on kept states, 0 elsewhere
     let (len, g, f) = (4, 16, 4);

@@ -271,6 +271,24 @@ impl<B: Backend> ObservationModel<B> for FieldObservation {
         (!flat).then(|| self.output_shape())
     }
 
+    /// The states left by the pipeline's `States` and `EveryState` ops, in order.
+    fn observed_states(&self) -> Option<Vec<usize>> {
+        <Self as ObservationModel<B>>::image_layout(self)?;
+        let mut states: Vec<usize> = (0..self.shape.len).collect();
+        for op in &self.ops {
+            match op {
+                FieldOp::States { states: keep } => {
+                    states = keep.iter().map(|&i| states[i]).collect();
+                }
+                FieldOp::EveryState { every } => {
+                    states = states.into_iter().step_by(*every).collect();
+                }
+                _ => {}
+            }
+        }
+        Some(states)
+    }
+
     fn output_dim(&self) -> usize {
         self.output_shape().iter().product()
     }

@@ -38,6 +38,13 @@ pub trait ObservationModel<B: Backend>: Send + Sync {
         None
     }
 
+    /// The trajectory states (0-based, in order) that the `S` images of
+    /// [`image_layout`](Self::image_layout) observe, so that a figure can draw each observed
+    /// image under its state; `None` (the default) when unknown or when y is not images.
+    fn observed_states(&self) -> Option<Vec<usize>> {
+        None
+    }
+
     /// Draws `y ~ N(A(x), Σ_y)` for each trajectory of the batch.
     fn sample(&self, x: Tensor<B, 3>, noise: &mut NoiseSource) -> Tensor<B, 2> {
         let device = x.device();
