@@ -603,16 +603,7 @@ fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
         "truth".to_string(),
         flow::vorticity_strip(&truth, a.len, grid, every),
     )];
-    let shown: Vec<usize> = (0..a.len).step_by(every).collect();
-    if let Some(row) = observation.image_layout().and_then(|layout| {
-        flow::observation_row(
-            &y,
-            layout,
-            observation.observed_states().as_deref(),
-            &shown,
-            grid,
-        )
-    }) {
+    if let Some(row) = flow::observation_figure_row(observation.as_ref(), &y, a.len, every, grid) {
         rows.push(("observation".to_string(), row));
     }
     for (i, sample) in x.chunks_exact(a.len * d).take(3).enumerate() {
@@ -726,16 +717,9 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
         "truth".to_string(),
         crate::flow::vorticity_strip(&first.truth, len, grid, every),
     )];
-    let shown: Vec<usize> = (0..len).step_by(every).collect();
-    if let Some(row) = observation.image_layout().and_then(|layout| {
-        crate::flow::observation_row(
-            &first.y,
-            layout,
-            observation.observed_states().as_deref(),
-            &shown,
-            grid,
-        )
-    }) {
+    if let Some(row) =
+        crate::flow::observation_figure_row(observation.as_ref(), &first.y, len, every, grid)
+    {
         rows.push(("observation".to_string(), row));
     }
     println!("| run | guidance | residual std | σ_y |\n|---|---|---:|---:|");

@@ -197,6 +197,27 @@ pub fn observation_row(
     row.iter().any(|f| !f.is_empty()).then_some(row)
 }
 
+/// The observation row of a figure showing every `every`-th of `len` states:
+/// [`observation_row`] with the layout and observed states that `observation` reports; `None`
+/// when y is not drawable images.
+pub fn observation_figure_row<B: Backend>(
+    observation: &dyn ObservationModel<B>,
+    y: &[f64],
+    len: usize,
+    every: usize,
+    grid: usize,
+) -> Option<Vec<Vec<f64>>> {
+    let shown: Vec<usize> = (0..len).step_by(every.max(1)).collect();
+    let layout = observation.image_layout()?;
+    observation_row(
+        y,
+        layout,
+        observation.observed_states().as_deref(),
+        &shown,
+        grid,
+    )
+}
+
 /// "every state", "every 2nd state", "every 3rd state", "every 4th state", … for figure titles.
 pub fn every_nth_state(every: usize) -> String {
     let suffix = match (every % 10, every % 100) {
