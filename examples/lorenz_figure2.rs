@@ -59,6 +59,7 @@ fn main() -> sda::Result<()> {
     );
     let mut series: Vec<Figure2Series> = Vec::new();
     let mut bpf = (0.0, 0.0);
+    let mut notes = String::new();
     for run in &runs {
         let prior = lorenz::load_prior::<B>(run, &device)?;
         let k = prior.local().config().k;
@@ -88,7 +89,18 @@ fn main() -> sda::Result<()> {
             }
         }
         series.push((format!("k = {k} ({name})"), points));
+        let diverged = rows.iter().filter(|r| r.diverged).count();
+        if diverged > 0 {
+            notes.push_str(&format!(
+                "\n**Diverged**: {diverged} of {} runs of {name} (largest |x| over {}× the \
+                 reference filter's; see {}).\n",
+                rows.len(),
+                sda::metrics::DIVERGENCE_FACTOR,
+                dir.join("rows.jsonl").display()
+            ));
+        }
     }
+    table.push_str(&notes);
     println!("{table}");
     std::fs::create_dir_all(&out).map_err(|source| sda::Error::Io {
         path: out.clone(),

@@ -480,6 +480,20 @@ impl AssimilateArgs {
     }
 }
 
+/// [`crate::metrics::magnitude_ratio`] of the samples against the truth, with a warning on
+/// standard error when it marks a divergence (the samples are still written, for inspection).
+fn warn_divergence(x: &[f64], truth: &[f64]) -> f64 {
+    let ratio = crate::metrics::magnitude_ratio(x, truth);
+    if ratio > crate::metrics::DIVERGENCE_FACTOR {
+        eprintln!(
+            "warning: the samples diverged: their largest |x| is {ratio:.3e}× the truth's \
+             (more than {}×); their statistics are meaningless",
+            crate::metrics::DIVERGENCE_FACTOR
+        );
+    }
+    ratio
+}
+
 fn assimilate(a: AssimilateArgs) -> Result<()> {
     use crate::data::write_atomic;
     use crate::lorenz;
@@ -506,6 +520,7 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
     let loglik =
         lorenz::expected_log_likelihood::<DefaultBackend>(observation.as_ref(), &y, &x, &device);
     let logprior = crate::metrics::expected_log_prior(&Lorenz63::default(), &x, a.len)?;
+    let magnitude = warn_divergence(&x, &truth);
     let summary = serde_json::json!({
         "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
         "observation": [a.observation.0, a.observation.1.to_string()],
@@ -514,6 +529,8 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
         "samples": a.samples, "steps": a.steps, "seed": a.seed,
         "evaluations": report.evaluations, "seconds": report.seconds,
         "expected_log_likelihood": loglik, "expected_log_prior": logprior,
+        "magnitude_ratio": magnitude,
+        "diverged": magnitude > crate::metrics::DIVERGENCE_FACTOR,
         "units": "samples.npy and truth.npy physical; y.npy in the observation's (standardised) units",
     });
     write_atomic(
@@ -583,6 +600,7 @@ fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
     let residual = flow::residual_std::<DefaultBackend>(observation.as_ref(), &y, &x, &device);
     let sigma = observation.noise_std().first().copied().unwrap_or(f64::NAN);
     let out = a.write_arrays(&[2, grid, grid], &x, &truth, &y)?;
+    let magnitude = warn_divergence(&x, &truth);
     let summary = serde_json::json!({
         "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
         "observation": [a.observation.0, a.observation.1.to_string()],
@@ -591,6 +609,8 @@ fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
         "samples": a.samples, "steps": a.steps, "seed": a.seed,
         "evaluations": report.evaluations, "seconds": report.seconds,
         "residual_std": residual, "sigma_y": sigma,
+        "magnitude_ratio": magnitude,
+        "diverged": magnitude > crate::metrics::DIVERGENCE_FACTOR,
     });
     write_atomic(
         &out.join("assimilate.json"),
@@ -927,7 +947,8 @@ where
                 ("pick", None) => registry::params(&parse_params(&observation_params)?)?,
                 (other, None) => {
                     return Err(crate::Error::Invalid(format!(
-                        "evaluate needs a state-wise observation for the particle filter:                          lo, hi or pick (got '{other}')"
+                        "evaluate needs a state-wise observation for the particle filter: \
+                         lo, hi or pick (got '{other}')"
                     )))
                 }
             };

@@ -234,6 +234,11 @@ pub struct EvaluateRow {
     pub stats: Statistics,
     /// Wall-clock seconds of the method.
     pub seconds: f64,
+    /// Whether the method's trajectories diverged: their largest magnitude exceeds
+    /// [`DIVERGENCE_FACTOR`](crate::metrics::DIVERGENCE_FACTOR) times the reference particle
+    /// filter's ([`crate::metrics::diverged`]). Rows saved before this check read as `false`.
+    #[serde(default)]
+    pub diverged: bool,
 }
 
 /// Everything [`evaluate_observation`] produced for one observation.
@@ -289,6 +294,7 @@ pub fn evaluate_observation<B: AutodiffBackend>(
         corrections: None,
         stats: stats(&second, 1.0)?,
         seconds: bpf_seconds,
+        diverged: crate::metrics::diverged(&second, &reference),
     }];
     let guidance = SdaGaussian::new(settings.gamma)?;
     let mut samples = Vec::new();
@@ -313,6 +319,7 @@ pub fn evaluate_observation<B: AutodiffBackend>(
             corrections: Some(c),
             stats: stats(&x, ratio)?,
             seconds: report.seconds,
+            diverged: crate::metrics::diverged(&x, &reference),
         });
         samples.push(x);
     }
@@ -366,6 +373,16 @@ pub fn medians(rows: &[EvaluateRow]) -> Vec<(Option<usize>, Statistics, f64)> {
         .collect()
 }
 
+/// `v` with `decimals` decimals, or in scientific notation beyond 10⁶ in magnitude (where a
+/// diverged run's statistics would otherwise print hundreds of digits).
+fn fixed_or_scientific(v: f64, decimals: usize) -> String {
+    if v.is_finite() && v.abs() >= 1e6 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.decimals$}")
+    }
+}
+
 /// The medians of [`medians`] as a markdown table.
 pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
     let count = {
@@ -382,8 +399,30 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
             format!("SDA C = {c}")
         });
         s.push_str(&format!(
-            "| {label} | {:.2} | {:.2} | {:.1} | {sec:.1} |\n",
-            st.w1_ratio, st.log_likelihood, st.log_prior
+            "| {label} | {} | {} | {} | {sec:.1} |\n",
+            fixed_or_scientific(st.w1_ratio, 2),
+            fixed_or_scientific(st.log_likelihood, 2),
+            fixed_or_scientific(st.log_prior, 1)
+        ));
+    }
+    let diverged: Vec<String> = rows
+        .iter()
+        .filter(|r| r.diverged)
+        .map(|r| {
+            let method = r
+                .corrections
+                .map_or("BPF′".to_string(), |c| format!("C = {c}"));
+            format!("{method} on observation {}", r.observation)
+        })
+        .collect();
+    if !diverged.is_empty() {
+        s.push_str(&format!(
+            "\n**Diverged** ({} of {} runs; largest |x| over {}× the reference filter's, their \
+             statistics are meaningless): {}.\n",
+            diverged.len(),
+            rows.len(),
+            crate::metrics::DIVERGENCE_FACTOR,
+            diverged.join(", ")
         ));
     }
     s
@@ -645,6 +684,17 @@ pub fn evaluate<B: AutodiffBackend>(
             .map(|r| serde_json::to_string(r).expect("json") + "\n")
             .collect();
         crate::data::write_atomic(&rows_path, text.as_bytes())?;
+        for r in e.rows.iter().filter(|r| r.diverged) {
+            bar.suspend(|| {
+                eprintln!(
+                    "warning: observation {j}, {}: the trajectories diverged (largest |x| over \
+                     {}× the reference filter's)",
+                    r.corrections
+                        .map_or("BPF′".to_string(), |c| format!("SDA C = {c}")),
+                    crate::metrics::DIVERGENCE_FACTOR
+                )
+            });
+        }
         if let Some(r) = e.rows.get(1) {
             bar.set_message(format!("last W1 ratio {:.2},", r.stats.w1_ratio));
         }

@@ -96,3 +96,60 @@ pub fn expected_log_prior<D: crate::systems::Dynamics + ?Sized>(
     }
     Ok(total / n as f64)
 }
+
+/// Samples whose largest magnitude exceeds this multiple of a reference set's largest
+/// magnitude are reported as diverged by [`diverged`].
+///
+/// A correct sampler draws trajectories of the same order as plausible states (the reference:
+/// the truth, or ground-truth posterior trajectories, in the same units); two orders of
+/// magnitude beyond the largest of them is far outside any posterior of the system, while a
+/// reverse diffusion that blew up typically overshoots by many more.
+pub const DIVERGENCE_FACTOR: f64 = 100.0;
+
+/// `max |samples| / max |reference|`: how far the largest sampled value reaches beyond the
+/// largest reference value (both in the same units). Non-finite samples give `+∞`, a
+/// non-finite reference NaN (no scale to compare with); an all-zero reference is treated as
+/// magnitude `f64::MIN_POSITIVE`.
+pub fn magnitude_ratio(samples: &[f64], reference: &[f64]) -> f64 {
+    let largest = |v: &[f64]| {
+        v.iter().try_fold(0.0f64, |m, x| {
+            if x.is_finite() {
+                Some(m.max(x.abs()))
+            } else {
+                None
+            }
+        })
+    };
+    match (largest(samples), largest(reference)) {
+        (_, None) => f64::NAN,
+        (None, Some(_)) => f64::INFINITY,
+        (Some(s), Some(r)) => s / r.max(f64::MIN_POSITIVE),
+    }
+}
+
+/// Whether `samples` diverged relative to `reference`:
+/// [`magnitude_ratio`]` > `[`DIVERGENCE_FACTOR`].
+pub fn diverged(samples: &[f64], reference: &[f64]) -> bool {
+    magnitude_ratio(samples, reference) > DIVERGENCE_FACTOR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magnitude_ratio_and_divergence() {
+        let reference = [1.0, -4.0, 2.0];
+        assert_eq!(magnitude_ratio(&[-2.0, 1.0], &reference), 0.5);
+        assert!(!diverged(&[300.0], &reference));
+        assert!(diverged(&[-401.0], &reference));
+        assert!(diverged(&[1.0, f64::NAN], &reference));
+        assert_eq!(
+            magnitude_ratio(&[1.0, f64::INFINITY], &reference),
+            f64::INFINITY
+        );
+        assert!(magnitude_ratio(&[1.0], &[f64::NAN]).is_nan());
+        assert!(!diverged(&[1.0], &[f64::NAN]));
+        assert!(diverged(&[1.0], &[0.0, 0.0]));
+    }
+}

@@ -111,6 +111,13 @@ fn unet_assimilation_end_to_end() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("assimilate.json")).unwrap()).unwrap();
     assert!(summary["residual_std"].as_f64().unwrap().is_finite());
+    let magnitude = summary["magnitude_ratio"]
+        .as_f64()
+        .expect("a magnitude ratio");
+    assert_eq!(
+        summary["diverged"],
+        magnitude > sda::metrics::DIVERGENCE_FACTOR
+    );
     assert_eq!(summary["evaluations"], 8);
     // the same observation with DPS, then the Figure-4 rows of both
     let dps_out = base.join("dps");

@@ -120,6 +120,23 @@ fn lorenz_commands_end_to_end() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(a.join("assimilate.json")).unwrap()).unwrap();
     assert_eq!(summary["evaluations"], 16);
+    // the divergence diagnostic: largest |sample| over largest |truth|, flagged beyond 100×
+    let largest = |f: &str| {
+        sda::data::read_npy(&a.join(f))
+            .unwrap()
+            .data
+            .iter()
+            .fold(0.0f64, |m, v| m.max((*v as f64).abs()))
+    };
+    let ratio = summary["magnitude_ratio"]
+        .as_f64()
+        .expect("a magnitude ratio");
+    let expected = largest("samples.npy") / largest("truth.npy");
+    assert!(
+        (ratio - expected).abs() <= 1e-5 * expected,
+        "{ratio} vs {expected}"
+    );
+    assert_eq!(summary["diverged"], ratio > 100.0);
 
     // bad input
     fails_with(
@@ -194,6 +211,18 @@ fn lorenz_commands_end_to_end() {
     assert!(first.contains("(2 observations, medians)"), "{first}");
     let lines = std::fs::read_to_string(e.join("rows.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2 * 3);
+    // every run whose W1 is orders of magnitude off is flagged, and the table says so
+    let mut flagged = 0;
+    for line in lines.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let diverged = row["diverged"].as_bool().expect("a diverged flag");
+        let ratio = row["stats"]["w1_ratio"].as_f64().unwrap_or(f64::INFINITY);
+        if ratio > 1e4 {
+            assert!(diverged, "{line}");
+        }
+        flagged += diverged as usize;
+    }
+    assert_eq!(first.contains("**Diverged**"), flagged > 0, "{first}");
     let second = ok(&sda(&args));
     assert_eq!(rows(&first), rows(&second));
     let mut other = args.to_vec();
