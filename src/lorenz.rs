@@ -345,8 +345,9 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Per method (BPF′ first, then each C in order of appearance) the medians over observations
-/// of the three statistics and the mean seconds: `(label, corrections, medians, seconds)`.
+/// Per method (BPF′ first, then SDA by increasing C) the medians over observations of the
+/// three statistics and the mean seconds: `(corrections, medians, seconds)`, where
+/// `corrections` is `None` for the BPF′.
 pub fn medians(rows: &[EvaluateRow]) -> Vec<(Option<usize>, Statistics, f64)> {
     let mut methods: Vec<Option<usize>> = Vec::new();
     for r in rows {
@@ -383,6 +384,12 @@ fn fixed_or_scientific(v: f64, decimals: usize) -> String {
     }
 }
 
+/// The name of a method in a table: `filter` for the BPF′ (`corrections` is `None`), else
+/// `sda_prefix` followed by the number of corrections C.
+fn method_label(corrections: Option<usize>, filter: &str, sda_prefix: &str) -> String {
+    corrections.map_or(filter.to_string(), |c| format!("{sda_prefix}{c}"))
+}
+
 /// The medians of [`medians`] as a markdown table.
 pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
     let count = {
@@ -395,9 +402,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         "| {title} ({count} observations, medians) | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] | s per run |\n|---|---:|---:|---:|---:|\n"
     );
     for (m, st, sec) in medians(rows) {
-        let label = m.map_or("BPF′ (second filter)".to_string(), |c| {
-            format!("SDA C = {c}")
-        });
+        let label = method_label(m, "BPF′ (second filter)", "SDA C = ");
         s.push_str(&format!(
             "| {label} | {} | {} | {} | {sec:.1} |\n",
             fixed_or_scientific(st.w1_ratio, 2),
@@ -409,9 +414,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         .iter()
         .filter(|r| r.diverged)
         .map(|r| {
-            let method = r
-                .corrections
-                .map_or("BPF′".to_string(), |c| format!("C = {c}"));
+            let method = method_label(r.corrections, "BPF′", "C = ");
             format!("{method} on observation {}", r.observation)
         })
         .collect();
