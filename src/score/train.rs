@@ -50,7 +50,7 @@ pub struct TrainConfig {
     #[serde(default = "default_lr")]
     pub lr: f64,
     /// AdamW weight decay.
-    #[serde(default = "default_lr")]
+    #[serde(default = "default_weight_decay")]
     pub weight_decay: f64,
     /// Steps between validation losses.
     #[serde(default = "default_every")]
@@ -72,6 +72,9 @@ fn default_batch() -> usize {
     256
 }
 fn default_lr() -> f64 {
+    1e-3
+}
+fn default_weight_decay() -> f64 {
     1e-3
 }
 fn default_every() -> usize {

@@ -1,0 +1,299 @@
+//! Every command the README and the book show in their shell blocks is one a reader can copy:
+//! it parses with the `sda` command line, names only registered plugins (or existing
+//! examples), and passes parameters those plugins accept. Every training configuration the
+//! book shows parses as a [`TrainConfig`] with a valid network. Nothing is run here; what the
+//! commands compute is checked by the other tests.
+
+#[path = "../examples/custom_observation.rs"]
+#[allow(dead_code)]
+mod custom_observation;
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use sda::registry::{
+    find, parse_params, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin,
+};
+use sda::score::train::TrainConfig;
+use sda::TrajectoryShape;
+
+/// One fenced block of a Markdown file: its language tag, first line and text.
+struct Block {
+    lang: String,
+    line: usize,
+    text: String,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The README and every book chapter.
+fn documents() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("book/src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    files.push(root().join("README.md"));
+    files
+}
+
+fn blocks(path: &Path) -> Vec<Block> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    let mut open: Option<Block> = None;
+    for (i, line) in text.lines().enumerate() {
+        if let Some(tag) = line.trim_start().strip_prefix("```") {
+            match open.take() {
+                Some(b) => out.push(b),
+                None => {
+                    open = Some(Block {
+                        lang: tag.trim().to_string(),
+                        line: i + 2,
+                        text: String::new(),
+                    })
+                }
+            }
+        } else if let Some(b) = open.as_mut() {
+            b.text.push_str(line);
+            b.text.push('\n');
+        }
+    }
+    assert!(open.is_none(), "{}: unclosed code fence", path.display());
+    out
+}
+
+/// Splits a shell line into words: single and double quotes group, `#` at the start of a word
+/// begins a comment. Enough for the commands the documents show.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => word.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            None if c == '#' && !in_word => break,
+            None => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    assert!(quote.is_none(), "unclosed quote in: {line}");
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// A documented `cargo run` command: where it is, the example it runs (if any) and the
+/// arguments after `--`.
+struct Documented {
+    place: String,
+    example: Option<String>,
+    args: Vec<String>,
+}
+
+fn documented_commands() -> Vec<Documented> {
+    let mut out = Vec::new();
+    for path in documents() {
+        let name = path.strip_prefix(root()).unwrap().display().to_string();
+        for block in blocks(&path) {
+            if !matches!(block.lang.as_str(), "" | "sh" | "bash") {
+                continue;
+            }
+            let joined = block.text.replace("\\\n", " ");
+            for (j, line) in joined.lines().enumerate() {
+                let words = shell_words(line);
+                if words.len() < 2 || words[0] != "cargo" || words[1] != "run" {
+                    continue;
+                }
+                let split = words.iter().position(|w| w == "--");
+                let before = &words[..split.unwrap_or(words.len())];
+                let example = before
+                    .iter()
+                    .position(|w| w == "--example")
+                    .map(|i| before[i + 1].clone());
+                let args = split.map_or_else(Vec::new, |s| words[s + 1..].to_vec());
+                out.push(Documented {
+                    place: format!("{name}, block at line {}, command {}", block.line, j + 1),
+                    example,
+                    args,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The value of `--flag` in `args`, if given.
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// A trajectory shape the named observation can be built for: Kolmogorov fields of 2×64×64,
+/// Lorenz-63 states of 3, otherwise the oracle's states of 2.
+fn shape_for(observation: &str, len: Option<usize>) -> TrajectoryShape {
+    if observation.starts_with("kolmogorov-") || observation == "field" {
+        TrajectoryShape::new(len.unwrap_or(8), 2 * 64 * 64)
+    } else if observation == "lo" || observation == "hi" {
+        TrajectoryShape::new(len.unwrap_or(sda::lorenz::EVAL_LEN), 3)
+    } else {
+        TrajectoryShape::new(len.unwrap_or(16), 2)
+    }
+}
+
+/// Checks the plugins a parsed command names and the parameters it passes them. The plugin a
+/// `--…-params` flag goes to is the one named beside it or the command's default.
+fn check_plugins(args: &[String]) -> Result<(), String> {
+    let command = args.first().map(String::as_str).unwrap_or("");
+    let len = flag(args, "--len")
+        .map(|l| l.parse::<usize>().map_err(|e| format!("--len {l}: {e}")))
+        .transpose()?;
+    let err = |e: sda::Error| e.to_string();
+
+    let default_observation = if command == "oracle" { "pick" } else { "lo" };
+    let observation = flag(args, "--observation").unwrap_or(default_observation);
+    let plugin = find::<ObservationPlugin>(observation).map_err(err)?;
+    if let Some(p) = flag(args, "--observation-params") {
+        (plugin.build)(&parse_params(p).map_err(err)?, shape_for(observation, len)).map_err(err)?;
+    }
+
+    let guidance = flag(args, "--guidance").unwrap_or("sda");
+    if guidance != "exact" {
+        let plugin = find::<GuidancePlugin>(guidance).map_err(err)?;
+        if let Some(p) = flag(args, "--guidance-params") {
+            (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+        }
+    }
+
+    let sampler = flag(args, "--sampler").unwrap_or("pc");
+    let plugin = find::<SamplerPlugin>(sampler).map_err(err)?;
+    if let Some(p) = flag(args, "--sampler-params") {
+        (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+    }
+
+    let blanket = flag(args, "--blanket").unwrap_or("temporal-window");
+    let plugin = find::<BlanketPlugin>(blanket).map_err(err)?;
+    if let Some(p) = flag(args, "--blanket-params") {
+        (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn the_documents_show_commands() {
+    // guards the extraction itself: a change of fence style must not make the checks vacuous
+    let commands = documented_commands();
+    assert!(
+        commands.len() >= 40,
+        "only {} commands found",
+        commands.len()
+    );
+    for needle in [
+        "quickstart",
+        "assimilate",
+        "evaluate",
+        "train",
+        "generate",
+        "oracle",
+    ] {
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.args.first().is_some_and(|a| a == needle)),
+            "no documented `{needle}` command"
+        );
+    }
+    assert!(commands.iter().any(|c| c.example.is_some()));
+}
+
+#[test]
+fn every_documented_command_parses_and_names_registered_plugins() {
+    let mut failures = Vec::new();
+    for c in documented_commands() {
+        if let Some(example) = &c.example {
+            if !root()
+                .join("examples")
+                .join(format!("{example}.rs"))
+                .is_file()
+            {
+                failures.push(format!("{}: no example named {example}", c.place));
+            }
+            // other examples read positional arguments of their own
+            if example != "custom_observation" {
+                continue;
+            }
+        }
+        let argv = std::iter::once("sda".to_string()).chain(c.args.iter().cloned());
+        if let Err(e) = sda::cli::Cli::try_parse_from(argv) {
+            failures.push(format!("{}: {}\n{e}", c.place, c.args.join(" ")));
+            continue;
+        }
+        if let Err(e) = check_plugins(&c.args) {
+            failures.push(format!("{}: {}\n{e}", c.place, c.args.join(" ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_documented_training_configuration_is_valid() {
+    let mut seen = 0;
+    for path in documents() {
+        for block in blocks(&path) {
+            if block.lang != "toml" || !block.text.contains("[network]") {
+                continue;
+            }
+            seen += 1;
+            let place = format!("{}, block at line {}", path.display(), block.line);
+            let cfg: TrainConfig = toml::from_str(&block.text)
+                .unwrap_or_else(|e| panic!("{place}: not a training configuration: {e}"));
+            cfg.network
+                .validate()
+                .unwrap_or_else(|e| panic!("{place}: {e}"));
+        }
+    }
+    assert!(seen >= 3, "only {seen} training configurations found");
+}
+
+#[test]
+fn a_wrong_command_is_caught() {
+    // the checks above can fail: a misspelt flag, an unknown plugin, a bad parameter
+    let words = |s: &str| shell_words(s);
+    assert!(sda::cli::Cli::try_parse_from(
+        std::iter::once("sda".to_string()).chain(words("oracle --sample 10"))
+    )
+    .is_err());
+    assert!(check_plugins(&words("oracle --observation nothing")).is_err());
+    assert!(check_plugins(&words(
+        "oracle --sampler-params 'corrections = 1, tua = 0.5'"
+    ))
+    .is_err());
+    assert!(check_plugins(&words(
+        "assimilate --len 8 --observation kolmogorov-saturation --observation-params 'sigma = 1'"
+    ))
+    .is_err());
+    assert!(check_plugins(&words(
+        "oracle --guidance dps --guidance-params 'gamma = 0.1'"
+    ))
+    .is_err());
+    assert_eq!(words("a 'b c' \"d\" e # f"), vec!["a", "b c", "d", "e"]);
+}
