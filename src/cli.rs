@@ -94,15 +94,17 @@ enum Command {
         /// Guidance plugin.
         #[arg(long, default_value = "sda")]
         guidance: String,
-        /// Guidance parameters.
-        #[arg(long, default_value = "gamma = 0.03")]
-        guidance_params: String,
+        /// Guidance parameters [default for `sda`: "gamma = 0.03"; any other guidance gets
+        /// only its own defaults].
+        #[arg(long)]
+        guidance_params: Option<String>,
         /// Sampler plugin.
         #[arg(long, default_value = "pc")]
         sampler: String,
-        /// Sampler parameters.
-        #[arg(long, default_value = "corrections = 2, tau = 0.25")]
-        sampler_params: String,
+        /// Sampler parameters [default for `pc`: "corrections = 2, tau = 0.25"; any other
+        /// sampler gets only its own defaults].
+        #[arg(long)]
+        sampler_params: Option<String>,
         /// Posterior samples.
         #[arg(long, default_value_t = 128)]
         samples: usize,
@@ -297,21 +299,30 @@ enum Command {
         /// Guidance plugin (`exact` samples the exact posterior ε instead).
         #[arg(long, default_value = "sda")]
         guidance: String,
-        /// Guidance parameters.
-        #[arg(long, default_value = "gamma = 0.01")]
-        guidance_params: String,
+        /// Guidance parameters [default for `sda`: "gamma = 0.01"; any other guidance gets
+        /// only its own defaults].
+        #[arg(long)]
+        guidance_params: Option<String>,
         /// Blanket plugin.
         #[arg(long, default_value = "temporal-window")]
         blanket: String,
-        /// Blanket parameters.
-        #[arg(long, default_value = "k = 2")]
-        blanket_params: String,
+        /// Blanket parameters [default for `temporal-window`: "k = 2"; any other blanket
+        /// gets only its own defaults].
+        #[arg(long)]
+        blanket_params: Option<String>,
         /// Sampler plugin.
         #[arg(long, default_value = "pc")]
         sampler: String,
-        /// Sampler parameters.
-        #[arg(long, default_value = "corrections = 1, tau = 0.25")]
-        sampler_params: String,
+        /// Sampler parameters [default for `pc`: "corrections = 1, tau = 0.25"; any other
+        /// sampler gets only its own defaults].
+        #[arg(long)]
+        sampler_params: Option<String>,
+        /// Diffusion schedule plugin (`vp-cosine` is the paper's).
+        #[arg(long, default_value = "vp-cosine")]
+        schedule: String,
+        /// Schedule parameters.
+        #[arg(long, default_value = "")]
+        schedule_params: String,
         /// Trajectory length L.
         #[arg(long, default_value_t = oracle::ORACLE_LEN)]
         len: usize,
@@ -325,6 +336,24 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+/// A plugin's name with its parameters: those given on the command line, else the command's
+/// default when the plugin is the command's default one (`default = (plugin, parameters)`),
+/// else none, so that each plugin falls back on its own defaults (another plugin's defaults
+/// would be unknown fields to it).
+fn plugin_params(
+    name: String,
+    given: Option<String>,
+    default: (&str, &str),
+) -> Result<(String, toml::Value)> {
+    let text = match given {
+        Some(text) => text,
+        None if name == default.0 => default.1.to_string(),
+        None => String::new(),
+    };
+    let params = parse_params(&text)?;
+    Ok((name, params))
 }
 
 fn list_section<T: Plugin + inventory::Collect>(title: &str, out: &mut String) -> Result<()> {
@@ -844,8 +873,12 @@ where
             index,
             len,
             observation: (observation, parse_params(&observation_params)?),
-            guidance: (guidance, parse_params(&guidance_params)?),
-            sampler: (sampler, parse_params(&sampler_params)?),
+            guidance: plugin_params(guidance, guidance_params, ("sda", "gamma = 0.03"))?,
+            sampler: plugin_params(
+                sampler,
+                sampler_params,
+                ("pc", "corrections = 2, tau = 0.25"),
+            )?,
             samples,
             steps,
             seed,
@@ -1198,6 +1231,8 @@ where
             blanket_params,
             sampler,
             sampler_params,
+            schedule,
+            schedule_params,
             len,
             samples,
             steps,
@@ -1208,10 +1243,19 @@ where
                 guidance: if guidance == "exact" {
                     None
                 } else {
-                    Some((guidance, parse_params(&guidance_params)?))
+                    Some(plugin_params(
+                        guidance,
+                        guidance_params,
+                        ("sda", "gamma = 0.01"),
+                    )?)
                 },
-                blanket: (blanket, parse_params(&blanket_params)?),
-                sampler: (sampler, parse_params(&sampler_params)?),
+                blanket: plugin_params(blanket, blanket_params, ("temporal-window", "k = 2"))?,
+                sampler: plugin_params(
+                    sampler,
+                    sampler_params,
+                    ("pc", "corrections = 1, tau = 0.25"),
+                )?,
+                schedule: (schedule, parse_params(&schedule_params)?),
                 len,
                 options: SampleOptions {
                     samples,

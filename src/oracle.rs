@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use nalgebra::{DMatrix, DVector};
 use rand::{rngs::StdRng, SeedableRng};
 
 use crate::backend::{from_host, to_host, DefaultBackend, NoiseSource};
@@ -16,10 +17,12 @@ use crate::blanket::{MarkovBlanket, TemporalWindow};
 use crate::guidance::{Guidance, Guided};
 use crate::metrics::MomentComparison;
 use crate::observe::{linear_matrix, ops::Pick, ObservationModel};
-use crate::registry::{self, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin};
-use crate::sampler::{sample, SampleOptions, Sampler};
+use crate::registry::{
+    self, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin, SchedulePlugin,
+};
+use crate::sampler::{sample, time_grid, PredictorCorrector, SampleOptions, Sampler};
 use crate::schedule::{NoiseSchedule, VpCosine};
-use crate::score::Composed;
+use crate::score::{Composed, EpsilonModel};
 use crate::systems::linear_gaussian::{split_by_state, GaussianEpsilon, LinearGaussian};
 use crate::systems::Dynamics;
 use crate::{Error, Result, TrajectoryShape};
@@ -42,7 +45,8 @@ pub fn oracle_observation() -> Pick {
 pub struct OracleProblem<O> {
     /// The linear-Gaussian system.
     pub system: LinearGaussian,
-    /// The diffusion schedule (VP cosine, η = 1e-3).
+    /// The diffusion schedule (VP cosine, η = 1e-3, unless chosen with
+    /// [`OracleProblem::with_schedule`]).
     pub schedule: Arc<dyn NoiseSchedule>,
     /// The observation model (linear).
     pub observation: O,
@@ -62,9 +66,25 @@ pub struct OracleProblem<O> {
 }
 
 impl<O> OracleProblem<O> {
-    /// Draws the true trajectory and y (seeded) and computes the exact posterior.
+    /// Draws the true trajectory and y (seeded) and computes the exact posterior, for the
+    /// paper's schedule (VP cosine, η = 1e-3).
     /// Errors if the observation is not linear or not built for D = 2 trajectories.
     pub fn new<B: AutodiffBackend>(observation: O, seed: u64, device: &B::Device) -> Result<Self>
+    where
+        O: ObservationModel<B>,
+    {
+        Self::with_schedule::<B>(observation, Arc::new(VpCosine::default()), seed, device)
+    }
+
+    /// [`OracleProblem::new`] with another diffusion schedule: the analytic local score, the
+    /// exact posterior ε and the samplers all follow `schedule`'s μ(t), σ(t). The exact
+    /// posterior itself does not depend on it.
+    pub fn with_schedule<B: AutodiffBackend>(
+        observation: O,
+        schedule: Arc<dyn NoiseSchedule>,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Self>
     where
         O: ObservationModel<B>,
     {
@@ -77,7 +97,6 @@ impl<O> OracleProblem<O> {
                 shape.dim
             )));
         }
-        let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
         let mut rng = StdRng::seed_from_u64(seed);
         let truth = system.trajectory(shape.len, 0, &mut rng);
         let mut noise = NoiseSource::new(seed.wrapping_add(1));
@@ -157,18 +176,35 @@ impl<O> OracleProblem<O> {
         O: ObservationModel<B>,
     {
         let start = Instant::now();
+        let label = format!("{} + {}", guidance.describe(), blanket.describe());
+        let posterior = self.guided_epsilon(blanket, guidance, device)?;
+        let (x, report) = sample(&posterior, sampler, self.shape(), opts, device)?;
+        self.row(&label, sampler.describe(), x, report.evaluations, start)
+    }
+
+    /// SDA's approximate posterior ε: the analytic local score of a `(2k+1)`-state window,
+    /// composed by `blanket` (Algorithm 2) and guided by `guidance` (Algorithm 3 or DPS).
+    pub fn guided_epsilon<'a, B, M, G>(
+        &'a self,
+        blanket: M,
+        guidance: G,
+        device: &B::Device,
+    ) -> Result<Guided<B, Composed<GaussianEpsilon, M>, &'a O, G>>
+    where
+        B: AutodiffBackend,
+        M: MarkovBlanket<B>,
+        G: Guidance<B>,
+        O: ObservationModel<B>,
+    {
         let w = blanket.window();
         if w % 2 == 0 {
             return Err(Error::Invalid(format!("window of {w} states is not 2k+1")));
         }
-        let label = format!("{} + {}", guidance.describe(), blanket.describe());
         let local = self
             .system
             .window_epsilon((w - 1) / 2, self.schedule.clone())?;
         let prior = Composed::new::<B>(local, blanket)?;
-        let posterior = Guided::new(prior, &self.observation, &self.y, guidance, device)?;
-        let (x, report) = sample(&posterior, sampler, self.shape(), opts, device)?;
-        self.row(&label, sampler.describe(), x, report.evaluations, start)
+        Guided::new(prior, &self.observation, &self.y, guidance, device)
     }
 
     fn row<B: AutodiffBackend>(
@@ -197,6 +233,70 @@ impl<O> OracleProblem<O> {
             draws: Draws(draws),
         })
     }
+}
+
+/// The exact law of deterministic DDIM samples (Algorithm 4's predictor alone, C = 0, on
+/// [`sample`]'s time grid, from `x(1) ~ N(0, I)`) for a noise model `eps` that is **affine**
+/// in `x(t)`: the exact Gaussian ε, Algorithm 2's composition of it, and SDA guidance
+/// (Algorithm 3) with a linear A all are. Each step `x ← r x + c (E_t x + f_t)` is then
+/// affine, so the samples are exactly Gaussian with mean and covariance propagated as
+/// `m ← M m + c f_t`, `P ← M P Mᵀ`, `M = r I + c E_t`, from `m = 0`, `P = I`.
+///
+/// `E_t` and `f_t` are read off `eps` at each step by evaluating it at 0 and at the `L·D` unit
+/// vectors (one batch); the same batch holds one more point at which affinity is checked, so a
+/// noise model that is not affine (DPS) is an error rather than a wrong law. This separates a
+/// method's bias, noise-free, from what sampling adds to it: the law is what infinitely many
+/// DDIM samples would give.
+pub fn ddim_law<B: Backend>(
+    eps: &dyn EpsilonModel<B>,
+    shape: TrajectoryShape,
+    steps: usize,
+    device: &B::Device,
+) -> Result<(DVector<f64>, DMatrix<f64>)> {
+    if steps == 0 {
+        return Err(Error::Invalid("the DDIM law needs steps ≥ 1".into()));
+    }
+    eps.check_shape(shape.len, shape.dim)?;
+    let p = shape.len * shape.dim;
+    // rows: 0, the unit vectors, then a spread-out check point
+    let check: Vec<f64> = (0..p).map(|j| ((j + 1) as f64 * 0.7).sin()).collect();
+    let mut probes = vec![0.0; (p + 2) * p];
+    for j in 0..p {
+        probes[(j + 1) * p + j] = 1.0;
+    }
+    probes[(p + 1) * p..].copy_from_slice(&check);
+    let probes = DMatrix::from_row_slice(p + 2, p, &probes);
+    let mut mean = DVector::zeros(p);
+    let mut cov = DMatrix::identity(p, p);
+    for (t, t_next) in time_grid(steps) {
+        let x = from_host::<B, 3>(
+            probes.transpose().as_slice(),
+            [p + 2, shape.len, shape.dim],
+            device,
+        );
+        let e = to_host(eps.epsilon(x, t));
+        let e = DMatrix::from_row_slice(p + 2, p, &e);
+        let f = e.row(0).transpose();
+        let mut jac = DMatrix::zeros(p, p);
+        for j in 0..p {
+            jac.set_column(j, &(e.row(j + 1).transpose() - &f));
+        }
+        let predicted = &jac * DVector::from_column_slice(&check) + &f;
+        let actual = e.row(p + 1).transpose();
+        let scale = actual.amax().max(f.amax()).max(1.0);
+        if (&predicted - &actual).amax() > 1e-3 * scale {
+            return Err(Error::Invalid(format!(
+                "the DDIM law needs an ε affine in x(t); at t = {t:.4} it is not \
+                 (off by {:.3e} at a check point)",
+                (&predicted - &actual).amax()
+            )));
+        }
+        let (r, c) = PredictorCorrector::predictor_coefficients(eps.schedule(), t, t_next);
+        let m = DMatrix::identity(p, p) * r + jac * c;
+        mean = &m * mean + f * c;
+        cov = &m * cov * m.transpose();
+    }
+    Ok((mean, cov))
 }
 
 /// One line of the oracle table.
@@ -267,6 +367,8 @@ pub struct NamedRun {
     pub guidance: Option<(String, toml::Value)>,
     /// Blanket plugin name and parameters.
     pub blanket: (String, toml::Value),
+    /// Schedule plugin name and parameters (`vp-cosine` is the paper's).
+    pub schedule: (String, toml::Value),
     /// Sampler plugin name and parameters.
     pub sampler: (String, toml::Value),
     /// Trajectory length L.
@@ -284,7 +386,13 @@ pub fn run_named(run: &NamedRun) -> Result<OracleRow> {
     let obs_plugin = registry::find::<ObservationPlugin>(&run.observation.0)?;
     let observation = (obs_plugin.build)(&run.observation.1, shape)?;
     let sampler = (registry::find::<SamplerPlugin>(&run.sampler.0)?.build)(&run.sampler.1)?;
-    let problem = OracleProblem::new::<DefaultBackend>(observation, run.problem_seed, &device)?;
+    let schedule = (registry::find::<SchedulePlugin>(&run.schedule.0)?.build)(&run.schedule.1)?;
+    let problem = OracleProblem::with_schedule::<DefaultBackend>(
+        observation,
+        schedule,
+        run.problem_seed,
+        &device,
+    )?;
     match &run.guidance {
         None => problem.run_exact(sampler.as_ref(), &run.options, &device),
         Some((name, p)) => {

@@ -10,6 +10,7 @@ use burn::tensor::{backend::Backend, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{to_host, NoiseSource};
+use crate::schedule::NoiseSchedule;
 use crate::score::EpsilonModel;
 use crate::{Error, Result, TrajectoryShape};
 
@@ -75,6 +76,13 @@ impl PredictorCorrector {
             tau: default_tau(),
         }
     }
+
+    /// The predictor's coefficients `(r, c)` of the step `t → t'`:
+    /// `x(t') = r x(t) + c ε(x(t), t)`, `r = μ(t')/μ(t)`, `c = σ(t') − r σ(t)`.
+    pub fn predictor_coefficients(schedule: &dyn NoiseSchedule, t: f64, t_next: f64) -> (f64, f64) {
+        let r = schedule.mu(t_next) / schedule.mu(t);
+        (r, schedule.sigma(t_next) - r * schedule.sigma(t))
+    }
 }
 
 impl<B: Backend> Sampler<B> for PredictorCorrector {
@@ -87,8 +95,7 @@ impl<B: Backend> Sampler<B> for PredictorCorrector {
         noise: &mut NoiseSource,
     ) -> Tensor<B, 3> {
         let schedule = eps.schedule();
-        let r = schedule.mu(t_next) / schedule.mu(t);
-        let coef = schedule.sigma(t_next) - r * schedule.sigma(t);
+        let (r, coef) = Self::predictor_coefficients(schedule, t, t_next);
         let e = eps.epsilon(x.clone(), t);
         let mut x = x * r + e * coef;
         let sigma = schedule.sigma(t_next);
@@ -115,6 +122,17 @@ impl<B: Backend> Sampler<B> for PredictorCorrector {
             format!("PC (C={}, tau={})", self.corrections, self.tau)
         }
     }
+}
+
+/// The time grid of [`sample`]: `steps` steps `(t, t')` between evenly spaced times
+/// `1 = t_0 > t_1 > … > t_S = 0`.
+pub fn time_grid(steps: usize) -> impl Iterator<Item = (f64, f64)> {
+    (0..steps).map(move |s| {
+        (
+            1.0 - s as f64 / steps as f64,
+            1.0 - (s + 1) as f64 / steps as f64,
+        )
+    })
 }
 
 /// Options of one sampling run.
@@ -185,9 +203,7 @@ pub fn sample<B: Backend>(
     };
     let schedule = eps.schedule();
     let mut steps = Vec::with_capacity(opts.steps);
-    for s in 0..opts.steps {
-        let t = 1.0 - s as f64 / opts.steps as f64;
-        let t_next = 1.0 - (s + 1) as f64 / opts.steps as f64;
+    for (t, t_next) in time_grid(opts.steps) {
         x = sampler.step(eps, x, t, t_next, &mut noise);
         steps.push((t_next, schedule.mu(t_next), schedule.sigma(t_next)));
         bar.inc(1);

@@ -158,6 +158,7 @@ fn parameter_typos_are_rejected() {
         guidance: None,
         blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
         sampler: ("ddim".into(), parse_params("").unwrap()),
+        schedule: ("vp-cosine".into(), parse_params("").unwrap()),
         len: 16,
         options: SampleOptions::default(),
         problem_seed: 0,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use sda::registry::{
     find, parse_params, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin,
+    SchedulePlugin,
 };
 use sda::score::train::TrainConfig;
 use sda::TrajectoryShape;
@@ -190,6 +191,12 @@ fn check_plugins(args: &[String]) -> Result<(), String> {
         (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
     }
 
+    let schedule = flag(args, "--schedule").unwrap_or("vp-cosine");
+    let plugin = find::<SchedulePlugin>(schedule).map_err(err)?;
+    if let Some(p) = flag(args, "--schedule-params") {
+        (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+    }
+
     let blanket = flag(args, "--blanket").unwrap_or("temporal-window");
     let plugin = find::<BlanketPlugin>(blanket).map_err(err)?;
     if let Some(p) = flag(args, "--blanket-params") {
@@ -283,6 +290,7 @@ fn a_wrong_command_is_caught() {
     )
     .is_err());
     assert!(check_plugins(&words("oracle --observation nothing")).is_err());
+    assert!(check_plugins(&words("oracle --schedule vp-cos")).is_err());
     assert!(check_plugins(&words(
         "oracle --sampler-params 'corrections = 1, tua = 0.5'"
     ))

@@ -27,6 +27,7 @@ fn custom_observation_runs_by_name_and_matches_the_oracle() {
             "pc".into(),
             parse_params(&format!("corrections = {corrections}, tau = 0.25")).unwrap(),
         ),
+        schedule: ("vp-cosine".into(), parse_params("").unwrap()),
         len: 16,
         options: SampleOptions {
             samples: 2048,
