@@ -235,6 +235,10 @@ impl<O> OracleProblem<O> {
     }
 }
 
+/// The largest trajectory size `L·D` [`ddim_law`] accepts: it evaluates ε on `L·D + 2` points
+/// and multiplies dense `L·D × L·D` matrices at every step.
+pub const DDIM_LAW_MAX_DIM: usize = 2048;
+
 /// The exact law of deterministic DDIM samples (Algorithm 4's predictor alone, C = 0, on
 /// [`sample`]'s time grid, from `x(1) ~ N(0, I)`) for a noise model `eps` that is **affine**
 /// in `x(t)`: the exact Gaussian ε, Algorithm 2's composition of it, and SDA guidance
@@ -256,8 +260,14 @@ pub fn ddim_law<B: Backend>(
     if steps == 0 {
         return Err(Error::Invalid("the DDIM law needs steps ≥ 1".into()));
     }
-    eps.check_shape(shape.len, shape.dim)?;
     let p = shape.len * shape.dim;
+    if p > DDIM_LAW_MAX_DIM {
+        return Err(Error::Invalid(format!(
+            "the DDIM law propagates a dense {p}×{p} covariance; it is meant for small \
+             problems (L·D ≤ {DDIM_LAW_MAX_DIM})"
+        )));
+    }
+    eps.check_shape(shape.len, shape.dim)?;
     // rows: 0, the unit vectors, then a spread-out check point
     let check: Vec<f64> = (0..p).map(|j| ((j + 1) as f64 * 0.7).sin()).collect();
     let mut probes = vec![0.0; (p + 2) * p];

@@ -186,3 +186,21 @@ fn bad_sampling_options_are_errors() {
     assert!(PredictorCorrector::new(1, -0.5).is_err());
     assert!(SdaGaussian::new(f64::NAN).is_err());
 }
+
+#[test]
+fn ddim_law_refuses_what_it_cannot_do() {
+    use sda::oracle::{ddim_law, DDIM_LAW_MAX_DIM};
+    let device = default_device();
+    let system = LinearGaussian::oracle();
+    let eps = system
+        .prior_epsilon(16, Arc::new(VpCosine::default()))
+        .unwrap();
+    let shape = TrajectoryShape::new(16, 2);
+    let err = ddim_law::<DefaultBackend>(&eps, shape, 0, &device).unwrap_err();
+    assert!(err.to_string().contains("steps"), "{err}");
+    let err = ddim_law::<DefaultBackend>(&eps, TrajectoryShape::new(8, 2), 4, &device).unwrap_err();
+    assert!(err.to_string().contains("16×2"), "{err}");
+    let big = TrajectoryShape::new(DDIM_LAW_MAX_DIM + 1, 1);
+    let err = ddim_law::<DefaultBackend>(&eps, big, 4, &device).unwrap_err();
+    assert!(err.to_string().contains("small problems"), "{err}");
+}
