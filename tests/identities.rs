@@ -309,3 +309,57 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// The exact law of DDIM samples ([`sda::oracle::ddim_law`], read off the ε by probing and
+    /// propagated densely) equals the scalar recursion in Σ's eigenbasis `Σ = U Λ Uᵀ`: there the
+    /// exact ε acts coordinate by coordinate, `ε_j = σ/(μ²λ_j + σ²) (y_j − μ a_j)` with
+    /// `y = Uᵀ x`, `a = Uᵀ m`, so each step is `y_j ← g_j y_j + h_j` and, from `y ~ N(0, I)`,
+    /// `mean_j ← g_j mean_j + h_j`, `var_j ← g_j² var_j`.
+    #[test]
+    fn ddim_law_matches_the_eigenbasis_recursion(
+        raw in proptest::collection::vec(-1.0f64..1.0, 9),
+        m in proptest::collection::vec(-2.0f64..2.0, 6),
+        steps in 4usize..40,
+        which in 0usize..3,
+    ) {
+        use nalgebra::SymmetricEigen;
+        use sda::oracle::ddim_law;
+        use sda::sampler::time_grid;
+        let device = default_device();
+        let schedule: Arc<dyn NoiseSchedule> = match which {
+            0 => Arc::new(VpCosine::default()),
+            1 => Arc::new(VpLinear::default()),
+            _ => Arc::new(VpExp::default()),
+        };
+        let shape = TrajectoryShape::new(3, 2);
+        let cov = spd(6, &raw);
+        let mean = DVector::from_vec(m);
+        let eps = GaussianEpsilon::new(shape, mean.clone(), cov.clone(), schedule.clone()).unwrap();
+        let (law_mean, law_cov) = ddim_law::<B>(&eps, shape, steps, &device).unwrap();
+
+        let eig = SymmetricEigen::new(cov);
+        let a = eig.eigenvectors.transpose() * &mean;
+        let mut my = DVector::<f64>::zeros(6);
+        let mut vy = DVector::<f64>::from_element(6, 1.0);
+        for (t, t_next) in time_grid(steps) {
+            let (r, c) = PredictorCorrector::predictor_coefficients(schedule.as_ref(), t, t_next);
+            let (mu, sigma) = (schedule.mu(t), schedule.sigma(t));
+            for j in 0..6 {
+                let d = sigma / (mu * mu * eig.eigenvalues[j] + sigma * sigma);
+                let g = r + c * d;
+                my[j] = g * my[j] - c * d * mu * a[j];
+                vy[j] *= g * g;
+            }
+        }
+        let u = &eig.eigenvectors;
+        let want_mean = u * my;
+        let want_cov = u * DMatrix::from_diagonal(&vy) * u.transpose();
+        prop_assert!(max_rel(law_mean.as_slice(), want_mean.as_slice()) < 1e-4,
+            "{law_mean} vs {want_mean}");
+        prop_assert!(max_rel(law_cov.as_slice(), want_cov.as_slice()) < 1e-4,
+            "{law_cov} vs {want_cov}");
+    }
+}
