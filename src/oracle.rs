@@ -268,22 +268,17 @@ pub fn ddim_law<B: Backend>(
         )));
     }
     eps.check_shape(shape.len, shape.dim)?;
-    // rows: 0, the unit vectors, then a spread-out check point
+    // probe rows (row-major): 0, the unit vectors, then a spread-out check point
     let check: Vec<f64> = (0..p).map(|j| ((j + 1) as f64 * 0.7).sin()).collect();
     let mut probes = vec![0.0; (p + 2) * p];
     for j in 0..p {
         probes[(j + 1) * p + j] = 1.0;
     }
     probes[(p + 1) * p..].copy_from_slice(&check);
-    let probes = DMatrix::from_row_slice(p + 2, p, &probes);
     let mut mean = DVector::zeros(p);
     let mut cov = DMatrix::identity(p, p);
     for (t, t_next) in time_grid(steps) {
-        let x = from_host::<B, 3>(
-            probes.transpose().as_slice(),
-            [p + 2, shape.len, shape.dim],
-            device,
-        );
+        let x = from_host::<B, 3>(&probes, [p + 2, shape.len, shape.dim], device);
         let e = to_host(eps.epsilon(x, t));
         let e = DMatrix::from_row_slice(p + 2, p, &e);
         let f = e.row(0).transpose();
