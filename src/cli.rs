@@ -1037,6 +1037,13 @@ where
                 ("lorenz63", true) => (64, 1024, 256),
                 ("kolmogorov", false) => (1024, 64, 64),
                 ("kolmogorov", true) => (16, 64, 64),
+                _ if registry::find::<SystemPlugin>(&system).is_ok() => {
+                    return Err(crate::Error::Invalid(format!(
+                        "'{system}' is a registered system, but dataset generators exist only \
+                         for kolmogorov and lorenz63; simulate it from Rust with \
+                         `Dynamics::trajectory`"
+                    )))
+                }
                 _ => {
                     return Err(crate::Error::UnknownPlugin {
                         kind: "dataset system",

@@ -90,17 +90,36 @@ fn oracle_by_name_runs() {
         "exact",
         "--sampler",
         "ddim",
-        "--sampler-params",
-        "",
+        "--schedule",
+        "vp-exp",
         "--samples",
         "64",
         "--steps",
         "32",
     ]);
+    // ddim gets its own (empty) parameters, not pc's default ones
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8(out.stdout).unwrap().contains("DDIM"));
+}
+
+#[test]
+fn generate_says_which_systems_have_a_generator() {
+    let dir = std::env::temp_dir().join(format!("sda-cli-gen-{}", std::process::id()));
+    let out_dir = dir.to_str().unwrap();
+    let out = sda(&["generate", "linear-gaussian", "--out", out_dir]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("registered system") && err.contains("lorenz63"),
+        "{err}"
+    );
+    let out = sda(&["generate", "nope", "--out", out_dir]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown dataset system 'nope'"), "{err}");
+    assert!(!dir.exists());
 }
