@@ -195,7 +195,7 @@ enum Command {
     /// Generate a trajectory dataset (train/valid/test `.npy` + `manifest.json`). Resumable:
     /// rerun the same command after an interruption.
     Generate {
-        /// The system: `lorenz63` or `kolmogorov`.
+        /// The system: `lorenz63`, `kolmogorov`, or any registered system (`sda list`).
         system: String,
         /// Output folder (default `data/<system>`).
         #[arg(long)]
@@ -206,14 +206,14 @@ enum Command {
         /// Base seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Discarded transitions before the kept states (lorenz63: 1024, kolmogorov: 64).
+        /// Discarded transitions before the kept states (kolmogorov: 64, others: 1024).
         #[arg(long)]
         burn_in: Option<usize>,
-        /// Kept states per trajectory (lorenz63: 1024, kolmogorov: 64).
+        /// Kept states per trajectory (kolmogorov: 64, others: 1024).
         #[arg(long)]
         keep: Option<usize>,
-        /// Small preset for quick tries and tests: lorenz63 64 × 256 states, kolmogorov
-        /// 16 trajectories on a 64² grid (explicit flags still win).
+        /// Small preset for quick tries and tests: 64 × 256 states, kolmogorov 16
+        /// trajectories on a 64² grid (explicit flags still win).
         #[arg(long)]
         small: bool,
         /// Solver grid size (overrides the config).
@@ -222,9 +222,13 @@ enum Command {
         /// Mean-pooling factor to the learning grid (overrides the config).
         #[arg(long)]
         coarsen: Option<usize>,
-        /// TOML file with the system's configuration (unknown keys are errors).
+        /// TOML file with the configuration of lorenz63 or kolmogorov (unknown keys are
+        /// errors).
         #[arg(long)]
         config: Option<String>,
+        /// Parameters of another registered system, as the inside of a TOML inline table.
+        #[arg(long, default_value = "")]
+        system_params: String,
         /// Stop after this many new trajectories (generate in chunks).
         #[arg(long)]
         max_new: Option<usize>,
@@ -1030,28 +1034,51 @@ where
             grid,
             coarsen,
             config,
+            system_params,
             max_new,
         } => {
+            // kolmogorov is simulated by its own solver; every other system is registered
+            let plugin = if system == "kolmogorov" {
+                None
+            } else if let Ok(p) = registry::find::<SystemPlugin>(&system) {
+                Some(p)
+            } else {
+                let mut known: Vec<String> = registry::entries::<SystemPlugin>()?
+                    .iter()
+                    .map(|e| e.name().to_string())
+                    .collect();
+                known.push("kolmogorov".into());
+                known.sort();
+                return Err(crate::Error::UnknownPlugin {
+                    kind: "dataset system",
+                    name: system,
+                    known,
+                });
+            };
             let (n_default, b_default, k_default) = match (system.as_str(), small) {
-                ("lorenz63", false) => (1024, 1024, 1024),
-                ("lorenz63", true) => (64, 1024, 256),
                 ("kolmogorov", false) => (1024, 64, 64),
                 ("kolmogorov", true) => (16, 64, 64),
-                _ if registry::find::<SystemPlugin>(&system).is_ok() => {
-                    return Err(crate::Error::Invalid(format!(
-                        "'{system}' is a registered system, but dataset generators exist only \
-                         for kolmogorov and lorenz63; simulate it from Rust with \
-                         `Dynamics::trajectory`"
-                    )))
-                }
-                _ => {
-                    return Err(crate::Error::UnknownPlugin {
-                        kind: "dataset system",
-                        name: system,
-                        known: vec!["kolmogorov".into(), "lorenz63".into()],
-                    })
-                }
+                (_, false) => (1024, 1024, 1024),
+                (_, true) => (64, 1024, 256),
             };
+            if system != "kolmogorov" && (grid.is_some() || coarsen.is_some()) {
+                return Err(crate::Error::Invalid(
+                    "--grid and --coarsen apply to kolmogorov only".into(),
+                ));
+            }
+            let plugin_system = !matches!(system.as_str(), "kolmogorov" | "lorenz63");
+            if plugin_system && config.is_some() {
+                return Err(crate::Error::Invalid(format!(
+                    "--config applies to lorenz63 and kolmogorov; give {system}'s parameters \
+                     with --system-params"
+                )));
+            }
+            if !plugin_system && !system_params.trim().is_empty() {
+                return Err(crate::Error::Invalid(format!(
+                    "--system-params applies to other registered systems; configure {system} \
+                     with --config"
+                )));
+            }
             let opts = GenerateOptions {
                 out: out.unwrap_or_else(|| format!("data/{system}")).into(),
                 trajectories: trajectories.unwrap_or(n_default),
@@ -1068,12 +1095,12 @@ where
                 })
             };
             let start = std::time::Instant::now();
-            let outcome = if system == "lorenz63" {
-                if grid.is_some() || coarsen.is_some() {
-                    return Err(crate::Error::Invalid(
-                        "--grid and --coarsen apply to kolmogorov only".into(),
-                    ));
-                }
+            let outcome = if plugin_system {
+                let plugin = plugin.expect("looked up above");
+                let params = parse_params(&system_params)?;
+                let sys = (plugin.build)(&params)?;
+                generate::generate_system(&system, &params, sys.as_ref(), &opts)?
+            } else if system == "lorenz63" {
                 let sys = match &config {
                     Some(path) => toml::from_str::<Lorenz63>(&read_config(path)?)
                         .map_err(|e| crate::Error::config(path, e))?,

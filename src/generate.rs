@@ -233,3 +233,25 @@ pub fn generate_kolmogorov(cfg: &KolmogorovConfig, opts: &GenerateOptions) -> Re
         |i| sys.simulate(trajectory_seed(opts.seed, i), opts.burn_in, opts.keep),
     )
 }
+
+/// Generates a dataset of any registered system (`sda generate NAME --system-params '…'`):
+/// from its initial prior, `burn_in` discarded transitions, then `keep` states of
+/// [`Dynamics::state_shape`], through [`Dynamics::trajectory`]. The manifest records the
+/// registered name and the parameters the system was built with.
+pub fn generate_system(
+    name: &str,
+    params: &toml::Value,
+    system: &dyn Dynamics,
+    opts: &GenerateOptions,
+) -> Result<Outcome> {
+    generate_with(
+        name,
+        serde_json::to_value(params).expect("TOML parameters serialise"),
+        &system.state_shape(),
+        opts,
+        |i| {
+            let mut rng = StdRng::seed_from_u64(trajectory_seed(opts.seed, i));
+            system.trajectory(opts.keep, opts.burn_in, &mut rng)
+        },
+    )
+}

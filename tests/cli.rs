@@ -107,19 +107,63 @@ fn oracle_by_name_runs() {
 }
 
 #[test]
-fn generate_says_which_systems_have_a_generator() {
-    let dir = std::env::temp_dir().join(format!("sda-cli-gen-{}", std::process::id()));
-    let out_dir = dir.to_str().unwrap();
-    let out = sda(&["generate", "linear-gaussian", "--out", out_dir]);
+fn generate_runs_any_registered_system() {
+    let base = std::env::temp_dir().join(format!("sda-cli-gen-{}", std::process::id()));
+    let gen = |out: &std::path::Path, params: &str| {
+        sda(&[
+            "generate",
+            "linear-gaussian",
+            "--trajectories",
+            "10",
+            "--keep",
+            "16",
+            "--burn-in",
+            "4",
+            "--system-params",
+            params,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (a, b) = (base.join("a"), base.join("b"));
+    for dir in [&a, &b] {
+        let out = gen(dir, "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for split in ["train", "valid", "test"] {
+        let file = format!("{split}.npy");
+        let x = sda::data::read_npy(&a.join(&file)).unwrap();
+        assert_eq!(&x.shape[1..], &[16, 2], "{split}");
+        assert!(x.data.iter().all(|v| v.is_finite()));
+        // seeded: the same command writes the same bytes
+        assert_eq!(
+            std::fs::read(a.join(&file)).unwrap(),
+            std::fs::read(b.join(&file)).unwrap()
+        );
+    }
+    let manifest = std::fs::read_to_string(a.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"linear-gaussian\""), "{manifest}");
+
+    let out = gen(&base.join("c"), "x = 1");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown field `x`"), "{err}");
+    let out = sda(&[
+        "generate",
+        "nope",
+        "--out",
+        base.join("d").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("registered system") && err.contains("lorenz63"),
+        err.contains("unknown dataset system 'nope'") && err.contains("kolmogorov"),
         "{err}"
     );
-    let out = sda(&["generate", "nope", "--out", out_dir]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("unknown dataset system 'nope'"), "{err}");
-    assert!(!dir.exists());
+    assert!(!base.join("c").join("train.npy").exists() && !base.join("d").exists());
+    std::fs::remove_dir_all(&base).unwrap();
 }
