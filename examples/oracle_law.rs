@@ -14,6 +14,7 @@
 //! A second table does the same for the prior alone: Algorithm 2's composition of the analytic
 //! local score for k = 1 … 7 against the exact trajectory prior.
 
+use sda::metrics::MomentComparison;
 use sda::oracle::{ddim_law, oracle_observation, OracleProblem};
 use sda::prelude::*;
 use sda::registry::{find, parse_params, SchedulePlugin};
@@ -68,20 +69,16 @@ fn main() -> Result<()> {
         for (what, eps) in models {
             for &s in &steps {
                 let (mean, cov) = ddim_law::<B>(eps, p.shape(), s, &device)?;
-                let mut err: f64 = 0.0;
-                let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
-                let (mut olo, mut ohi) = (f64::INFINITY, 0.0f64);
-                for j in 0..mean.len() {
-                    let v = p.posterior_var[j];
-                    err = err.max((mean[j] - p.posterior_mean[j]).abs() / v.sqrt());
-                    let r = cov[(j, j)] / v;
-                    lo = lo.min(r);
-                    hi = hi.max(r);
-                    if p.observed.contains(&j) {
-                        olo = olo.min(r);
-                        ohi = ohi.max(r);
-                    }
-                }
+                let var: Vec<f64> = cov.diagonal().iter().copied().collect();
+                let cmp = MomentComparison::of_moments(
+                    mean.as_slice(),
+                    &var,
+                    &p.posterior_mean,
+                    &p.posterior_var,
+                )?;
+                let err = cmp.max_mean_error();
+                let (lo, hi) = cmp.variance_ratio_range(None);
+                let (olo, ohi) = cmp.variance_ratio_range(Some(&p.observed));
                 println!(
                     "| {name} | {what} | {s} | {err:.3} | {lo:.3}–{hi:.3} | {olo:.3}–{ohi:.3} |"
                 );
@@ -95,19 +92,17 @@ fn main() -> Result<()> {
     println!("|---|---|---:|---:|---:|");
     let p = OracleProblem::new::<B>(oracle_observation(), 0, &device)?;
     let (m, c) = p.system.trajectory_prior(p.shape().len);
+    let prior_var: Vec<f64> = c.diagonal().iter().copied().collect();
     for k in [1usize, 2, 3, 5, 7] {
         let local = p.system.window_epsilon(k, p.schedule.clone())?;
         let composed = Composed::new::<B>(local, TemporalWindow::new(k)?)?;
         for &s in &steps {
             let (mean, cov) = ddim_law::<B>(&composed, p.shape(), s, &device)?;
-            let mut err: f64 = 0.0;
-            let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
-            for j in 0..mean.len() {
-                let v = c[(j, j)];
-                err = err.max((mean[j] - m[j]).abs() / v.sqrt());
-                lo = lo.min(cov[(j, j)] / v);
-                hi = hi.max(cov[(j, j)] / v);
-            }
+            let var: Vec<f64> = cov.diagonal().iter().copied().collect();
+            let cmp =
+                MomentComparison::of_moments(mean.as_slice(), &var, m.as_slice(), &prior_var)?;
+            let err = cmp.max_mean_error();
+            let (lo, hi) = cmp.variance_ratio_range(None);
             println!("| vp-cosine | Algorithm 2, k = {k} | {s} | {err:.3} | {lo:.3}–{hi:.3} |");
         }
     }

@@ -1037,8 +1037,9 @@ where
             system_params,
             max_new,
         } => {
-            // kolmogorov is simulated by its own solver; every other system is registered
-            let plugin = if system == "kolmogorov" {
+            // lorenz63 and kolmogorov have their own generators and configuration files;
+            // every other system is generated through its registered `Dynamics`
+            let plugin = if matches!(system.as_str(), "kolmogorov" | "lorenz63") {
                 None
             } else if let Ok(p) = registry::find::<SystemPlugin>(&system) {
                 Some(p)
@@ -1066,14 +1067,13 @@ where
                     "--grid and --coarsen apply to kolmogorov only".into(),
                 ));
             }
-            let plugin_system = !matches!(system.as_str(), "kolmogorov" | "lorenz63");
-            if plugin_system && config.is_some() {
+            if plugin.is_some() && config.is_some() {
                 return Err(crate::Error::Invalid(format!(
                     "--config applies to lorenz63 and kolmogorov; give {system}'s parameters \
                      with --system-params"
                 )));
             }
-            if !plugin_system && !system_params.trim().is_empty() {
+            if plugin.is_none() && !system_params.trim().is_empty() {
                 return Err(crate::Error::Invalid(format!(
                     "--system-params applies to other registered systems; configure {system} \
                      with --config"
@@ -1095,8 +1095,7 @@ where
                 })
             };
             let start = std::time::Instant::now();
-            let outcome = if plugin_system {
-                let plugin = plugin.expect("looked up above");
+            let outcome = if let Some(plugin) = plugin {
                 let params = parse_params(&system_params)?;
                 let sys = (plugin.build)(&params)?;
                 generate::generate_system(&system, &params, sys.as_ref(), &opts)?

@@ -49,6 +49,32 @@ impl MomentComparison {
         })
     }
 
+    /// Compares a Gaussian's marginal means and variances (e.g. an exact law such as
+    /// [`crate::oracle::ddim_law`]) with reference ones: `z_j = |mean_j − m_j| / √v_j`,
+    /// `ratio_j = var_j / v_j`, with no sampling involved.
+    pub fn of_moments(
+        mean: &[f64],
+        var: &[f64],
+        ref_mean: &[f64],
+        ref_var: &[f64],
+    ) -> Result<Self> {
+        let p = ref_mean.len();
+        if p == 0 || mean.len() != p || var.len() != p || ref_var.len() != p {
+            return Err(Error::Shape(format!(
+                "moment comparison: means of {} and {p}, variances of {} and {}",
+                mean.len(),
+                var.len(),
+                ref_var.len()
+            )));
+        }
+        Ok(Self {
+            mean_error: (0..p)
+                .map(|j| (mean[j] - ref_mean[j]).abs() / ref_var[j].sqrt())
+                .collect(),
+            variance_ratio: (0..p).map(|j| var[j] / ref_var[j]).collect(),
+        })
+    }
+
     /// `max_j z_j`.
     pub fn max_mean_error(&self) -> f64 {
         self.mean_error.iter().cloned().fold(0.0, f64::max)

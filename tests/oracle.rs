@@ -154,13 +154,9 @@ fn law_comparison_to(
     mean: &[f64],
     var: &[f64],
 ) -> (f64, f64) {
-    let mut err: f64 = 0.0;
-    let mut ratio = f64::INFINITY;
-    for j in 0..mean.len() {
-        err = err.max((law.0[j] - mean[j]).abs() / var[j].sqrt());
-        ratio = ratio.min(law.1[(j, j)] / var[j]);
-    }
-    (err, ratio)
+    let law_var: Vec<f64> = law.1.diagonal().iter().copied().collect();
+    let cmp = MomentComparison::of_moments(law.0.as_slice(), &law_var, mean, var).unwrap();
+    (cmp.max_mean_error(), cmp.variance_ratio_range(None).0)
 }
 
 /// SDA's DDIM samples (k = 2, Algorithm 2, Algorithm 3 with γ = 1e-2, C = 0) follow their
