@@ -94,8 +94,9 @@ fn sampling(c: &mut Criterion) {
     });
     let obs =
         Pick::from_config(TrajectoryShape::new(65, 3), lorenz::preset("lo").unwrap()).unwrap();
-    let truth = lorenz::physical_all(&to_host(noise.normal::<Inner, 3>([1, 65, 3], &device)));
-    let y = lorenz::observe::<B>(&obs, &truth, 0, &device).unwrap();
+    let units = sda::data::Standardisation::lorenz63();
+    let truth = units.physical(&to_host(noise.normal::<Inner, 3>([1, 65, 3], &device)));
+    let y = sda::vector::observe::<B>(&obs, &units, &truth, 0, &device).unwrap();
     let posterior =
         Guided::<B, _, _, _>::new(&prior, &obs, &y, SdaGaussian::new(3e-2).unwrap(), &device)
             .unwrap();

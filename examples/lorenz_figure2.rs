@@ -12,8 +12,10 @@
 use std::path::{Path, PathBuf};
 
 use sda::backend::{default_device, DefaultBackend};
-use sda::lorenz::{self, EvaluateSettings};
+use sda::evaluate::{self, EvaluateSettings};
+use sda::lorenz;
 use sda::plot::{figure2_png, Figure2Series};
+use sda::systems::lorenz63::Lorenz63;
 
 type B = DefaultBackend;
 
@@ -47,6 +49,7 @@ fn main() -> sda::Result<()> {
             .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
             .unwrap_or_else(|| vec![0, 1, 2, 4]),
         particles: arg(&args, 9, 1 << 14),
+        filter_burn_in: evaluate::FILTER_BURN_IN,
         gamma: lorenz::GAMMA,
         tau: lorenz::TAU,
         progress: true,
@@ -62,15 +65,23 @@ fn main() -> sda::Result<()> {
     let mut notes = String::new();
     for run in &runs {
         let prior = lorenz::load_prior::<B>(run, &device)?;
-        let k = prior.local().config().k;
+        let k = prior.k();
         let name = run
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("k{k}"));
         let dir = out.join(format!("{name}-{scenario}"));
-        let rows = lorenz::evaluate::<B>(&prior, &data, &indices, &settings, &dir, &device)?;
+        let rows = evaluate::evaluate::<B>(
+            &Lorenz63::default(),
+            &prior,
+            &data,
+            &indices,
+            &settings,
+            &dir,
+            &device,
+        )?;
         let mut points = Vec::new();
-        for (c, st, _) in lorenz::medians(&rows) {
+        for (c, st, _) in evaluate::medians(&rows) {
             match c {
                 None => {
                     bpf = (st.log_likelihood, st.log_prior);

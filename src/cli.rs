@@ -147,8 +147,9 @@ enum Command {
         #[arg(long)]
         coarsen: Option<usize>,
     },
-    /// The paper's Figure-2 evaluation of one trained local score: for test observations of
-    /// `lo` / `hi` / `pick`, SDA with each C against two particle filters; medians of
+    /// The paper's Figure-2 evaluation of one trained state-vector local score (Lorenz-63 or
+    /// any registered system): for test observations of `lo` / `hi` / `pick`, SDA with each C
+    /// against two particle filters of the dataset's system; medians of
     /// W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table.
     /// Resumable: rows are saved per observation in `--out`.
     Evaluate {
@@ -182,6 +183,9 @@ enum Command {
         /// Particles per filter.
         #[arg(long, default_value_t = 1 << 14)]
         particles: usize,
+        /// Transitions of the system from its initial prior before the filters' first state.
+        #[arg(long, default_value_t = crate::evaluate::FILTER_BURN_IN)]
+        filter_burn_in: usize,
         /// γ of the SDA guidance.
         #[arg(long, default_value_t = crate::lorenz::GAMMA)]
         gamma: f64,
@@ -256,10 +260,12 @@ enum Command {
         /// TOML file of a `TrainConfig` (unknown keys are errors); flags below override it.
         #[arg(long)]
         config: Option<String>,
-        /// Dataset folder (train.npy, valid.npy).
+        /// Dataset folder (train.npy, valid.npy). Without --config, its manifest.json names the
+        /// system, and the network is a ResMLP of the paper's Lorenz sizes for that system's
+        /// states (default data/lorenz63).
         #[arg(long)]
         data: Option<String>,
-        /// Blanket half-width k (the paper's network for that k).
+        /// Blanket half-width k (a ResMLP of the paper's sizes for that k).
         #[arg(long)]
         k: Option<usize>,
         /// Total steps.
@@ -436,7 +442,7 @@ fn quickstart_lorenz(
     );
     println!(
         "{}",
-        crate::lorenz::markdown_table("lo, test trajectory 0", &r.rows)
+        crate::evaluate::markdown_table("lo, test trajectory 0", &r.rows)
     );
     println!(
         "Figure: {}\nLorenz part: {:.0} s",
@@ -527,20 +533,56 @@ fn warn_divergence(x: &[f64], truth: &[f64]) -> f64 {
     ratio
 }
 
+/// Panel names of a trajectories figure: Lorenz-63's `a, b, c`, else `x0, x1, …`.
+fn component_names(system: &str, dim: usize) -> Vec<String> {
+    match (system, dim) {
+        ("lorenz63", 3) => ["a", "b", "c"].map(String::from).to_vec(),
+        _ => (0..dim).map(|c| format!("x{c}")).collect(),
+    }
+}
+
+/// The manifest of the dataset folder `data`, if it has one; an error if it was made by another
+/// system than the one the training folder `run` learned.
+fn dataset_of(
+    data: &str,
+    trained_on: &str,
+    run: &str,
+) -> Result<Option<crate::generate::Manifest>> {
+    let manifest = crate::generate::Manifest::read(data.as_ref())?;
+    if let Some(m) = manifest.as_ref().filter(|m| m.system != trained_on) {
+        return Err(crate::Error::Invalid(format!(
+            "{data} holds {} data; the run {run} was trained on {trained_on}",
+            m.system
+        )));
+    }
+    Ok(manifest)
+}
+
+/// Components drawn in a trajectories figure at most (the first ones).
+const FIGURE_COMPONENTS: usize = 6;
+
+/// `sda assimilate` for a ResMLP checkpoint of any state-vector system: the units stored with
+/// the checkpoint, the log-prior from the dataset's system (rebuilt from its manifest, when
+/// registered and with a transition density), and a figure of the first components.
 fn assimilate(a: AssimilateArgs) -> Result<()> {
     use crate::data::write_atomic;
-    use crate::lorenz;
     use crate::score::network::NetworkConfig;
+    use crate::vector;
     if let NetworkConfig::UNet(net) = train::trained_network(a.run.as_ref())? {
         return assimilate_flow(a, net.grid);
     }
     let device = crate::backend::default_device();
-    let shape = crate::TrajectoryShape::new(a.len, 3);
+    let prior = vector::VectorPrior::<DefaultBackend>::load(a.run.as_ref(), &device)?;
+    let trained_on = train::trained_config(a.run.as_ref())?.system;
+    let d = prior.dim();
+    let shape = crate::TrajectoryShape::new(a.len, d);
     let (observation, guidance, sampler) = a.components(shape)?;
-    let prior = lorenz::load_prior::<DefaultBackend>(a.run.as_ref(), &device)?;
-    let truth = lorenz::trajectory(a.data.as_ref(), &a.split, a.index, a.len)?;
-    let y = lorenz::observe::<DefaultBackend>(observation.as_ref(), &truth, a.seed, &device)?;
-    let (x, report) = lorenz::posterior::<DefaultBackend>(
+    let manifest = dataset_of(&a.data, &trained_on, &a.run)?;
+    let truth = vector::trajectory(a.data.as_ref(), &a.split, a.index, a.len, d)?;
+    let units = &prior.units;
+    let y =
+        vector::observe::<DefaultBackend>(observation.as_ref(), units, &truth, a.seed, &device)?;
+    let (x, report) = vector::posterior::<DefaultBackend>(
         &prior,
         observation.as_ref(),
         &y,
@@ -549,13 +591,28 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
         &a.sample_options(),
         &device,
     )?;
-    let out = a.write_arrays(&[3], &x, &truth, &y)?;
-    let loglik =
-        lorenz::expected_log_likelihood::<DefaultBackend>(observation.as_ref(), &y, &x, &device);
-    let logprior = crate::metrics::expected_log_prior(&Lorenz63::default(), &x, a.len)?;
+    let out = a.write_arrays(&[d], &x, &truth, &y)?;
+    let loglik = vector::expected_log_likelihood::<DefaultBackend>(
+        observation.as_ref(),
+        units,
+        &y,
+        &x,
+        &device,
+    );
+    let system = match &manifest {
+        Some(m) => m.system()?,
+        None => None,
+    };
+    let logprior = match system {
+        Some(s) if s.state_dim() == d && s.log_transition(&truth[..d], &truth[..d]).is_some() => {
+            Some(crate::metrics::expected_log_prior(s.as_ref(), &x, a.len)?)
+        }
+        _ => None,
+    };
     let magnitude = warn_divergence(&x, &truth);
     let summary = serde_json::json!({
         "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
+        "system": trained_on,
         "observation": [a.observation.0, a.observation.1.to_string()],
         "guidance": [a.guidance.0, a.guidance.1.to_string()],
         "sampler": sampler.describe(),
@@ -565,6 +622,7 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
         "magnitude_ratio": magnitude,
         "diverged": magnitude > crate::metrics::DIVERGENCE_FACTOR,
         "units": "samples.npy and truth.npy physical; y.npy in the observation's (standardised) units",
+        "standardisation": units,
     });
     write_atomic(
         &out.join("assimilate.json"),
@@ -573,32 +631,54 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
             .as_bytes(),
     )?;
     let figure = out.join("trajectories.png");
+    let shown = d.min(FIGURE_COMPONENTS);
+    let first = |v: &[f64]| -> Vec<f64> {
+        v.chunks_exact(d)
+            .flat_map(|s| s[..shown].iter().copied())
+            .collect()
+    };
+    let names = component_names(&trained_on, d);
+    let names: Vec<&str> = names.iter().take(shown).map(String::as_str).collect();
+    let truth_shown = first(&truth);
     crate::plot::trajectories_png(
         &figure,
         &crate::plot::TrajectoriesFigure {
             title: format!(
-                "'{}' on {} trajectory {}: {}, {}",
+                "'{}' on {} trajectory {}: {}, {}{}",
                 a.observation.0,
                 a.split,
                 a.index,
                 guidance.describe(),
-                sampler.describe()
+                sampler.describe(),
+                if shown < d {
+                    format!(" (components 0–{} of {d})", shown - 1)
+                } else {
+                    String::new()
+                }
             ),
             len: a.len,
-            components: &["a", "b", "c"],
-            draws: &x,
-            truth: Some(&truth),
+            components: &names,
+            draws: &first(&x),
+            truth: Some(&truth_shown),
             reference: None,
-            observations: lorenz::observed_coordinates::<DefaultBackend>(
+            observations: vector::observed_coordinates::<DefaultBackend>(
                 observation.as_ref(),
+                units,
                 &y,
                 &device,
-            ),
+            )
+            .into_iter()
+            .filter(|o| o.1 < shown)
+            .collect(),
         },
     )?;
+    let logprior_text = logprior.map_or(
+        "n/a (no registered system with a transition density)".into(),
+        |v| format!("{v:.1}"),
+    );
     println!(
         "{} samples in {:.1} s ({} network evaluations); E[log p(y|x)] = {loglik:.2}, \
-         E[log p(x_2:L|x_1)] = {logprior:.1}\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, \
+         E[log p(x_2:L|x_1)] = {logprior_text}\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, \
          trajectories.png",
         a.samples,
         report.seconds,
@@ -970,6 +1050,7 @@ where
             steps,
             corrections,
             particles,
+            filter_burn_in,
             gamma,
             tau,
             out,
@@ -989,7 +1070,7 @@ where
                     )))
                 }
             };
-            let settings = crate::lorenz::EvaluateSettings {
+            let settings = crate::evaluate::EvaluateSettings {
                 observation: pick,
                 len,
                 samples,
@@ -998,13 +1079,26 @@ where
                 particles,
                 gamma,
                 tau,
+                filter_burn_in,
                 progress: true,
             };
             let device = crate::backend::default_device();
-            let prior = crate::lorenz::load_prior::<DefaultBackend>(run.as_ref(), &device)?;
+            let prior = crate::vector::VectorPrior::<DefaultBackend>::load(run.as_ref(), &device)?;
+            let trained_on = train::trained_config(run.as_ref())?.system;
+            let system = dataset_of(&data, &trained_on, &run)?
+                .map(|m| m.system())
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| {
+                    crate::Error::Invalid(format!(
+                        "evaluate runs particle filters of the dataset's system: {data} needs a \
+                         manifest.json naming a system registered in this program (`sda list`)"
+                    ))
+                })?;
             let indices: Vec<usize> = (0..observations).collect();
             let out = std::path::PathBuf::from(out);
-            let rows = crate::lorenz::evaluate::<DefaultBackend>(
+            let rows = crate::evaluate::evaluate::<DefaultBackend>(
+                system.as_ref(),
                 &prior,
                 data.as_ref(),
                 &indices,
@@ -1012,10 +1106,10 @@ where
                 &out,
                 &device,
             )?;
-            let table = crate::lorenz::markdown_table(
+            let table = crate::evaluate::markdown_table(
                 &format!(
-                    "{observation}, k = {}, {samples} samples, {steps} steps",
-                    prior.local().config().k
+                    "{observation}, {trained_on}, k = {}, {samples} samples, {steps} steps",
+                    prior.k()
                 ),
                 &rows,
             );
@@ -1203,19 +1297,37 @@ where
                     toml::from_str::<TrainConfig>(&text)
                         .map_err(|e| crate::Error::config(path, e))?
                 }
-                None => TrainConfig {
-                    system: "lorenz63".into(),
-                    data: "data/lorenz63".into(),
-                    network: MlpConfig::paper(2).into(),
-                    steps: 20_000,
-                    batch: 256,
-                    lr: 1e-3,
-                    weight_decay: 1e-3,
-                    validate_every: 1000,
-                    checkpoint_every: 1000,
-                    seed: 0,
-                    init: None,
-                },
+                None => {
+                    // the dataset's manifest names the system and its state shape
+                    let dir = data.clone().unwrap_or_else(|| "data/lorenz63".into());
+                    let (system, dim) = match crate::generate::Manifest::read(dir.as_ref())? {
+                        Some(m) => (m.system, m.state_shape.iter().product()),
+                        None => ("lorenz63".into(), 3),
+                    };
+                    if system == "kolmogorov" {
+                        return Err(crate::Error::Invalid(format!(
+                            "{dir} holds kolmogorov fields: give a training config with a \
+                             U-Net (--config; see the book's Kolmogorov chapter)"
+                        )));
+                    }
+                    TrainConfig {
+                        system,
+                        data: dir.into(),
+                        network: MlpConfig {
+                            state_dim: dim,
+                            ..MlpConfig::paper(2)
+                        }
+                        .into(),
+                        steps: 20_000,
+                        batch: 256,
+                        lr: 1e-3,
+                        weight_decay: 1e-3,
+                        validate_every: 1000,
+                        checkpoint_every: 1000,
+                        seed: 0,
+                        init: None,
+                    }
+                }
             };
             if let Some(d) = data {
                 cfg.data = d.into();
@@ -1226,7 +1338,11 @@ where
                         c.k = k;
                         c.into()
                     }
-                    crate::score::network::NetworkConfig::Mlp(_) => MlpConfig::paper(k).into(),
+                    crate::score::network::NetworkConfig::Mlp(c) => MlpConfig {
+                        state_dim: c.state_dim,
+                        ..MlpConfig::paper(k)
+                    }
+                    .into(),
                 };
             }
             if let Some(o) = output {

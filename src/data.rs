@@ -193,3 +193,174 @@ pub fn load_split(dir: &Path, split: &str, state_shape: &[usize]) -> Result<Arra
     }
     Ok(a)
 }
+
+/// A split of `[trajectories, time, state…]` states of `dim` values each, flattened to
+/// `[trajectories, time, dim]` (a state shape like `[2, 3]` reads as 6 values).
+pub fn load_states(dir: &Path, split: &str, dim: usize) -> Result<Array> {
+    let path = split_path(dir, split);
+    let mut a = read_npy(&path)?;
+    let d: usize = a.shape.iter().skip(2).product();
+    if a.shape.len() < 3 || d != dim {
+        return Err(Error::Shape(format!(
+            "{}: shape {:?} is not [trajectories, time, state…] with states of {dim} values",
+            path.display(),
+            a.shape
+        )));
+    }
+    a.shape = vec![a.shape[0], a.shape[1], dim];
+    Ok(a)
+}
+
+/// The units a state-vector network learns in: each coordinate `j` of a flattened state is
+/// standardised as `x̃_j = (x_j − mean_j) / scale_j`. Networks, observations and guidance work
+/// on x̃; datasets, samples and metrics are physical. Stored with every ResMLP checkpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Standardisation {
+    /// Per-coordinate offset.
+    pub mean: Vec<f64>,
+    /// Per-coordinate scale (positive).
+    pub scale: Vec<f64>,
+}
+
+impl Standardisation {
+    /// Checked construction: equal lengths, finite means, finite positive scales.
+    pub fn new(mean: Vec<f64>, scale: Vec<f64>) -> Result<Self> {
+        if mean.is_empty()
+            || mean.len() != scale.len()
+            || mean.iter().any(|m| !m.is_finite())
+            || scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(Error::Invalid(format!(
+                "a standardisation needs as many finite means as finite positive scales, got \
+                 {mean:?} and {scale:?}"
+            )));
+        }
+        Ok(Self { mean, scale })
+    }
+
+    /// The paper's fixed Lorenz-63 units ([`crate::systems::lorenz63::STANDARD_MEAN`],
+    /// [`crate::systems::lorenz63::STANDARD_SCALE`]): `ã = a/8`, `b̃ = b/9`, `c̃ = (c − 25)/8.6`.
+    pub fn lorenz63() -> Self {
+        use crate::systems::lorenz63::{STANDARD_MEAN, STANDARD_SCALE};
+        Self {
+            mean: STANDARD_MEAN.to_vec(),
+            scale: STANDARD_SCALE.to_vec(),
+        }
+    }
+
+    /// The empirical units of a dataset split `[trajectories, time, state…]`: per flattened
+    /// coordinate, the mean and the standard deviation over every trajectory and time (a
+    /// coordinate that never varies keeps scale 1). A non-finite value is an error.
+    pub fn of_split(a: &Array) -> Result<Self> {
+        let d: usize = a.shape.iter().skip(2).product();
+        if a.shape.len() < 3 || d == 0 || a.data.is_empty() {
+            return Err(Error::Shape(format!(
+                "standardisation needs [trajectories, time, state…] data, got {:?}",
+                a.shape
+            )));
+        }
+        let n = (a.data.len() / d) as f64;
+        let mut mean = vec![0.0f64; d];
+        for s in a.data.chunks_exact(d) {
+            for (m, &v) in mean.iter_mut().zip(s) {
+                if !v.is_finite() {
+                    return Err(Error::Numerical(format!(
+                        "the data hold a non-finite value ({v})"
+                    )));
+                }
+                *m += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0f64; d];
+        for s in a.data.chunks_exact(d) {
+            for ((q, &v), m) in var.iter_mut().zip(s).zip(&mean) {
+                *q += (v as f64 - m).powi(2);
+            }
+        }
+        let scale = var
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| {
+                let s = (q / n).sqrt();
+                if s > 1e-9 * (1.0 + m.abs()) {
+                    s
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Self::new(mean, scale)
+    }
+
+    /// Flattened state dimension D.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Physical → standardised, for a flat array of whole states.
+    pub fn standardise(&self, x: &[f64]) -> Vec<f64> {
+        x.chunks_exact(self.dim())
+            .flat_map(|s| {
+                s.iter()
+                    .zip(self.mean.iter().zip(&self.scale))
+                    .map(|(v, (m, c))| (v - m) / c)
+            })
+            .collect()
+    }
+
+    /// Standardised → physical, for a flat array of whole states.
+    pub fn physical(&self, x: &[f64]) -> Vec<f64> {
+        x.chunks_exact(self.dim())
+            .flat_map(|s| {
+                s.iter()
+                    .zip(self.mean.iter().zip(&self.scale))
+                    .map(|(v, (m, c))| v * c + m)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standardisation_of_a_split_round_trips_and_whitens() {
+        // 2 trajectories × 3 states of (offset 100 + 5·v, constant 7)
+        let values = [1.0, -1.0, 2.0, 0.5, -2.0, -0.5];
+        let data: Vec<f32> = values
+            .iter()
+            .flat_map(|v| [100.0 + 5.0 * v, 7.0])
+            .map(|v| v as f32)
+            .collect();
+        let a = Array::new(vec![2, 3, 2], data.clone()).unwrap();
+        let u = Standardisation::of_split(&a).unwrap();
+        let x: Vec<f64> = data.iter().map(|&v| v as f64).collect();
+        let s = u.standardise(&x);
+        let first: Vec<f64> = s.iter().step_by(2).copied().collect();
+        let mean = first.iter().sum::<f64>() / 6.0;
+        let var = first.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 6.0;
+        assert!(
+            mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-12,
+            "{mean} {var}"
+        );
+        // the constant coordinate keeps scale 1 and becomes 0
+        assert_eq!(u.scale[1], 1.0);
+        assert!(s.iter().skip(1).step_by(2).all(|v| v.abs() < 1e-12));
+        let back = u.physical(&s);
+        assert!(back.iter().zip(&x).all(|(a, b)| (a - b).abs() < 1e-9));
+    }
+
+    #[test]
+    fn standardisation_refuses_bad_data() {
+        let a = Array::new(vec![1, 2, 1], vec![1.0, f32::NAN]).unwrap();
+        assert!(Standardisation::of_split(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("non-finite"));
+        assert!(Standardisation::new(vec![0.0], vec![0.0]).is_err());
+        assert!(Standardisation::new(vec![0.0, 1.0], vec![1.0]).is_err());
+    }
+}

@@ -63,15 +63,52 @@ pub fn trajectory_seed(seed: u64, index: usize) -> u64 {
     seed.wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-#[derive(serde::Serialize)]
-struct Manifest {
-    system: String,
-    system_config: serde_json::Value,
-    options: GenerateOptions,
-    state_shape: Vec<usize>,
-    splits: Vec<(String, usize, usize)>,
-    seeds: String,
-    format: String,
+/// The `manifest.json` of a dataset: how it was made.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// The system's registered name.
+    pub system: String,
+    /// The parameters the system was built with (the plugin's parameters).
+    pub system_config: serde_json::Value,
+    /// Trajectories, seed, burn-in, kept states.
+    pub options: GenerateOptions,
+    /// Shape of one state.
+    pub state_shape: Vec<usize>,
+    /// `(split, first trajectory, count)`.
+    pub splits: Vec<(String, usize, usize)>,
+    /// How trajectory seeds derive from the base seed.
+    pub seeds: String,
+    /// The file format.
+    pub format: String,
+}
+
+impl Manifest {
+    /// The manifest of the dataset folder `dir`; `None` if it has none (data made elsewhere),
+    /// an error if it is unreadable.
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join("manifest.json");
+        if !path.exists() {
+            return Ok(None);
+        }
+        crate::data::read_json(&path).map(Some)
+    }
+
+    /// The system that made the dataset, rebuilt by its registered name from the recorded
+    /// parameters (for the log-prior of samples or a particle filter); `None` if no system of
+    /// that name is registered in this program.
+    pub fn system(&self) -> Result<Option<Box<dyn Dynamics>>> {
+        let Ok(plugin) = crate::registry::find::<crate::registry::SystemPlugin>(&self.system)
+        else {
+            return Ok(None);
+        };
+        let params = toml::Value::try_from(&self.system_config).map_err(|e| {
+            Error::Invalid(format!(
+                "the manifest's parameters of {} are not a parameter table: {e}",
+                self.system
+            ))
+        })?;
+        (plugin.build)(&params).map(Some)
+    }
 }
 
 fn staging(out: &Path) -> PathBuf {

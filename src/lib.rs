@@ -20,7 +20,9 @@
 //! | exact optimal transport (W1) | [`transport`] |
 //! | bootstrap particle filter (ground truth) | [`filter`] |
 //! | the exact linear-Gaussian oracle experiment | [`oracle`] |
-//! | the Lorenz-63 experiment (Figure 2) | [`lorenz`] |
+//! | a trained state-vector prior and its units; posteriors in physical units | [`vector`] |
+//! | the Figure-2 evaluation against particle filters | [`evaluate`] |
+//! | the Lorenz-63 experiment | [`lorenz`] |
 //! | the Kolmogorov-flow experiment | [`flow`] |
 //! | PNG figures | [`plot`] |
 //! | plugins by name (`inventory`) | [`registry`] |
@@ -35,6 +37,7 @@ pub mod blanket;
 pub mod cli;
 pub mod data;
 mod error;
+pub mod evaluate;
 pub mod filter;
 pub mod flow;
 pub mod generate;
@@ -50,6 +53,7 @@ pub mod schedule;
 pub mod score;
 pub mod systems;
 pub mod transport;
+pub mod vector;
 
 pub use error::{Error, Result};
 

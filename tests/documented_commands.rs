@@ -7,13 +7,16 @@
 #[path = "../examples/custom_observation.rs"]
 #[allow(dead_code)]
 mod custom_observation;
+#[path = "../examples/custom_system.rs"]
+#[allow(dead_code)]
+mod custom_system;
 
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use sda::registry::{
     find, parse_params, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin,
-    SchedulePlugin,
+    SchedulePlugin, SystemPlugin,
 };
 use sda::score::train::TrainConfig;
 use sda::TrajectoryShape;
@@ -226,6 +229,20 @@ fn check_plugins(args: &[String]) -> Result<(), String> {
         .transpose()?;
     let err = |e: sda::Error| e.to_string();
 
+    if command == "generate" {
+        let system = args.get(1).map(String::as_str).unwrap_or("");
+        // an upper-case word in the prose (`generate NAME`) is a placeholder
+        let placeholder = system.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+        if !placeholder && !matches!(system, "lorenz63" | "kolmogorov") {
+            let plugin = find::<SystemPlugin>(system).map_err(err)?;
+            (plugin.build)(
+                &parse_params(flag(args, "--system-params").unwrap_or("")).map_err(err)?,
+            )
+            .map_err(err)?;
+        }
+        return Ok(());
+    }
+
     let default_observation = if command == "oracle" { "pick" } else { "lo" };
     let observation = flag(args, "--observation").unwrap_or(default_observation);
     let plugin = find::<ObservationPlugin>(observation).map_err(err)?;
@@ -301,8 +318,8 @@ fn every_documented_command_parses_and_names_registered_plugins() {
             {
                 failures.push(format!("{}: no example named {example}", c.place));
             }
-            // other examples read positional arguments of their own
-            if example != "custom_observation" {
+            // the plugin examples are the CLI; other examples read arguments of their own
+            if !matches!(example.as_str(), "custom_observation" | "custom_system") {
                 continue;
             }
         }
@@ -365,5 +382,7 @@ fn a_wrong_command_is_caught() {
         "oracle --guidance dps --guidance-params 'gamma = 0.1'"
     ))
     .is_err());
+    assert!(check_plugins(&words("generate shifted-orcale")).is_err());
+    assert!(check_plugins(&words("generate shifted-oracle --system-params 'scal = 2'")).is_err());
     assert_eq!(words("a 'b c' \"d\" e # f"), vec!["a", "b c", "d", "e"]);
 }

@@ -1,0 +1,430 @@
+//! The paper's Figure-2 evaluation of a trained state-vector prior (§4.1): on observations of
+//! test trajectories, SDA (Algorithm 3 guidance with γ, Algorithm 4 with each C) against two
+//! independent bootstrap particle filters of the dataset's system, with the medians of
+//! `W1(SDA, BPF) / W1(BPF′, BPF)`, `E[log p(y | x)]` and `E[log p(x_{2:L} | x_1)]`.
+//! Written for Lorenz-63; any registered state-vector system with a state-wise ([`Pick`])
+//! observation runs the same way (`sda evaluate`).
+
+use std::path::Path;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::data::load_states;
+use crate::filter::ParticleFilter;
+use crate::metrics::expected_log_prior;
+use crate::observe::ops::{Pick, PickConfig};
+use crate::sampler::{PredictorCorrector, SampleOptions};
+use crate::systems::Dynamics;
+use crate::transport::wasserstein1;
+use crate::vector::{expected_log_likelihood, observe, particle_posterior, posterior, VectorPrior};
+use crate::{Error, Result, TrajectoryShape};
+
+/// The paper's three statistics of a set of posterior trajectories.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Statistics {
+    /// `W1(method, BPF) / W1(BPF, BPF′)` (1 for the BPF′ itself).
+    pub w1_ratio: f64,
+    /// `E[log p(y | x)]`.
+    pub log_likelihood: f64,
+    /// `E[log p(x_{2:L} | x_1)]`.
+    pub log_prior: f64,
+}
+
+/// The filters' burn-in by default: the filter's prior of `x_1` is the system's initial prior
+/// advanced 64 transitions (Lorenz-63 reaches its attractor in far fewer; the linear-Gaussian
+/// chain starts stationary). A system that mixes slower needs a longer one.
+pub const FILTER_BURN_IN: usize = 64;
+
+/// Settings of [`evaluate_observation`].
+#[derive(Debug, Clone)]
+pub struct EvaluateSettings {
+    /// Observation process (e.g. [`crate::lorenz::preset`]`("lo")`).
+    pub observation: PickConfig,
+    /// Trajectory length L (65 in the paper).
+    pub len: usize,
+    /// SDA samples and particle-filter trajectories per observation (1024 in the paper).
+    pub samples: usize,
+    /// Reverse steps (256 in the paper).
+    pub steps: usize,
+    /// The corrector counts C to evaluate.
+    pub corrections: Vec<usize>,
+    /// Particles of each particle filter.
+    pub particles: usize,
+    /// Transitions of the system from its initial prior before the filter's first state
+    /// ([`FILTER_BURN_IN`] by default).
+    pub filter_burn_in: usize,
+    /// γ of Algorithm 3.
+    pub gamma: f64,
+    /// τ of the corrector.
+    pub tau: f64,
+    /// Progress bars.
+    pub progress: bool,
+}
+
+/// One line of an evaluation: a method on one observation.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EvaluateRow {
+    /// Index of the test trajectory observed.
+    pub observation: usize,
+    /// `None` for the particle filter, `Some(C)` for SDA with C corrections.
+    pub corrections: Option<usize>,
+    /// The statistics.
+    pub stats: Statistics,
+    /// Wall-clock seconds of the method.
+    pub seconds: f64,
+    /// Whether the method's trajectories diverged: their largest magnitude exceeds
+    /// [`DIVERGENCE_FACTOR`](crate::metrics::DIVERGENCE_FACTOR) times the reference particle
+    /// filter's ([`crate::metrics::diverged`]). Rows saved before this check read as `false`.
+    #[serde(default)]
+    pub diverged: bool,
+}
+
+/// Everything [`evaluate_observation`] produced for one observation.
+pub struct Evaluation {
+    /// The BPF′ row, then one row per C.
+    pub rows: Vec<EvaluateRow>,
+    /// The observation y (standardised units, as the observation model emits it).
+    pub y: Vec<f64>,
+    /// The reference particle-filter trajectories (physical, `[N·L·D]`).
+    pub reference: Vec<f64>,
+    /// The SDA trajectories for each C, in the order of the settings (physical).
+    pub samples: Vec<Vec<f64>>,
+}
+
+/// Evaluates SDA (SDA guidance with γ, PC with each C) on one observation of the physical
+/// trajectory `truth` against two independent particle filters, as in the paper's Figure 2.
+/// Seeds derive from `index`, so every row is reproducible on its own.
+pub fn evaluate_observation<B: AutodiffBackend>(
+    system: &dyn Dynamics,
+    prior: &VectorPrior<B>,
+    truth: &[f64],
+    index: usize,
+    settings: &EvaluateSettings,
+    device: &B::Device,
+) -> Result<Evaluation> {
+    use crate::filter::Smoother;
+    use crate::guidance::SdaGaussian;
+    let d = prior.dim();
+    if system.state_dim() != d {
+        return Err(Error::Shape(format!(
+            "the system {} has states of {}, the prior's have {d}",
+            system.name(),
+            system.state_dim()
+        )));
+    }
+    if settings.len == 0 || truth.len() != settings.len * d {
+        return Err(Error::Shape(format!(
+            "a truth of {} values is not {} states of {d}",
+            truth.len(),
+            settings.len
+        )));
+    }
+    if system.log_transition(&truth[..d], &truth[..d]).is_none() {
+        return Err(Error::Invalid(format!(
+            "the evaluation reports E[log p(x_2:L | x_1)], which needs the transition density of \
+             {}; it has none",
+            system.name()
+        )));
+    }
+    let shape = TrajectoryShape::new(settings.len, d);
+    let pick = Pick::from_config(shape, settings.observation.clone())?;
+    let y = observe::<B>(&pick, &prior.units, truth, 1000 + index as u64, device)?;
+    let seed = 2 * index as u64;
+    let filter = |seed: u64| ParticleFilter {
+        particles: settings.particles,
+        burn_in: settings.filter_burn_in,
+        samples: settings.samples,
+        seed,
+        smoother: Smoother::Genealogy,
+    };
+    let start = std::time::Instant::now();
+    let reference = particle_posterior(system, &prior.units, &pick, &y, &filter(seed))?;
+    let bpf_seconds = start.elapsed().as_secs_f64();
+    let second = particle_posterior(system, &prior.units, &pick, &y, &filter(seed + 1))?;
+    let floor = wasserstein1(&second, &reference, settings.len * d)?;
+    let stats = |x: &[f64], ratio: f64| -> Result<Statistics> {
+        Ok(Statistics {
+            w1_ratio: ratio,
+            log_likelihood: expected_log_likelihood::<B>(&pick, &prior.units, &y, x, device),
+            log_prior: expected_log_prior(system, x, settings.len)?,
+        })
+    };
+    let mut rows = vec![EvaluateRow {
+        observation: index,
+        corrections: None,
+        stats: stats(&second, 1.0)?,
+        seconds: bpf_seconds,
+        diverged: crate::metrics::diverged(&second, &reference),
+    }];
+    let guidance = SdaGaussian::new(settings.gamma)?;
+    let mut samples = Vec::new();
+    for &c in &settings.corrections {
+        let (x, report) = posterior::<B>(
+            prior,
+            &pick,
+            &y,
+            &guidance,
+            &PredictorCorrector::new(c, settings.tau)?,
+            &SampleOptions {
+                samples: settings.samples,
+                steps: settings.steps,
+                seed: 7 + index as u64,
+                progress: settings.progress,
+            },
+            device,
+        )?;
+        let ratio = wasserstein1(&x, &reference, settings.len * d)? / floor;
+        rows.push(EvaluateRow {
+            observation: index,
+            corrections: Some(c),
+            stats: stats(&x, ratio)?,
+            seconds: report.seconds,
+            diverged: crate::metrics::diverged(&x, &reference),
+        });
+        samples.push(x);
+    }
+    Ok(Evaluation {
+        rows,
+        y,
+        reference,
+        samples,
+    })
+}
+
+/// Median of a non-empty list (mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Per method (BPF′ first, then SDA by increasing C) the medians over observations of the
+/// three statistics and the mean seconds: `(corrections, medians, seconds)`, where
+/// `corrections` is `None` for the BPF′.
+pub fn medians(rows: &[EvaluateRow]) -> Vec<(Option<usize>, Statistics, f64)> {
+    let mut methods: Vec<Option<usize>> = Vec::new();
+    for r in rows {
+        if !methods.contains(&r.corrections) {
+            methods.push(r.corrections);
+        }
+    }
+    methods.sort_by_key(|m| m.map_or(-1, |c| c as i64));
+    methods
+        .into_iter()
+        .map(|m| {
+            let sel: Vec<&EvaluateRow> = rows.iter().filter(|r| r.corrections == m).collect();
+            let med = |f: fn(&Statistics) -> f64| median(sel.iter().map(|r| f(&r.stats)).collect());
+            (
+                m,
+                Statistics {
+                    w1_ratio: med(|s| s.w1_ratio),
+                    log_likelihood: med(|s| s.log_likelihood),
+                    log_prior: med(|s| s.log_prior),
+                },
+                sel.iter().map(|r| r.seconds).sum::<f64>() / sel.len() as f64,
+            )
+        })
+        .collect()
+}
+
+/// `v` with `decimals` decimals, or in scientific notation beyond 10⁶ in magnitude (where a
+/// diverged run's statistics would otherwise print hundreds of digits).
+fn fixed_or_scientific(v: f64, decimals: usize) -> String {
+    if v.is_finite() && v.abs() >= 1e6 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.decimals$}")
+    }
+}
+
+/// The name of a method in a table: `filter` for the BPF′ (`corrections` is `None`), else
+/// `sda_prefix` followed by the number of corrections C.
+fn method_label(corrections: Option<usize>, filter: &str, sda_prefix: &str) -> String {
+    corrections.map_or(filter.to_string(), |c| format!("{sda_prefix}{c}"))
+}
+
+/// The medians of [`medians`] as a markdown table.
+pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
+    let count = {
+        let mut o: Vec<usize> = rows.iter().map(|r| r.observation).collect();
+        o.sort_unstable();
+        o.dedup();
+        o.len()
+    };
+    let mut s = format!(
+        "| {title} ({count} observations, medians) | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] | s per run |\n|---|---:|---:|---:|---:|\n"
+    );
+    for (m, st, sec) in medians(rows) {
+        let label = method_label(m, "BPF′ (second filter)", "SDA C = ");
+        s.push_str(&format!(
+            "| {label} | {} | {} | {} | {sec:.1} |\n",
+            fixed_or_scientific(st.w1_ratio, 2),
+            fixed_or_scientific(st.log_likelihood, 2),
+            fixed_or_scientific(st.log_prior, 1)
+        ));
+    }
+    let diverged: Vec<String> = rows
+        .iter()
+        .filter(|r| r.diverged)
+        .map(|r| {
+            let method = method_label(r.corrections, "BPF′", "C = ");
+            format!("{method} on observation {}", r.observation)
+        })
+        .collect();
+    if !diverged.is_empty() {
+        s.push_str(&format!(
+            "\n**Diverged** ({} of {} runs; largest |x| over {}× the reference filter's, their \
+             statistics are meaningless): {}.\n",
+            diverged.len(),
+            rows.len(),
+            crate::metrics::DIVERGENCE_FACTOR,
+            diverged.join(", ")
+        ));
+    }
+    s
+}
+
+/// Evaluates `prior` on observations of the test trajectories `indices` of `data` (first
+/// `settings.len` states), appending each observation's rows to `out/rows.jsonl` as soon as
+/// it is done. Observations already in that file are not recomputed (a killed evaluation
+/// resumes), provided it was written with the same settings (`out/settings.json`).
+/// Returns all rows, in the order of `indices`.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate<B: AutodiffBackend>(
+    system: &dyn Dynamics,
+    prior: &VectorPrior<B>,
+    data: &Path,
+    indices: &[usize],
+    settings: &EvaluateSettings,
+    out: &Path,
+    device: &B::Device,
+) -> Result<Vec<EvaluateRow>> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let fingerprint = serde_json::json!({
+        "observation": settings.observation,
+        "len": settings.len,
+        "samples": settings.samples,
+        "steps": settings.steps,
+        "corrections": settings.corrections,
+        "particles": settings.particles,
+        "filter_burn_in": settings.filter_burn_in,
+        "gamma": settings.gamma,
+        "tau": settings.tau,
+        "data": data.display().to_string(),
+    });
+    let settings_path = out.join("settings.json");
+    let rows_path = out.join("rows.jsonl");
+    if settings_path.exists() {
+        let old: serde_json::Value = crate::data::read_json(&settings_path)?;
+        if old != fingerprint {
+            return Err(Error::Invalid(format!(
+                "{} holds an evaluation with other settings ({old}); choose another --out",
+                out.display()
+            )));
+        }
+    } else {
+        crate::data::write_atomic(
+            &settings_path,
+            serde_json::to_string_pretty(&fingerprint)
+                .expect("json")
+                .as_bytes(),
+        )?;
+        let _ = std::fs::remove_file(&rows_path);
+    }
+    let mut done: Vec<EvaluateRow> = Vec::new();
+    if rows_path.exists() {
+        let text = std::fs::read_to_string(&rows_path).map_err(io(&rows_path))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            done.push(serde_json::from_str(line).map_err(|e| Error::Corrupt {
+                path: rows_path.clone(),
+                message: e.to_string(),
+            })?);
+        }
+    }
+    let d = prior.dim();
+    let all = load_states(data, "test", d)?;
+    let (n, t) = (all.shape[0], all.shape[1]);
+    if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
+        return Err(Error::Invalid(format!(
+            "test trajectory {bad} does not exist ({n} in {})",
+            data.display()
+        )));
+    }
+    if settings.len > t {
+        return Err(Error::Shape(format!(
+            "L = {} is longer than the test trajectories ({t} states)",
+            settings.len
+        )));
+    }
+    let bar = if settings.progress {
+        let bar = indicatif::ProgressBar::new(indices.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "observations [{bar:30}] {pos}/{len}, {msg} ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut rows = Vec::new();
+    for &j in indices {
+        let previous: Vec<EvaluateRow> = done
+            .iter()
+            .filter(|r| r.observation == j)
+            .cloned()
+            .collect();
+        if previous.len() == 1 + settings.corrections.len() {
+            rows.extend(previous);
+            bar.inc(1);
+            continue;
+        }
+        let off = j * t * d;
+        let truth: Vec<f64> = all.data[off..off + settings.len * d]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let quiet = EvaluateSettings {
+            progress: false,
+            ..settings.clone()
+        };
+        let e = evaluate_observation::<B>(system, prior, &truth, j, &quiet, device)?;
+        done.retain(|r| r.observation != j);
+        done.extend(e.rows.iter().cloned());
+        let text: String = done
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("json") + "\n")
+            .collect();
+        crate::data::write_atomic(&rows_path, text.as_bytes())?;
+        for r in e.rows.iter().filter(|r| r.diverged) {
+            bar.suspend(|| {
+                eprintln!(
+                    "warning: observation {j}, {}: the trajectories diverged (largest |x| over \
+                     {}× the reference filter's)",
+                    r.corrections
+                        .map_or("BPF′".to_string(), |c| format!("SDA C = {c}")),
+                    crate::metrics::DIVERGENCE_FACTOR
+                )
+            });
+        }
+        if let Some(r) = e.rows.get(1) {
+            bar.set_message(format!("last W1 ratio {:.2},", r.stats.w1_ratio));
+        }
+        rows.extend(e.rows);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
