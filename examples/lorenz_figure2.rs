@@ -71,7 +71,7 @@ fn main() -> sda::Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("k{k}"));
         let dir = out.join(format!("{name}-{scenario}"));
-        let rows = evaluate::evaluate::<B>(
+        let rows = evaluate::evaluate(
             &Lorenz63::default(),
             &prior,
             &data,

@@ -98,6 +98,14 @@ enum Command {
         /// only its own defaults].
         #[arg(long)]
         guidance_params: Option<String>,
+        /// Blanket plugin: how a trajectory is cut into the network's windows of 2k+1 states
+        /// and their outputs composed (Algorithm 2).
+        #[arg(long, default_value = "temporal-window")]
+        blanket: String,
+        /// Blanket parameters [default for `temporal-window`: "k = " the checkpoint's k; any
+        /// other blanket gets only its own defaults].
+        #[arg(long)]
+        blanket_params: Option<String>,
         /// Sampler plugin.
         #[arg(long, default_value = "pc")]
         sampler: String,
@@ -186,6 +194,14 @@ enum Command {
         /// Transitions of the system from its initial prior before the filters' first state.
         #[arg(long, default_value_t = crate::evaluate::FILTER_BURN_IN)]
         filter_burn_in: usize,
+        /// Blanket plugin: how a trajectory is cut into the network's windows of 2k+1 states
+        /// and their outputs composed (Algorithm 2).
+        #[arg(long, default_value = "temporal-window")]
+        blanket: String,
+        /// Blanket parameters [default for `temporal-window`: "k = " the checkpoint's k; any
+        /// other blanket gets only its own defaults].
+        #[arg(long)]
+        blanket_params: Option<String>,
         /// γ of the SDA guidance.
         #[arg(long, default_value_t = crate::lorenz::GAMMA)]
         gamma: f64,
@@ -460,6 +476,7 @@ struct AssimilateArgs {
     len: usize,
     observation: (String, toml::Value),
     guidance: (String, toml::Value),
+    blanket: (String, Option<String>),
     sampler: (String, toml::Value),
     samples: usize,
     steps: usize,
@@ -519,6 +536,21 @@ impl AssimilateArgs {
     }
 }
 
+/// The registered blanket `name` for a trained network of half-width `k`: `temporal-window`
+/// without parameters takes the network's k.
+fn trained_blanket(
+    name: &str,
+    params: Option<String>,
+    k: usize,
+) -> Result<Box<dyn crate::blanket::MarkovBlanket<DefaultBackend>>> {
+    let (name, params) = plugin_params(
+        name.to_string(),
+        params,
+        ("temporal-window", &format!("k = {k}")),
+    )?;
+    (registry::find::<BlanketPlugin>(&name)?.build)(&params)
+}
+
 /// [`crate::metrics::magnitude_ratio`] of the samples against the truth, with a warning on
 /// standard error when it marks a divergence (the samples are still written, for inspection).
 fn warn_divergence(x: &[f64], truth: &[f64]) -> f64 {
@@ -568,11 +600,13 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
     use crate::data::write_atomic;
     use crate::score::network::NetworkConfig;
     use crate::vector;
-    if let NetworkConfig::UNet(net) = train::trained_network(a.run.as_ref())? {
-        return assimilate_flow(a, net.grid);
+    let network = train::trained_network(a.run.as_ref())?;
+    let blanket = trained_blanket(&a.blanket.0, a.blanket.1.clone(), network.k())?;
+    if let NetworkConfig::UNet(net) = network {
+        return assimilate_flow(a, net.grid, blanket);
     }
     let device = crate::backend::default_device();
-    let prior = vector::VectorPrior::<DefaultBackend>::load(a.run.as_ref(), &device)?;
+    let prior = vector::VectorPrior::load_with_blanket(a.run.as_ref(), blanket, &device)?;
     let trained_on = train::trained_config(a.run.as_ref())?.system;
     let d = prior.dim();
     let shape = crate::TrajectoryShape::new(a.len, d);
@@ -582,7 +616,7 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
     let units = &prior.units;
     let y =
         vector::observe::<DefaultBackend>(observation.as_ref(), units, &truth, a.seed, &device)?;
-    let (x, report) = vector::posterior::<DefaultBackend>(
+    let (x, report) = vector::posterior(
         &prior,
         observation.as_ref(),
         &y,
@@ -615,6 +649,7 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
         "system": trained_on,
         "observation": [a.observation.0, a.observation.1.to_string()],
         "guidance": [a.guidance.0, a.guidance.1.to_string()],
+        "blanket": prior.composed.blanket().describe(),
         "sampler": sampler.describe(),
         "samples": a.samples, "steps": a.steps, "seed": a.seed,
         "evaluations": report.evaluations, "seconds": report.seconds,
@@ -690,18 +725,22 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
 
 /// `sda assimilate` for a U-Net (Kolmogorov) checkpoint: velocity fields, no standardisation,
 /// the residual check and a vorticity figure.
-fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
+fn assimilate_flow(
+    a: AssimilateArgs,
+    grid: usize,
+    blanket: Box<dyn crate::blanket::MarkovBlanket<DefaultBackend>>,
+) -> Result<()> {
     use crate::data::write_atomic;
     use crate::flow;
     let device = crate::backend::default_device();
     let d = 2 * grid * grid;
     let shape = crate::TrajectoryShape::new(a.len, d);
     let (observation, guidance, sampler) = a.components(shape)?;
-    let prior = flow::load_prior::<DefaultBackend>(a.run.as_ref(), &device)?;
+    let prior = flow::load_prior_with_blanket(a.run.as_ref(), blanket, &device)?;
     let truth = flow::trajectory(a.data.as_ref(), &a.split, a.index, a.len, grid)?;
     let fixed = crate::observe::field::FieldScenario::fixed_y_of(&a.observation.0);
     let y = flow::observe::<DefaultBackend>(observation.as_ref(), &truth, fixed, a.seed, &device)?;
-    let (x, report) = flow::posterior::<DefaultBackend>(
+    let (x, report) = flow::posterior(
         &prior,
         observation.as_ref(),
         &y,
@@ -718,6 +757,7 @@ fn assimilate_flow(a: AssimilateArgs, grid: usize) -> Result<()> {
         "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
         "observation": [a.observation.0, a.observation.1.to_string()],
         "guidance": [a.guidance.0, a.guidance.1.to_string()],
+        "blanket": prior.blanket().describe(),
         "sampler": sampler.describe(),
         "samples": a.samples, "steps": a.steps, "seed": a.seed,
         "evaluations": report.evaluations, "seconds": report.seconds,
@@ -944,6 +984,8 @@ where
             observation_params,
             guidance,
             guidance_params,
+            blanket,
+            blanket_params,
             sampler,
             sampler_params,
             samples,
@@ -958,6 +1000,7 @@ where
             len,
             observation: (observation, parse_params(&observation_params)?),
             guidance: plugin_params(guidance, guidance_params, ("sda", "gamma = 0.03"))?,
+            blanket: (blanket, blanket_params),
             sampler: plugin_params(
                 sampler,
                 sampler_params,
@@ -1051,6 +1094,8 @@ where
             corrections,
             particles,
             filter_burn_in,
+            blanket,
+            blanket_params,
             gamma,
             tau,
             out,
@@ -1083,7 +1128,10 @@ where
                 progress: true,
             };
             let device = crate::backend::default_device();
-            let prior = crate::vector::VectorPrior::<DefaultBackend>::load(run.as_ref(), &device)?;
+            let k = train::trained_network(run.as_ref())?.k();
+            let blanket = trained_blanket(&blanket, blanket_params, k)?;
+            let prior =
+                crate::vector::VectorPrior::load_with_blanket(run.as_ref(), blanket, &device)?;
             let trained_on = train::trained_config(run.as_ref())?.system;
             let system = dataset_of(&data, &trained_on, &run)?
                 .map(|m| m.system())
@@ -1097,7 +1145,7 @@ where
                 })?;
             let indices: Vec<usize> = (0..observations).collect();
             let out = std::path::PathBuf::from(out);
-            let rows = crate::evaluate::evaluate::<DefaultBackend>(
+            let rows = crate::evaluate::evaluate(
                 system.as_ref(),
                 &prior,
                 data.as_ref(),
@@ -1108,8 +1156,8 @@ where
             )?;
             let table = crate::evaluate::markdown_table(
                 &format!(
-                    "{observation}, {trained_on}, k = {}, {samples} samples, {steps} steps",
-                    prior.k()
+                    "{observation}, {trained_on}, {}, {samples} samples, {steps} steps",
+                    prior.composed.blanket().describe()
                 ),
                 &rows,
             );

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::blanket::MarkovBlanket;
 use crate::data::load_states;
 use crate::filter::ParticleFilter;
 use crate::metrics::expected_log_prior;
@@ -94,9 +95,9 @@ pub struct Evaluation {
 /// Evaluates SDA (SDA guidance with γ, PC with each C) on one observation of the physical
 /// trajectory `truth` against two independent particle filters, as in the paper's Figure 2.
 /// Seeds derive from `index`, so every row is reproducible on its own.
-pub fn evaluate_observation<B: AutodiffBackend>(
+pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     system: &dyn Dynamics,
-    prior: &VectorPrior<B>,
+    prior: &VectorPrior<B, M>,
     truth: &[f64],
     index: usize,
     settings: &EvaluateSettings,
@@ -159,7 +160,7 @@ pub fn evaluate_observation<B: AutodiffBackend>(
     let guidance = SdaGaussian::new(settings.gamma)?;
     let mut samples = Vec::new();
     for &c in &settings.corrections {
-        let (x, report) = posterior::<B>(
+        let (x, report) = posterior::<B, M>(
             prior,
             &pick,
             &y,
@@ -297,9 +298,9 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
 /// resumes), provided it was written with the same settings (`out/settings.json`).
 /// Returns all rows, in the order of `indices`.
 #[allow(clippy::too_many_arguments)]
-pub fn evaluate<B: AutodiffBackend>(
+pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     system: &dyn Dynamics,
-    prior: &VectorPrior<B>,
+    prior: &VectorPrior<B, M>,
     data: &Path,
     indices: &[usize],
     settings: &EvaluateSettings,
@@ -319,6 +320,7 @@ pub fn evaluate<B: AutodiffBackend>(
         "corrections": settings.corrections,
         "particles": settings.particles,
         "filter_burn_in": settings.filter_burn_in,
+        "blanket": prior.composed.blanket().describe(),
         "gamma": settings.gamma,
         "tau": settings.tau,
         "data": data.display().to_string(),
@@ -400,7 +402,7 @@ pub fn evaluate<B: AutodiffBackend>(
             progress: false,
             ..settings.clone()
         };
-        let e = evaluate_observation::<B>(system, prior, &truth, j, &quiet, device)?;
+        let e = evaluate_observation(system, prior, &truth, j, &quiet, device)?;
         done.retain(|r| r.observation != j);
         done.extend(e.rows.iter().cloned());
         let text: String = done

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::backend::{from_host, to_host, NoiseSource};
-use crate::blanket::TemporalWindow;
+use crate::blanket::{MarkovBlanket, TemporalWindow};
 use crate::data::load_split;
 use crate::guidance::{sample_posterior, Guidance};
 use crate::observe::ObservationModel;
@@ -22,15 +22,26 @@ use crate::score::Composed;
 use crate::systems::kolmogorov::vorticity_from_velocity;
 use crate::{Error, Result};
 
-/// The composed prior of a trained U-Net.
-pub type FlowPrior<B> = Composed<UNetScore<B>, TemporalWindow>;
+/// The composed prior of a trained U-Net over the blanket `M` (by default the temporal window).
+pub type FlowPrior<B, M = TemporalWindow> = Composed<UNetScore<B>, M>;
 
-/// Loads the checkpoint of a U-Net training folder as a composed prior.
+/// Loads the checkpoint of a U-Net training folder as a composed prior over the temporal
+/// window of its k.
 pub fn load_prior<B: Backend>(run: &Path, device: &B::Device) -> Result<FlowPrior<B>> {
+    let k = crate::score::train::trained_network(run)?.k();
+    load_prior_with_blanket(run, TemporalWindow::new(k)?, device)
+}
+
+/// Loads the checkpoint of a U-Net training folder composed over `blanket`, whose windows
+/// must be the network's 2k+1 states (an error otherwise).
+pub fn load_prior_with_blanket<B: Backend, M: MarkovBlanket<B>>(
+    run: &Path,
+    blanket: M,
+    device: &B::Device,
+) -> Result<FlowPrior<B, M>> {
     let (net, cfg) = load_trained::<B, UNet<B>>(run, device)?;
     let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
-    let k = cfg.k;
-    Composed::new::<B>(UNetScore::new(net, cfg, schedule), TemporalWindow::new(k)?)
+    Composed::new::<B>(UNetScore::new(net, cfg, schedule), blanket)
 }
 
 /// The first `len` states of trajectory `index` of a split of `[N, T, 2, n, n]` fields
@@ -87,8 +98,8 @@ pub fn observe<B: Backend>(
 /// Posterior trajectories `[N·L·2n²]` of the guided prior; trajectories are evaluated a few at
 /// a time on all cores ([`crate::score::chunked::Chunked`]).
 #[allow(clippy::too_many_arguments)]
-pub fn posterior<B: AutodiffBackend>(
-    prior: &FlowPrior<B>,
+pub fn posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
+    prior: &FlowPrior<B, M>,
     observation: &dyn ObservationModel<B>,
     y: &[f64],
     guidance: &dyn Guidance<B>,

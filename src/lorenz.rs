@@ -145,7 +145,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         progress: settings.progress,
     };
     let system = Lorenz63::default();
-    let evaluation = evaluate_observation::<B>(&system, &prior, &truth, 0, &eval, &device)?;
+    let evaluation = evaluate_observation(&system, &prior, &truth, 0, &eval, &device)?;
     let pick = Pick::from_config(TrajectoryShape::new(EVAL_LEN, 3), eval.observation.clone())?;
     let figure = settings.out.join("lorenz.png");
     crate::plot::trajectories_png(

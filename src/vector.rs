@@ -16,7 +16,7 @@ use std::sync::Arc;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::backend::{from_host, to_host, NoiseSource};
-use crate::blanket::TemporalWindow;
+use crate::blanket::{MarkovBlanket, TemporalWindow};
 use crate::data::{load_states, Standardisation};
 use crate::filter::ParticleFilter;
 use crate::guidance::{sample_posterior, Guidance};
@@ -29,19 +29,29 @@ use crate::score::Composed;
 use crate::systems::Dynamics;
 use crate::{Error, Result};
 
-/// A trained state-vector prior: the composed score `Composed<MlpScore, TemporalWindow{k}>`
-/// (Algorithm 2) on standardised states, and the units it learned in.
-pub struct VectorPrior<B: Backend> {
+/// A trained state-vector prior: the composed score `Composed<MlpScore, M>` (Algorithm 2 with
+/// the blanket `M`, by default the temporal window of the checkpoint's k) on standardised
+/// states, and the units it learned in.
+pub struct VectorPrior<B: Backend, M = TemporalWindow> {
     /// The composed trajectory score on standardised states.
-    pub composed: Composed<MlpScore<B>, TemporalWindow>,
+    pub composed: Composed<MlpScore<B>, M>,
     /// Physical ↔ standardised.
     pub units: Standardisation,
 }
 
 impl<B: Backend> VectorPrior<B> {
-    /// Loads the ResMLP checkpoint of a training folder as a composed prior (VP cosine
-    /// schedule, the one every training uses), with its units.
+    /// Loads the ResMLP checkpoint of a training folder as a composed prior over the temporal
+    /// window of its k (VP cosine schedule, the one every training uses), with its units.
     pub fn load(run: &Path, device: &B::Device) -> Result<Self> {
+        let k = crate::score::train::trained_network(run)?.k();
+        Self::load_with_blanket(run, TemporalWindow::new(k)?, device)
+    }
+}
+
+impl<B: Backend, M: MarkovBlanket<B>> VectorPrior<B, M> {
+    /// Loads the ResMLP checkpoint of a training folder composed over `blanket`, whose windows
+    /// must be the network's 2k+1 states (an error otherwise).
+    pub fn load_with_blanket(run: &Path, blanket: M, device: &B::Device) -> Result<Self> {
         let (net, cfg) = load_trained::<B, ResMlp<B>>(run, device)?;
         let units = trained_units(run)?.ok_or_else(|| {
             Error::Invalid(format!("{} holds no state-vector network", run.display()))
@@ -58,10 +68,7 @@ impl<B: Backend> VectorPrior<B> {
         }
         let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
         Ok(Self {
-            composed: Composed::new::<B>(
-                MlpScore::new(net, cfg, schedule),
-                TemporalWindow::new(cfg.k)?,
-            )?,
+            composed: Composed::new::<B>(MlpScore::new(net, cfg, schedule), blanket)?,
             units,
         })
     }
@@ -133,8 +140,8 @@ pub fn observe<B: Backend>(
 /// SDA posterior trajectories (physical units, `[N·L·D]`): the composed prior guided by
 /// `guidance` (Algorithm 3) and integrated by `sampler` (Algorithm 4).
 #[allow(clippy::too_many_arguments)]
-pub fn posterior<B: AutodiffBackend>(
-    prior: &VectorPrior<B>,
+pub fn posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
+    prior: &VectorPrior<B, M>,
     observation: &dyn ObservationModel<B>,
     y: &[f64],
     guidance: &dyn Guidance<B>,

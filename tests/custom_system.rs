@@ -3,6 +3,8 @@
 //! the units of its data, assimilated (posterior against the exact Kalman posterior) and
 //! evaluated against particle filters of the same system.
 
+#[path = "../examples/custom_blanket.rs"]
+mod custom_blanket;
 #[path = "../examples/custom_system.rs"]
 mod custom_system;
 
@@ -145,6 +147,45 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
     // 1–10), and scales their spread by s ≈ 10 (variance by 100).
     assert!(cmp.max_mean_error() < 1.5, "{cmp:?}");
     assert!(lo > 0.2 && hi < 5.0, "{cmp:?}");
+
+    // the trained network composed by a blanket registered outside the crate, by name; a
+    // blanket whose windows are not the network's is refused
+    let assimilate_with = |params: &str, out: &str| {
+        cli(&[
+            "assimilate",
+            "--run",
+            &s(&run),
+            "--data",
+            &s(&data),
+            "--len",
+            "16",
+            "--observation",
+            "pick",
+            "--observation-params",
+            &format!("states = {OBSERVED:?}, components = [0], sigma = {SIGMA}"),
+            "--blanket",
+            "window-average",
+            "--blanket-params",
+            params,
+            "--samples",
+            "8",
+            "--steps",
+            "8",
+            "--out",
+            &s(&base.join(out)),
+        ])
+    };
+    assimilate_with("k = 2", "average").unwrap();
+    let summary: serde_json::Value =
+        sda::data::read_json(&base.join("average").join("assimilate.json")).unwrap();
+    assert_eq!(summary["blanket"], "window average k=2", "{summary}");
+    let err = assimilate_with("k = 3", "mismatch")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("windows of 5") && err.contains("windows of 7"),
+        "{err}"
+    );
 
     // Figure-2 evaluation: particle filters of the manifest's system, rebuilt by name
     cli(&[

@@ -4,6 +4,9 @@
 //! configuration the book shows parses as a [`TrainConfig`] with a valid network. Nothing is
 //! run here; what the commands compute is checked by the other tests.
 
+#[path = "../examples/custom_blanket.rs"]
+#[allow(dead_code)]
+mod custom_blanket;
 #[path = "../examples/custom_observation.rs"]
 #[allow(dead_code)]
 mod custom_observation;
@@ -319,7 +322,10 @@ fn every_documented_command_parses_and_names_registered_plugins() {
                 failures.push(format!("{}: no example named {example}", c.place));
             }
             // the plugin examples are the CLI; other examples read arguments of their own
-            if !matches!(example.as_str(), "custom_observation" | "custom_system") {
+            if !matches!(
+                example.as_str(),
+                "custom_observation" | "custom_system" | "custom_blanket"
+            ) {
                 continue;
             }
         }
