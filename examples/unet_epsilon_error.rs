@@ -12,7 +12,6 @@
 use std::path::Path;
 
 use sda::backend::{from_host, DefaultBackend as B, NoiseSource};
-use sda::schedule::{NoiseSchedule, VpCosine};
 use sda::score::train::load_trained;
 use sda::score::unet::{UNet, UNetScore};
 use sda::score::LocalScore;
@@ -29,9 +28,9 @@ fn main() -> sda::Result<()> {
         .map_err(|e| sda::Error::Invalid(format!("windows must be a number: {e}")))?;
     let device = Default::default();
     let (net, cfg) = load_trained::<B, UNet<B>>(Path::new(&args[1]), &device)?;
-    let schedule = VpCosine::default();
+    let schedule = sda::score::train::trained_schedule(Path::new(&args[1]))?;
     let w = 2 * cfg.k + 1;
-    let score = UNetScore::new(net, cfg.clone(), std::sync::Arc::new(schedule));
+    let score = UNetScore::new(net, cfg.clone(), schedule.clone());
     let a = sda::data::read_npy(&Path::new(&args[2]).join("valid.npy"))?;
     let [n, len, 2, g, _] = a.shape[..] else {
         return Err(sda::Error::Shape(format!(

@@ -310,6 +310,13 @@ enum Command {
         /// (Gaussian skip; see `sda::score::precondition`). Overrides the config.
         #[arg(long)]
         output: Option<crate::score::precondition::Output>,
+        /// Diffusion schedule plugin of the training and of every use of the network
+        /// (default: the config's, else the paper's `vp-cosine`).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Schedule parameters, as the inside of a TOML inline table (with --schedule).
+        #[arg(long)]
+        schedule_params: Option<String>,
     },
     /// One oracle run with every component chosen by registered name.
     Oracle {
@@ -1334,6 +1341,8 @@ where
             lr,
             max_steps,
             output,
+            schedule,
+            schedule_params,
         } => {
             let mut cfg = match &config {
                 Some(path) => {
@@ -1374,6 +1383,7 @@ where
                         checkpoint_every: 1000,
                         seed: 0,
                         init: None,
+                        schedule: Default::default(),
                     }
                 }
             };
@@ -1401,6 +1411,21 @@ where
             cfg.lr = lr.unwrap_or(cfg.lr);
             if let Some(init) = init {
                 cfg.init = Some(init.into());
+            }
+            match (schedule, schedule_params) {
+                (Some(name), params) => {
+                    let params = match parse_params(params.as_deref().unwrap_or(""))? {
+                        toml::Value::Table(t) => t,
+                        _ => toml::Table::new(),
+                    };
+                    cfg.schedule = train::ScheduleChoice { name, params };
+                }
+                (None, Some(_)) => {
+                    return Err(crate::Error::Invalid(
+                        "--schedule-params needs --schedule NAME".into(),
+                    ))
+                }
+                (None, None) => {}
             }
             let out = out
                 .map(std::path::PathBuf::from)

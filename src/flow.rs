@@ -5,7 +5,6 @@
 //! unnormalised, flattened `[2, n, n]`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -15,7 +14,6 @@ use crate::data::load_split;
 use crate::guidance::{sample_posterior, Guidance};
 use crate::observe::ObservationModel;
 use crate::sampler::{SampleOptions, SampleReport, Sampler};
-use crate::schedule::{NoiseSchedule, VpCosine};
 use crate::score::train::load_trained;
 use crate::score::unet::{UNet, UNetScore};
 use crate::score::Composed;
@@ -40,7 +38,7 @@ pub fn load_prior_with_blanket<B: Backend, M: MarkovBlanket<B>>(
     device: &B::Device,
 ) -> Result<FlowPrior<B, M>> {
     let (net, cfg) = load_trained::<B, UNet<B>>(run, device)?;
-    let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
+    let schedule = crate::score::train::trained_schedule(run)?;
     Composed::new::<B>(UNetScore::new(net, cfg, schedule), blanket)
 }
 

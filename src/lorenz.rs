@@ -121,6 +121,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         checkpoint_every: settings.train_steps.div_ceil(4).max(1),
         seed: 0,
         init: None,
+        schedule: Default::default(),
     };
     let run = settings.out.join("train-k2");
     let log = train::<B>(&cfg, &run, true, None, settings.progress, &device)?;

@@ -11,7 +11,6 @@
 //! (standardised) units.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -22,7 +21,6 @@ use crate::filter::ParticleFilter;
 use crate::guidance::{sample_posterior, Guidance};
 use crate::observe::{ops::Pick, ObservationModel};
 use crate::sampler::{SampleOptions, SampleReport, Sampler};
-use crate::schedule::{NoiseSchedule, VpCosine};
 use crate::score::mlp::{MlpScore, ResMlp};
 use crate::score::train::{load_trained, trained_units};
 use crate::score::Composed;
@@ -41,7 +39,7 @@ pub struct VectorPrior<B: Backend, M = TemporalWindow> {
 
 impl<B: Backend> VectorPrior<B> {
     /// Loads the ResMLP checkpoint of a training folder as a composed prior over the temporal
-    /// window of its k (VP cosine schedule, the one every training uses), with its units.
+    /// window of its k, with the schedule it was trained with and its units.
     pub fn load(run: &Path, device: &B::Device) -> Result<Self> {
         let k = crate::score::train::trained_network(run)?.k();
         Self::load_with_blanket(run, TemporalWindow::new(k)?, device)
@@ -66,7 +64,7 @@ impl<B: Backend, M: MarkovBlanket<B>> VectorPrior<B, M> {
                 ),
             });
         }
-        let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
+        let schedule = crate::score::train::trained_schedule(run)?;
         Ok(Self {
             composed: Composed::new::<B>(MlpScore::new(net, cfg, schedule), blanket)?,
             units,

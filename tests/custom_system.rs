@@ -347,3 +347,93 @@ fn commands_refuse_a_dataset_of_another_system() {
     );
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn the_training_schedule_is_chosen_by_name_and_kept_with_the_checkpoint() {
+    use sda::prelude::*;
+    let base = folder("schedule");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let data = base.join("data");
+    cli(&[
+        "generate",
+        "shifted-oracle",
+        "--trajectories",
+        "10",
+        "--keep",
+        "16",
+        "--out",
+        &s(&data),
+    ])
+    .unwrap();
+    let train = |schedule: Option<&str>, out: &str| {
+        let (data, out) = (s(&data), s(&base.join(out)));
+        let mut args = vec![
+            "train", "--data", &data, "--k", "1", "--steps", "20", "--out", &out,
+        ];
+        if let Some(name) = schedule {
+            args.extend(["--schedule", name]);
+        }
+        cli(&args)
+    };
+    train(Some("vp-linear"), "linear").unwrap();
+    train(None, "cosine").unwrap();
+    let state: serde_json::Value =
+        sda::data::read_json(&base.join("linear").join("state.json")).unwrap();
+    assert_eq!(state["config"]["schedule"]["name"], "vp-linear", "{state}");
+    // the default is not written, so older checkpoints read as the paper's schedule
+    let state: serde_json::Value =
+        sda::data::read_json(&base.join("cosine").join("state.json")).unwrap();
+    assert!(state["config"].get("schedule").is_none(), "{state}");
+    // the schedule reached the training batches: same seed, other noise levels, other losses
+    let loss = |run: &str| -> Vec<f64> {
+        let state: serde_json::Value =
+            sda::data::read_json(&base.join(run).join("state.json")).unwrap();
+        serde_json::from_value(state["log"]["loss"].clone()).unwrap()
+    };
+    assert_ne!(loss("linear"), loss("cosine"));
+    // and every use of the network gets it back
+    let device = default_device();
+    let prior =
+        sda::vector::VectorPrior::<DefaultBackend>::load(&base.join("linear"), &device).unwrap();
+    let (linear, cosine) = (VpLinear::default(), VpCosine::default());
+    let sigma = prior.composed.local().schedule().sigma(0.3);
+    assert!((sigma - linear.sigma(0.3)).abs() < 1e-12, "{sigma}");
+    assert!((sigma - cosine.sigma(0.3)).abs() > 1e-3);
+    // unknown names and bad parameters are errors; resuming with another schedule is refused
+    let err = train(Some("vp-cos"), "typo").unwrap_err().to_string();
+    assert!(err.contains("vp-cos") && err.contains("vp-linear"), "{err}");
+    let err = cli(&[
+        "train",
+        "--data",
+        &s(&data),
+        "--steps",
+        "20",
+        "--out",
+        &s(&base.join("eta")),
+        "--schedule",
+        "vp-exp",
+        "--schedule-params",
+        "eta = 2",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("eta"), "{err}");
+    let err = cli(&[
+        "train",
+        "--data",
+        &s(&data),
+        "--k",
+        "1",
+        "--steps",
+        "20",
+        "--resume",
+        "--out",
+        &s(&base.join("linear")),
+        "--schedule",
+        "vp-exp",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("same settings"), "{err}");
+    let _ = std::fs::remove_dir_all(&base);
+}

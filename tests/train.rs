@@ -49,6 +49,7 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         checkpoint_every: 25,
         seed: 1,
         init: None,
+        schedule: Default::default(),
     };
     let device = default_device();
     let (a, b) = (base.join("a"), base.join("b"));
@@ -209,6 +210,7 @@ fn unet_trains_and_resumes_on_field_data() {
         checkpoint_every: 10,
         seed: 3,
         init: None,
+        schedule: Default::default(),
     };
     let device = default_device();
     let (a, b) = (base.join("a"), base.join("b"));

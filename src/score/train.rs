@@ -27,7 +27,7 @@ use super::network::{NetworkConfig, ScoreNetwork};
 use super::unet::UNet;
 use crate::data::{load_split, load_states, write_atomic, Standardisation};
 use crate::generate::Manifest;
-use crate::schedule::{NoiseSchedule, VpCosine};
+use crate::schedule::NoiseSchedule;
 use crate::{Error, Result};
 
 /// A training run (TOML; unknown keys are rejected).
@@ -67,6 +67,46 @@ pub struct TrainConfig {
     /// learning-rate decay and the AdamW moments start afresh (a second linear-decay cycle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
+    /// The diffusion schedule μ(t), σ(t) of the training and of every later use of the
+    /// network, by registered name (default: the paper's `vp-cosine`).
+    #[serde(default, skip_serializing_if = "ScheduleChoice::is_paper")]
+    pub schedule: ScheduleChoice,
+}
+
+/// A diffusion schedule by registered name with its parameters; in a training config,
+/// `schedule = { name = "vp-linear", params = { eta = 1e-3 } }`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleChoice {
+    /// Registered name (`sda list`).
+    pub name: String,
+    /// The schedule's parameters (its defaults when empty).
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+impl Default for ScheduleChoice {
+    /// The paper's VP cosine schedule with η = 1e-3.
+    fn default() -> Self {
+        Self {
+            name: "vp-cosine".into(),
+            params: toml::Table::new(),
+        }
+    }
+}
+
+impl ScheduleChoice {
+    /// Whether this is the default (the paper's schedule, no parameters).
+    pub fn is_paper(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The schedule, built by its registered constructor; an unknown name or a bad parameter
+    /// is an error.
+    pub fn build(&self) -> Result<Arc<dyn NoiseSchedule>> {
+        let plugin = crate::registry::find::<crate::registry::SchedulePlugin>(&self.name)?;
+        (plugin.build)(&toml::Value::Table(self.params.clone()))
+    }
 }
 
 fn default_batch() -> usize {
@@ -358,7 +398,7 @@ where
             "steps, batch, validate_every and checkpoint_every must be ≥ 1".into(),
         ));
     }
-    let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
+    let schedule = cfg.schedule.build()?;
     let units = training_units(cfg)?;
     let train_set = Windows::load(&cfg.data, "train", &cfg.network, units.as_ref())?;
     let valid_set = Windows::load(&cfg.data, "valid", &cfg.network, units.as_ref())?;
@@ -616,6 +656,11 @@ pub fn trained_units(out: &Path) -> Result<Option<Standardisation>> {
         }
         (None, NetworkConfig::UNet(_)) => None,
     })
+}
+
+/// The diffusion schedule a training folder's network was trained with.
+pub fn trained_schedule(out: &Path) -> Result<Arc<dyn NoiseSchedule>> {
+    read_state(out)?.config.schedule.build()
 }
 
 /// The configuration a training folder was trained with.
