@@ -644,8 +644,16 @@ fn assimilate(a: AssimilateArgs) -> Result<()> {
         Some(m) => m.system()?,
         None => None,
     };
+    // the log-prior needs the system's transition density (probed on the first true state)
+    let has_density = |s: &dyn crate::systems::Dynamics| {
+        s.state_dim() == d
+            && truth
+                .chunks_exact(d)
+                .next()
+                .is_some_and(|x1| s.log_transition(x1, x1).is_some())
+    };
     let logprior = match system {
-        Some(s) if s.state_dim() == d && s.log_transition(&truth[..d], &truth[..d]).is_some() => {
+        Some(s) if has_density(s.as_ref()) => {
             Some(crate::metrics::expected_log_prior(s.as_ref(), &x, a.len)?)
         }
         _ => None,
