@@ -50,7 +50,6 @@ fn main() -> sda::Result<()> {
             .unwrap_or_else(|| vec![0, 1, 2, 4]),
         particles: arg(&args, 9, 1 << 14),
         filter_burn_in: evaluate::FILTER_BURN_IN,
-        gamma: lorenz::GAMMA,
         tau: lorenz::TAU,
         progress: true,
     };
@@ -74,6 +73,7 @@ fn main() -> sda::Result<()> {
         let rows = evaluate::evaluate(
             &Lorenz63::default(),
             &prior,
+            &sda::guidance::SdaGaussian::new(lorenz::GAMMA)?,
             &data,
             &indices,
             &settings,

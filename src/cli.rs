@@ -202,7 +202,14 @@ enum Command {
         /// other blanket gets only its own defaults].
         #[arg(long)]
         blanket_params: Option<String>,
-        /// γ of the SDA guidance.
+        /// Guidance plugin.
+        #[arg(long, default_value = "sda")]
+        guidance: String,
+        /// Guidance parameters [default for `sda`: "gamma = " --gamma; any other guidance gets
+        /// only its own defaults].
+        #[arg(long)]
+        guidance_params: Option<String>,
+        /// γ of the `sda` guidance when --guidance-params is not given.
         #[arg(long, default_value_t = crate::lorenz::GAMMA)]
         gamma: f64,
         /// τ of the corrector.
@@ -1111,6 +1118,8 @@ where
             filter_burn_in,
             blanket,
             blanket_params,
+            guidance,
+            guidance_params,
             gamma,
             tau,
             out,
@@ -1137,11 +1146,16 @@ where
                 steps,
                 corrections,
                 particles,
-                gamma,
                 tau,
                 filter_burn_in,
                 progress: true,
             };
+            let (guidance, params) = plugin_params(
+                guidance,
+                guidance_params,
+                ("sda", &format!("gamma = {gamma}")),
+            )?;
+            let guidance = (registry::find::<GuidancePlugin>(&guidance)?.build)(&params)?;
             let device = crate::backend::default_device();
             let k = train::trained_network(run.as_ref())?.k();
             let blanket = trained_blanket(&blanket, blanket_params, k)?;
@@ -1163,6 +1177,7 @@ where
             let rows = crate::evaluate::evaluate(
                 system.as_ref(),
                 &prior,
+                guidance.as_ref(),
                 data.as_ref(),
                 &indices,
                 &settings,
@@ -1171,8 +1186,9 @@ where
             )?;
             let table = crate::evaluate::markdown_table(
                 &format!(
-                    "{observation}, {trained_on}, {}, {samples} samples, {steps} steps",
-                    prior.composed.blanket().describe()
+                    "{observation}, {trained_on}, {}, {}, {samples} samples, {steps} steps",
+                    prior.composed.blanket().describe(),
+                    guidance.describe()
                 ),
                 &rows,
             );

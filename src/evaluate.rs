@@ -1,9 +1,10 @@
 //! The paper's Figure-2 evaluation of a trained state-vector prior (§4.1): on observations of
-//! test trajectories, SDA (Algorithm 3 guidance with γ, Algorithm 4 with each C) against two
-//! independent bootstrap particle filters of the dataset's system, with the medians of
-//! `W1(SDA, BPF) / W1(BPF′, BPF)`, `E[log p(y | x)]` and `E[log p(x_{2:L} | x_1)]`.
-//! Written for Lorenz-63; any registered state-vector system with a state-wise ([`Pick`])
-//! observation runs the same way (`sda evaluate`).
+//! test trajectories, SDA (guided by any registered guidance, the paper's Algorithm 3 with γ by
+//! default, and sampled by Algorithm 4 with each C) against two independent bootstrap particle
+//! filters of the dataset's system, with the medians of `W1(SDA, BPF) / W1(BPF′, BPF)`,
+//! `E[log p(y | x)]` and `E[log p(x_{2:L} | x_1)]`. Written for Lorenz-63; any registered
+//! state-vector system with a state-wise ([`Pick`]) observation runs the same way
+//! (`sda evaluate`).
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::blanket::MarkovBlanket;
 use crate::data::load_states;
 use crate::filter::ParticleFilter;
+use crate::guidance::Guidance;
 use crate::metrics::expected_log_prior;
 use crate::observe::ops::{Pick, PickConfig};
 use crate::sampler::{PredictorCorrector, SampleOptions};
@@ -54,8 +56,6 @@ pub struct EvaluateSettings {
     /// Transitions of the system from its initial prior before the filter's first state
     /// ([`FILTER_BURN_IN`] by default).
     pub filter_burn_in: usize,
-    /// γ of Algorithm 3.
-    pub gamma: f64,
     /// τ of the corrector.
     pub tau: f64,
     /// Progress bars.
@@ -92,19 +92,20 @@ pub struct Evaluation {
     pub samples: Vec<Vec<f64>>,
 }
 
-/// Evaluates SDA (SDA guidance with γ, PC with each C) on one observation of the physical
-/// trajectory `truth` against two independent particle filters, as in the paper's Figure 2.
-/// Seeds derive from `index`, so every row is reproducible on its own.
+/// Evaluates SDA (the prior guided by `guidance` — Algorithm 3 with γ in the paper — and PC
+/// with each C) on one observation of the physical trajectory `truth` against two independent
+/// particle filters of `system`, as in the paper's Figure 2. Seeds derive from `index`, so
+/// every row is reproducible on its own.
 pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     system: &dyn Dynamics,
     prior: &VectorPrior<B, M>,
+    guidance: &dyn Guidance<B>,
     truth: &[f64],
     index: usize,
     settings: &EvaluateSettings,
     device: &B::Device,
 ) -> Result<Evaluation> {
     use crate::filter::Smoother;
-    use crate::guidance::SdaGaussian;
     let d = prior.dim();
     if system.state_dim() != d {
         return Err(Error::Shape(format!(
@@ -157,14 +158,13 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         seconds: bpf_seconds,
         diverged: crate::metrics::diverged(&second, &reference),
     }];
-    let guidance = SdaGaussian::new(settings.gamma)?;
     let mut samples = Vec::new();
     for &c in &settings.corrections {
         let (x, report) = posterior::<B, M>(
             prior,
             &pick,
             &y,
-            &guidance,
+            guidance,
             &PredictorCorrector::new(c, settings.tau)?,
             &SampleOptions {
                 samples: settings.samples,
@@ -301,6 +301,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
 pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     system: &dyn Dynamics,
     prior: &VectorPrior<B, M>,
+    guidance: &dyn Guidance<B>,
     data: &Path,
     indices: &[usize],
     settings: &EvaluateSettings,
@@ -321,7 +322,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         "particles": settings.particles,
         "filter_burn_in": settings.filter_burn_in,
         "blanket": prior.composed.blanket().describe(),
-        "gamma": settings.gamma,
+        "guidance": guidance.describe(),
         "tau": settings.tau,
         "data": data.display().to_string(),
     });
@@ -402,7 +403,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
             progress: false,
             ..settings.clone()
         };
-        let e = evaluate_observation(system, prior, &truth, j, &quiet, device)?;
+        let e = evaluate_observation(system, prior, guidance, &truth, j, &quiet, device)?;
         done.retain(|r| r.observation != j);
         done.extend(e.rows.iter().cloned());
         let text: String = done

@@ -140,13 +140,13 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         steps: settings.steps,
         corrections: vec![settings.corrections],
         particles: settings.particles,
-        gamma: GAMMA,
         tau: TAU,
         filter_burn_in: crate::evaluate::FILTER_BURN_IN,
         progress: settings.progress,
     };
     let system = Lorenz63::default();
-    let evaluation = evaluate_observation(&system, &prior, &truth, 0, &eval, &device)?;
+    let guidance = crate::guidance::SdaGaussian::new(GAMMA)?;
+    let evaluation = evaluate_observation(&system, &prior, &guidance, &truth, 0, &eval, &device)?;
     let pick = Pick::from_config(TrajectoryShape::new(EVAL_LEN, 3), eval.observation.clone())?;
     let figure = settings.out.join("lorenz.png");
     crate::plot::trajectories_png(

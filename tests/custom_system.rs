@@ -224,6 +224,43 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
         assert!(r["stats"]["w1_ratio"].as_f64().unwrap().is_finite(), "{r}");
         assert!(r["stats"]["log_prior"].as_f64().unwrap().is_finite(), "{r}");
     }
+    // any registered guidance, by name
+    let eval_dps = base.join("evaluate-dps");
+    cli(&[
+        "evaluate",
+        "--run",
+        &s(&run),
+        "--data",
+        &s(&data),
+        "--len",
+        "16",
+        "--observation",
+        "pick",
+        "--observation-params",
+        &params,
+        "--observations",
+        "1",
+        "--samples",
+        "32",
+        "--steps",
+        "8",
+        "--corrections",
+        "1",
+        "--particles",
+        "1024",
+        "--guidance",
+        "dps",
+        "--guidance-params",
+        "zeta = 1",
+        "--out",
+        &s(&eval_dps),
+    ])
+    .unwrap();
+    let settings: serde_json::Value =
+        sda::data::read_json(&eval_dps.join("settings.json")).unwrap();
+    assert_eq!(settings["guidance"], "DPS(zeta=1)", "{settings}");
+    let settings: serde_json::Value = sda::data::read_json(&eval.join("settings.json")).unwrap();
+    assert_eq!(settings["guidance"], "SDA(gamma=0.03)", "{settings}");
     let _ = std::fs::remove_dir_all(&base);
 }
 
