@@ -188,32 +188,37 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
     );
 
     // Figure-2 evaluation: particle filters of the manifest's system, rebuilt by name
-    cli(&[
-        "evaluate",
-        "--run",
-        &s(&run),
-        "--data",
-        &s(&data),
-        "--len",
-        "16",
-        "--observation",
-        "pick",
-        "--observation-params",
-        &params,
-        "--observations",
-        "1",
-        "--samples",
-        "128",
-        "--steps",
-        "32",
-        "--corrections",
-        "1",
-        "--particles",
-        "4096",
-        "--out",
-        &s(&eval),
-    ])
-    .unwrap();
+    let evaluate = |out: &Path, samples: &str, particles: &str, extra: &[&str]| {
+        let (run, data, out) = (s(&run), s(&data), s(out));
+        let mut args = vec![
+            "evaluate",
+            "--run",
+            &run,
+            "--data",
+            &data,
+            "--len",
+            "16",
+            "--observation",
+            "pick",
+            "--observation-params",
+            &params,
+            "--observations",
+            "1",
+            "--samples",
+            samples,
+            "--steps",
+            "32",
+            "--corrections",
+            "1",
+            "--particles",
+            particles,
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    evaluate(&eval, "128", "4096", &[]).unwrap();
     let rows = std::fs::read_to_string(eval.join("rows.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = rows
         .lines()
@@ -226,35 +231,12 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
     }
     // any registered guidance, by name
     let eval_dps = base.join("evaluate-dps");
-    cli(&[
-        "evaluate",
-        "--run",
-        &s(&run),
-        "--data",
-        &s(&data),
-        "--len",
-        "16",
-        "--observation",
-        "pick",
-        "--observation-params",
-        &params,
-        "--observations",
-        "1",
-        "--samples",
+    evaluate(
+        &eval_dps,
         "32",
-        "--steps",
-        "8",
-        "--corrections",
-        "1",
-        "--particles",
         "1024",
-        "--guidance",
-        "dps",
-        "--guidance-params",
-        "zeta = 1",
-        "--out",
-        &s(&eval_dps),
-    ])
+        &["--guidance", "dps", "--guidance-params", "zeta = 1"],
+    )
     .unwrap();
     let settings: serde_json::Value =
         sda::data::read_json(&eval_dps.join("settings.json")).unwrap();
