@@ -294,37 +294,28 @@ fn commands_refuse_a_dataset_of_another_system() {
         err.contains("valid split") && err.contains("no trajectory"),
         "{err}"
     );
-    // a training config whose system is not the dataset's
+    // a training config whose system or state dimension is not the dataset's
     let cfg = base.join("train.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "system = \"shifted-orcale\"\ndata = \"{}\"\nsteps = 10\n\
-             [network]\nk = 1\nstate_dim = 2\nwidth = 16\nblocks = 1\nembedding = 8\n",
-            s(&shifted)
-        ),
-    )
-    .unwrap();
-    let err = cli(&["train", "--config", &s(&cfg), "--out", &s(&run)])
-        .unwrap_err()
-        .to_string();
+    let train_with = |system: &str, state_dim: usize| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "system = \"{system}\"\ndata = \"{}\"\nsteps = 10\n[network]\nk = 1\n\
+                 state_dim = {state_dim}\nwidth = 16\nblocks = 1\nembedding = 8\n",
+                s(&shifted)
+            ),
+        )
+        .unwrap();
+        cli(&["train", "--config", &s(&cfg), "--out", &s(&run)])
+            .unwrap_err()
+            .to_string()
+    };
+    let err = train_with("shifted-orcale", 2);
     assert!(
         err.contains("shifted-oracle") && err.contains("shifted-orcale"),
         "{err}"
     );
-    // a network whose state dimension is not the data's
-    std::fs::write(
-        &cfg,
-        format!(
-            "system = \"shifted-oracle\"\ndata = \"{}\"\nsteps = 10\n\
-             [network]\nk = 1\nstate_dim = 3\nwidth = 16\nblocks = 1\nembedding = 8\n",
-            s(&shifted)
-        ),
-    )
-    .unwrap();
-    let err = cli(&["train", "--config", &s(&cfg), "--out", &s(&run)])
-        .unwrap_err()
-        .to_string();
+    let err = train_with("shifted-oracle", 3);
     assert!(err.contains("states of 3 values"), "{err}");
     // a run trained on one system, assimilating another system's data
     cli(&[
