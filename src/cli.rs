@@ -98,14 +98,8 @@ enum Command {
         /// only its own defaults].
         #[arg(long)]
         guidance_params: Option<String>,
-        /// Blanket plugin: how a trajectory is cut into the network's windows of 2k+1 states
-        /// and their outputs composed (Algorithm 2).
-        #[arg(long, default_value = "temporal-window")]
-        blanket: String,
-        /// Blanket parameters [default for `temporal-window`: "k = " the checkpoint's k; any
-        /// other blanket gets only its own defaults].
-        #[arg(long)]
-        blanket_params: Option<String>,
+        #[command(flatten)]
+        blanket: TrainedBlanket,
         /// Sampler plugin.
         #[arg(long, default_value = "pc")]
         sampler: String,
@@ -194,14 +188,8 @@ enum Command {
         /// Transitions of the system from its initial prior before the filters' first state.
         #[arg(long, default_value_t = crate::evaluate::FILTER_BURN_IN)]
         filter_burn_in: usize,
-        /// Blanket plugin: how a trajectory is cut into the network's windows of 2k+1 states
-        /// and their outputs composed (Algorithm 2).
-        #[arg(long, default_value = "temporal-window")]
-        blanket: String,
-        /// Blanket parameters [default for `temporal-window`: "k = " the checkpoint's k; any
-        /// other blanket gets only its own defaults].
-        #[arg(long)]
-        blanket_params: Option<String>,
+        #[command(flatten)]
+        blanket: TrainedBlanket,
         /// Guidance plugin.
         #[arg(long, default_value = "sda")]
         guidance: String,
@@ -378,6 +366,32 @@ enum Command {
     },
 }
 
+/// The blanket a trained network is composed with (`assimilate`, `evaluate`), by name.
+#[derive(clap::Args, Debug)]
+struct TrainedBlanket {
+    /// Blanket plugin: how a trajectory is cut into the network's windows of 2k+1 states
+    /// and their outputs composed (Algorithm 2).
+    #[arg(long, default_value = "temporal-window")]
+    blanket: String,
+    /// Blanket parameters [default for `temporal-window`: "k = " the checkpoint's k; any
+    /// other blanket gets only its own defaults].
+    #[arg(long)]
+    blanket_params: Option<String>,
+}
+
+impl TrainedBlanket {
+    /// The registered blanket for a trained network of half-width `k`: `temporal-window`
+    /// without parameters takes the network's k.
+    fn build(self, k: usize) -> Result<Box<dyn crate::blanket::MarkovBlanket<DefaultBackend>>> {
+        let (name, params) = plugin_params(
+            self.blanket,
+            self.blanket_params,
+            ("temporal-window", &format!("k = {k}")),
+        )?;
+        (registry::find::<BlanketPlugin>(&name)?.build)(&params)
+    }
+}
+
 /// A plugin's name with its parameters: those given on the command line, else the command's
 /// default when the plugin is the command's default one (`default = (plugin, parameters)`),
 /// else none, so that each plugin falls back on its own defaults (another plugin's defaults
@@ -490,7 +504,6 @@ struct AssimilateArgs {
     len: usize,
     observation: (String, toml::Value),
     guidance: (String, toml::Value),
-    blanket: (String, Option<String>),
     sampler: (String, toml::Value),
     samples: usize,
     steps: usize,
@@ -550,21 +563,6 @@ impl AssimilateArgs {
     }
 }
 
-/// The registered blanket `name` for a trained network of half-width `k`: `temporal-window`
-/// without parameters takes the network's k.
-fn trained_blanket(
-    name: &str,
-    params: Option<String>,
-    k: usize,
-) -> Result<Box<dyn crate::blanket::MarkovBlanket<DefaultBackend>>> {
-    let (name, params) = plugin_params(
-        name.to_string(),
-        params,
-        ("temporal-window", &format!("k = {k}")),
-    )?;
-    (registry::find::<BlanketPlugin>(&name)?.build)(&params)
-}
-
 /// [`crate::metrics::magnitude_ratio`] of the samples against the truth, with a warning on
 /// standard error when it marks a divergence (the samples are still written, for inspection).
 fn warn_divergence(x: &[f64], truth: &[f64]) -> f64 {
@@ -610,12 +608,12 @@ const FIGURE_COMPONENTS: usize = 6;
 /// `sda assimilate` for a ResMLP checkpoint of any state-vector system: the units stored with
 /// the checkpoint, the log-prior from the dataset's system (rebuilt from its manifest, when
 /// registered and with a transition density), and a figure of the first components.
-fn assimilate(a: AssimilateArgs) -> Result<()> {
+fn assimilate(a: AssimilateArgs, blanket: TrainedBlanket) -> Result<()> {
     use crate::data::write_atomic;
     use crate::score::network::NetworkConfig;
     use crate::vector;
     let network = train::trained_network(a.run.as_ref())?;
-    let blanket = trained_blanket(&a.blanket.0, a.blanket.1.clone(), network.k())?;
+    let blanket = blanket.build(network.k())?;
     if let NetworkConfig::UNet(net) = network {
         return assimilate_flow(a, net.grid, blanket);
     }
@@ -1007,32 +1005,33 @@ where
             guidance,
             guidance_params,
             blanket,
-            blanket_params,
             sampler,
             sampler_params,
             samples,
             steps,
             seed,
             out,
-        } => assimilate(AssimilateArgs {
-            run,
-            data,
-            split,
-            index,
-            len,
-            observation: (observation, parse_params(&observation_params)?),
-            guidance: plugin_params(guidance, guidance_params, ("sda", "gamma = 0.03"))?,
-            blanket: (blanket, blanket_params),
-            sampler: plugin_params(
-                sampler,
-                sampler_params,
-                ("pc", "corrections = 2, tau = 0.25"),
-            )?,
-            samples,
-            steps,
-            seed,
-            out,
-        })?,
+        } => assimilate(
+            AssimilateArgs {
+                run,
+                data,
+                split,
+                index,
+                len,
+                observation: (observation, parse_params(&observation_params)?),
+                guidance: plugin_params(guidance, guidance_params, ("sda", "gamma = 0.03"))?,
+                sampler: plugin_params(
+                    sampler,
+                    sampler_params,
+                    ("pc", "corrections = 2, tau = 0.25"),
+                )?,
+                samples,
+                steps,
+                seed,
+                out,
+            },
+            blanket,
+        )?,
         Command::Compare { runs, out } => compare_flow(&runs, &out)?,
         Command::Resimulate {
             samples,
@@ -1117,7 +1116,6 @@ where
             particles,
             filter_burn_in,
             blanket,
-            blanket_params,
             guidance,
             guidance_params,
             gamma,
@@ -1158,7 +1156,7 @@ where
             let guidance = (registry::find::<GuidancePlugin>(&guidance)?.build)(&params)?;
             let device = crate::backend::default_device();
             let k = train::trained_network(run.as_ref())?.k();
-            let blanket = trained_blanket(&blanket, blanket_params, k)?;
+            let blanket = blanket.build(k)?;
             let prior =
                 crate::vector::VectorPrior::load_with_blanket(run.as_ref(), blanket, &device)?;
             let trained_on = train::trained_config(run.as_ref())?.system;
