@@ -64,16 +64,22 @@ impl<B: Backend> MarkovBlanket<B> for WindowAverage {
         let n = rows / nw;
         let device = windows.device();
         let windows = windows.reshape([nw, n, w, d]);
+        // position p of window j is state j + p: the outputs at position p of all windows
+        // fill states p..p+nw, so w shifted copies sum every window's contribution
         let mut sum = Tensor::<B, 3>::zeros([n, len, d], &device);
-        for j in 0..nw {
-            // window j's outputs, placed at states j..j+w
+        for p in 0..w {
+            let at_p = windows
+                .clone()
+                .narrow(2, p, 1)
+                .reshape([nw, n, d])
+                .swap_dims(0, 1);
             let mut parts = Vec::with_capacity(3);
-            if j > 0 {
-                parts.push(Tensor::zeros([n, j, d], &device));
+            if p > 0 {
+                parts.push(Tensor::zeros([n, p, d], &device));
             }
-            parts.push(windows.clone().narrow(0, j, 1).reshape([n, w, d]));
-            if j + w < len {
-                parts.push(Tensor::zeros([n, len - j - w, d], &device));
+            parts.push(at_p);
+            if p + 1 < w {
+                parts.push(Tensor::zeros([n, w - 1 - p, d], &device));
             }
             sum = sum + Tensor::cat(parts, 1);
         }

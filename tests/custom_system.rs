@@ -86,27 +86,37 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
     );
 
     let params = format!("states = {OBSERVED:?}, components = [0], sigma = {SIGMA}");
-    cli(&[
-        "assimilate",
-        "--run",
-        &s(&run),
-        "--data",
-        &s(&data),
-        "--len",
-        "16",
-        "--observation",
-        "pick",
-        "--observation-params",
-        &params,
-        "--sampler-params",
-        "corrections = 1, tau = 0.25",
-        "--samples",
+    // `sda COMMAND` on the trained run and test trajectory 0 of the data, observed by `pick`
+    let on_run = |command: &str, out: &Path, more: &[&str]| {
+        let (run, data, out) = (s(&run), s(&data), s(out));
+        let mut args = vec![
+            command,
+            "--run",
+            &run,
+            "--data",
+            &data,
+            "--len",
+            "16",
+            "--observation",
+            "pick",
+            "--observation-params",
+            &params,
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(more);
+        cli(&args)
+    };
+    let assimilate = |out: &Path, samples: &str, steps: &str, extra: &[&str]| {
+        let args = [&["--samples", samples, "--steps", steps][..], extra].concat();
+        on_run("assimilate", out, &args)
+    };
+    assimilate(
+        &post,
         "512",
-        "--steps",
         "64",
-        "--out",
-        &s(&post),
-    ])
+        &["--sampler-params", "corrections = 1, tau = 0.25"],
+    )
     .unwrap();
     let summary: serde_json::Value = sda::data::read_json(&post.join("assimilate.json")).unwrap();
     // the system was rebuilt from the manifest by its registered name for the log-prior
@@ -150,30 +160,9 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
 
     // the trained network composed by a blanket registered outside the crate, by name; a
     // blanket whose windows are not the network's is refused
-    let assimilate_with = |params: &str, out: &str| {
-        cli(&[
-            "assimilate",
-            "--run",
-            &s(&run),
-            "--data",
-            &s(&data),
-            "--len",
-            "16",
-            "--observation",
-            "pick",
-            "--observation-params",
-            &format!("states = {OBSERVED:?}, components = [0], sigma = {SIGMA}"),
-            "--blanket",
-            "window-average",
-            "--blanket-params",
-            params,
-            "--samples",
-            "8",
-            "--steps",
-            "8",
-            "--out",
-            &s(&base.join(out)),
-        ])
+    let assimilate_with = |blanket: &str, out: &str| {
+        let extra = ["--blanket", "window-average", "--blanket-params", blanket];
+        assimilate(&base.join(out), "8", "8", &extra)
     };
     assimilate_with("k = 2", "average").unwrap();
     let summary: serde_json::Value =
@@ -189,19 +178,7 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
 
     // Figure-2 evaluation: particle filters of the manifest's system, rebuilt by name
     let evaluate = |out: &Path, samples: &str, particles: &str, extra: &[&str]| {
-        let (run, data, out) = (s(&run), s(&data), s(out));
-        let mut args = vec![
-            "evaluate",
-            "--run",
-            &run,
-            "--data",
-            &data,
-            "--len",
-            "16",
-            "--observation",
-            "pick",
-            "--observation-params",
-            &params,
+        let fixed = [
             "--observations",
             "1",
             "--samples",
@@ -212,11 +189,8 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
             "1",
             "--particles",
             particles,
-            "--out",
-            &out,
         ];
-        args.extend_from_slice(extra);
-        cli(&args)
+        on_run("evaluate", out, &[&fixed[..], extra].concat())
     };
     evaluate(&eval, "128", "4096", &[]).unwrap();
     let rows = std::fs::read_to_string(eval.join("rows.jsonl")).unwrap();
