@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use sda::backend::{default_device, DefaultBackend};
-use sda::evaluate::{self, EvaluateSettings};
+use sda::evaluate::{self, EvaluateSettings, SdaMethods};
 use sda::lorenz;
 use sda::plot::{figure2_png, Figure2Series};
 use sda::systems::lorenz63::Lorenz63;
@@ -44,15 +44,16 @@ fn main() -> sda::Result<()> {
         len: lorenz::EVAL_LEN,
         samples: arg(&args, 6, 128),
         steps: arg(&args, 7, 256),
-        corrections: args
-            .get(8)
-            .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
-            .unwrap_or_else(|| vec![0, 1, 2, 4]),
         particles: arg(&args, 9, 1 << 14),
         filter_burn_in: evaluate::FILTER_BURN_IN,
-        tau: lorenz::TAU,
         progress: true,
     };
+    let corrections: Vec<usize> = args
+        .get(8)
+        .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
+        .unwrap_or_else(|| vec![0, 1, 2, 4]);
+    let guidance = sda::guidance::SdaGaussian::new(lorenz::GAMMA)?;
+    let methods = SdaMethods::predictor_corrector(&guidance, &corrections, lorenz::TAU)?;
     let device = default_device();
     let indices: Vec<usize> = (0..observations).collect();
     let mut table = format!(
@@ -73,7 +74,7 @@ fn main() -> sda::Result<()> {
         let rows = evaluate::evaluate(
             &Lorenz63::default(),
             &prior,
-            &sda::guidance::SdaGaussian::new(lorenz::GAMMA)?,
+            &methods,
             &data,
             &indices,
             &settings,
@@ -81,8 +82,10 @@ fn main() -> sda::Result<()> {
             &device,
         )?;
         let mut points = Vec::new();
-        for (c, st, _) in evaluate::medians(&rows) {
-            match c {
+        // the SDA medians come in the order of the samplers, one per C
+        let mut cs = corrections.iter();
+        for (sampler, st, _) in evaluate::medians(&rows) {
+            match sampler.and_then(|_| cs.next()) {
                 None => {
                     bpf = (st.log_likelihood, st.log_prior);
                     table.push_str(&format!(
@@ -90,7 +93,7 @@ fn main() -> sda::Result<()> {
                         settings.particles, st.log_likelihood, st.log_prior
                     ));
                 }
-                Some(c) => {
+                Some(&c) => {
                     points.push((c, st.w1_ratio, st.log_likelihood, st.log_prior));
                     table.push_str(&format!(
                         "| SDA k = {k} ({name}) | {c} | {:.2} | {:.2} | {:.1} |\n",

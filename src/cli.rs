@@ -151,7 +151,7 @@ enum Command {
     },
     /// The paper's Figure-2 evaluation of one trained state-vector local score (Lorenz-63 or
     /// any registered system): for test observations of `lo` / `hi` / `pick`, SDA with each C
-    /// against two particle filters of the dataset's system; medians of
+    /// (or any registered sampler) against two particle filters of the dataset's system; medians of
     /// W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table.
     /// Resumable: rows are saved per observation in `--out`.
     Evaluate {
@@ -179,9 +179,18 @@ enum Command {
         /// Reverse-diffusion steps.
         #[arg(long, default_value_t = 256)]
         steps: usize,
-        /// Comma-separated corrections C.
-        #[arg(long, value_delimiter = ',', default_values_t = vec![0usize, 1, 2, 4])]
-        corrections: Vec<usize>,
+        /// Comma-separated corrections C of the paper's sampler (predictor–corrector,
+        /// Algorithm 4), one row each [default: 0,1,2,4 when no --sampler is given, else none].
+        #[arg(long, value_delimiter = ',')]
+        corrections: Option<Vec<usize>>,
+        /// A registered sampler to evaluate besides (after) the --corrections rows; repeat the
+        /// flag for several (`sda list`).
+        #[arg(long)]
+        sampler: Vec<String>,
+        /// Parameters of each --sampler, in the same order: give it once per --sampler, or
+        /// never (each sampler then takes its own defaults).
+        #[arg(long)]
+        sampler_params: Vec<String>,
         /// Particles per filter.
         #[arg(long, default_value_t = 1 << 14)]
         particles: usize,
@@ -200,7 +209,7 @@ enum Command {
         /// γ of the `sda` guidance when --guidance-params is not given.
         #[arg(long, default_value_t = crate::lorenz::GAMMA)]
         gamma: f64,
-        /// τ of the corrector.
+        /// τ of the --corrections rows.
         #[arg(long, default_value_t = crate::lorenz::TAU)]
         tau: f64,
         /// Output folder (rows.jsonl, settings.json, table.md).
@@ -408,6 +417,39 @@ fn plugin_params(
     };
     let params = parse_params(&text)?;
     Ok((name, params))
+}
+
+/// The samplers of `sda evaluate`: predictor–corrector with each of `corrections` (0, 1, 2, 4
+/// when neither flag is given) and scale `tau`, then each registered sampler named, with the
+/// parameters at the same position of `params` (all or none of them given).
+fn evaluated_samplers(
+    corrections: Option<Vec<usize>>,
+    tau: f64,
+    names: &[String],
+    params: &[String],
+) -> Result<Vec<Box<dyn crate::sampler::Sampler<DefaultBackend>>>> {
+    if !params.is_empty() && params.len() != names.len() {
+        return Err(crate::Error::Invalid(format!(
+            "--sampler-params is given {} times for {} --sampler; give it once per sampler, in \
+             the same order, or not at all",
+            params.len(),
+            names.len()
+        )));
+    }
+    let corrections = match corrections {
+        Some(c) => c,
+        None if names.is_empty() => vec![0, 1, 2, 4],
+        None => Vec::new(),
+    };
+    let mut samplers: Vec<Box<dyn crate::sampler::Sampler<DefaultBackend>>> = Vec::new();
+    for c in corrections {
+        samplers.push(Box::new(crate::sampler::PredictorCorrector::new(c, tau)?));
+    }
+    for (i, name) in names.iter().enumerate() {
+        let p = parse_params(params.get(i).map_or("", String::as_str))?;
+        samplers.push((registry::find::<SamplerPlugin>(name)?.build)(&p)?);
+    }
+    Ok(samplers)
 }
 
 fn list_section<T: Plugin + inventory::Collect>(title: &str, out: &mut String) -> Result<()> {
@@ -1113,6 +1155,8 @@ where
             samples,
             steps,
             corrections,
+            sampler,
+            sampler_params,
             particles,
             filter_burn_in,
             blanket,
@@ -1142,9 +1186,7 @@ where
                 len,
                 samples,
                 steps,
-                corrections,
                 particles,
-                tau,
                 filter_burn_in,
                 progress: true,
             };
@@ -1154,6 +1196,8 @@ where
                 ("sda", &format!("gamma = {gamma}")),
             )?;
             let guidance = (registry::find::<GuidancePlugin>(&guidance)?.build)(&params)?;
+            let samplers = evaluated_samplers(corrections, tau, &sampler, &sampler_params)?;
+            let sda = crate::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?;
             let device = crate::backend::default_device();
             let k = train::trained_network(run.as_ref())?.k();
             let blanket = blanket.build(k)?;
@@ -1175,7 +1219,7 @@ where
             let rows = crate::evaluate::evaluate(
                 system.as_ref(),
                 &prior,
-                guidance.as_ref(),
+                &sda,
                 data.as_ref(),
                 &indices,
                 &settings,

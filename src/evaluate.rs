@@ -1,14 +1,15 @@
 //! The paper's Figure-2 evaluation of a trained state-vector prior (§4.1): on observations of
-//! test trajectories, SDA (guided by any registered guidance, the paper's Algorithm 3 with γ by
-//! default, and sampled by Algorithm 4 with each C) against two independent bootstrap particle
-//! filters of the dataset's system, with the medians of `W1(SDA, BPF) / W1(BPF′, BPF)`,
+//! test trajectories, SDA (guided by any guidance, the paper's Algorithm 3 with γ by default,
+//! and sampled by each of a list of samplers, the paper's Algorithm 4 with each C) against two
+//! independent bootstrap particle filters of the dataset's system, with the medians of
+//! `W1(SDA, BPF) / W1(BPF′, BPF)`,
 //! `E[log p(y | x)]` and `E[log p(x_{2:L} | x_1)]`. Written for Lorenz-63; any registered
 //! state-vector system with a state-wise ([`Pick`]) observation runs the same way
 //! (`sda evaluate`).
 
 use std::path::Path;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::blanket::MarkovBlanket;
 use crate::data::load_states;
@@ -16,7 +17,7 @@ use crate::filter::ParticleFilter;
 use crate::guidance::Guidance;
 use crate::metrics::expected_log_prior;
 use crate::observe::ops::{Pick, PickConfig};
-use crate::sampler::{PredictorCorrector, SampleOptions};
+use crate::sampler::{PredictorCorrector, SampleOptions, Sampler};
 use crate::systems::Dynamics;
 use crate::transport::wasserstein1;
 use crate::vector::{expected_log_likelihood, observe, particle_posterior, posterior, VectorPrior};
@@ -49,17 +50,65 @@ pub struct EvaluateSettings {
     pub samples: usize,
     /// Reverse steps (256 in the paper).
     pub steps: usize,
-    /// The corrector counts C to evaluate.
-    pub corrections: Vec<usize>,
     /// Particles of each particle filter.
     pub particles: usize,
     /// Transitions of the system from its initial prior before the filter's first state
     /// ([`FILTER_BURN_IN`] by default).
     pub filter_burn_in: usize,
-    /// τ of the corrector.
-    pub tau: f64,
     /// Progress bars.
     pub progress: bool,
+}
+
+/// The SDA side of an evaluation: one guidance and the samplers to compare, one row each per
+/// observation, all from the same prior.
+pub struct SdaMethods<'a, B: Backend> {
+    /// The likelihood score (Algorithm 3 with γ in the paper).
+    pub guidance: &'a dyn Guidance<B>,
+    /// The samplers, in the order of the rows; their descriptions
+    /// ([`Sampler::describe`]) name the rows and must differ.
+    pub samplers: Vec<Box<dyn Sampler<B>>>,
+}
+
+impl<'a, B: Backend> SdaMethods<'a, B> {
+    /// `guidance` with any samplers; an error when there are none or two share a description.
+    pub fn new(guidance: &'a dyn Guidance<B>, samplers: Vec<Box<dyn Sampler<B>>>) -> Result<Self> {
+        if samplers.is_empty() {
+            return Err(Error::Invalid(
+                "an evaluation needs at least one sampler".into(),
+            ));
+        }
+        let labels = samplers.iter().map(|s| s.describe()).collect::<Vec<_>>();
+        if let Some(twice) = labels
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| labels[..i].contains(l).then_some(l))
+        {
+            return Err(Error::Invalid(format!(
+                "two samplers describe themselves as '{twice}'; an evaluation names its rows by \
+                 the sampler's description, so each sampler may appear once"
+            )));
+        }
+        Ok(Self { guidance, samplers })
+    }
+
+    /// The paper's Figure 2: Algorithm 4 (predictor–corrector) with each number of
+    /// corrections C in `corrections`, of scale τ.
+    pub fn predictor_corrector(
+        guidance: &'a dyn Guidance<B>,
+        corrections: &[usize],
+        tau: f64,
+    ) -> Result<Self> {
+        let samplers = corrections
+            .iter()
+            .map(|&c| Ok(Box::new(PredictorCorrector::new(c, tau)?) as Box<dyn Sampler<B>>))
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(guidance, samplers)
+    }
+
+    /// The row names of the samplers, in order ([`Sampler::describe`]).
+    pub fn labels(&self) -> Vec<String> {
+        self.samplers.iter().map(|s| s.describe()).collect()
+    }
 }
 
 /// One line of an evaluation: a method on one observation.
@@ -67,8 +116,9 @@ pub struct EvaluateSettings {
 pub struct EvaluateRow {
     /// Index of the test trajectory observed.
     pub observation: usize,
-    /// `None` for the particle filter, `Some(C)` for SDA with C corrections.
-    pub corrections: Option<usize>,
+    /// `None` for the particle filter, else the description of the SDA sampler
+    /// ([`Sampler::describe`], e.g. `PC (C=1, tau=0.25)`).
+    pub sampler: Option<String>,
     /// The statistics.
     pub stats: Statistics,
     /// Wall-clock seconds of the method.
@@ -82,24 +132,25 @@ pub struct EvaluateRow {
 
 /// Everything [`evaluate_observation`] produced for one observation.
 pub struct Evaluation {
-    /// The BPF′ row, then one row per C.
+    /// The BPF′ row, then one row per sampler.
     pub rows: Vec<EvaluateRow>,
     /// The observation y (standardised units, as the observation model emits it).
     pub y: Vec<f64>,
     /// The reference particle-filter trajectories (physical, `[N·L·D]`).
     pub reference: Vec<f64>,
-    /// The SDA trajectories for each C, in the order of the settings (physical).
+    /// The SDA trajectories of each sampler, in the order of [`SdaMethods::samplers`]
+    /// (physical).
     pub samples: Vec<Vec<f64>>,
 }
 
-/// Evaluates SDA (the prior guided by `guidance` — Algorithm 3 with γ in the paper — and PC
-/// with each C) on one observation of the physical trajectory `truth` against two independent
-/// particle filters of `system`, as in the paper's Figure 2. Seeds derive from `index`, so
-/// every row is reproducible on its own.
+/// Evaluates SDA (the prior guided by `sda.guidance` — Algorithm 3 with γ in the paper — and
+/// sampled by each of `sda.samplers` — PC with each C in the paper) on one observation of the
+/// physical trajectory `truth` against two independent particle filters of `system`, as in the
+/// paper's Figure 2. Seeds derive from `index`, so every row is reproducible on its own.
 pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     system: &dyn Dynamics,
     prior: &VectorPrior<B, M>,
-    guidance: &dyn Guidance<B>,
+    sda: &SdaMethods<'_, B>,
     truth: &[f64],
     index: usize,
     settings: &EvaluateSettings,
@@ -153,19 +204,19 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     };
     let mut rows = vec![EvaluateRow {
         observation: index,
-        corrections: None,
+        sampler: None,
         stats: stats(&second, 1.0)?,
         seconds: bpf_seconds,
         diverged: crate::metrics::diverged(&second, &reference),
     }];
     let mut samples = Vec::new();
-    for &c in &settings.corrections {
+    for sampler in &sda.samplers {
         let (x, report) = posterior::<B, M>(
             prior,
             &pick,
             &y,
-            guidance,
-            &PredictorCorrector::new(c, settings.tau)?,
+            sda.guidance,
+            sampler.as_ref(),
             &SampleOptions {
                 samples: settings.samples,
                 steps: settings.steps,
@@ -177,7 +228,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         let ratio = wasserstein1(&x, &reference, settings.len * d)? / floor;
         rows.push(EvaluateRow {
             observation: index,
-            corrections: Some(c),
+            sampler: Some(sampler.describe()),
             stats: stats(&x, ratio)?,
             seconds: report.seconds,
             diverged: crate::metrics::diverged(&x, &reference),
@@ -206,21 +257,21 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Per method (BPF′ first, then SDA by increasing C) the medians over observations of the
-/// three statistics and the mean seconds: `(corrections, medians, seconds)`, where
-/// `corrections` is `None` for the BPF′.
-pub fn medians(rows: &[EvaluateRow]) -> Vec<(Option<usize>, Statistics, f64)> {
-    let mut methods: Vec<Option<usize>> = Vec::new();
+/// Per method (BPF′ first, then the SDA samplers in the order their rows first appear) the
+/// medians over observations of the three statistics and the mean seconds:
+/// `(sampler, medians, seconds)`, where `sampler` is `None` for the BPF′.
+pub fn medians(rows: &[EvaluateRow]) -> Vec<(Option<String>, Statistics, f64)> {
+    let mut methods: Vec<Option<String>> = vec![None];
     for r in rows {
-        if !methods.contains(&r.corrections) {
-            methods.push(r.corrections);
+        if !methods.contains(&r.sampler) {
+            methods.push(r.sampler.clone());
         }
     }
-    methods.sort_by_key(|m| m.map_or(-1, |c| c as i64));
     methods
         .into_iter()
+        .filter(|m| rows.iter().any(|r| &r.sampler == m))
         .map(|m| {
-            let sel: Vec<&EvaluateRow> = rows.iter().filter(|r| r.corrections == m).collect();
+            let sel: Vec<&EvaluateRow> = rows.iter().filter(|r| r.sampler == m).collect();
             let med = |f: fn(&Statistics) -> f64| median(sel.iter().map(|r| f(&r.stats)).collect());
             (
                 m,
@@ -245,10 +296,10 @@ fn fixed_or_scientific(v: f64, decimals: usize) -> String {
     }
 }
 
-/// The name of a method in a table: `filter` for the BPF′ (`corrections` is `None`), else
-/// `sda_prefix` followed by the number of corrections C.
-fn method_label(corrections: Option<usize>, filter: &str, sda_prefix: &str) -> String {
-    corrections.map_or(filter.to_string(), |c| format!("{sda_prefix}{c}"))
+/// The name of a method in a table: `filter` for the BPF′ (`sampler` is `None`), else `SDA, `
+/// and the sampler's description.
+fn method_label(sampler: Option<&str>, filter: &str) -> String {
+    sampler.map_or(filter.to_string(), |s| format!("SDA, {s}"))
 }
 
 /// The medians of [`medians`] as a markdown table.
@@ -263,7 +314,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         "| {title} ({count} observations, medians) | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] | s per run |\n|---|---:|---:|---:|---:|\n"
     );
     for (m, st, sec) in medians(rows) {
-        let label = method_label(m, "BPF′ (second filter)", "SDA C = ");
+        let label = method_label(m.as_deref(), "BPF′ (second filter)");
         s.push_str(&format!(
             "| {label} | {} | {} | {} | {sec:.1} |\n",
             fixed_or_scientific(st.w1_ratio, 2),
@@ -275,7 +326,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         .iter()
         .filter(|r| r.diverged)
         .map(|r| {
-            let method = method_label(r.corrections, "BPF′", "C = ");
+            let method = method_label(r.sampler.as_deref(), "BPF′");
             format!("{method} on observation {}", r.observation)
         })
         .collect();
@@ -301,7 +352,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
 pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     system: &dyn Dynamics,
     prior: &VectorPrior<B, M>,
-    guidance: &dyn Guidance<B>,
+    sda: &SdaMethods<'_, B>,
     data: &Path,
     indices: &[usize],
     settings: &EvaluateSettings,
@@ -318,12 +369,11 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         "len": settings.len,
         "samples": settings.samples,
         "steps": settings.steps,
-        "corrections": settings.corrections,
+        "samplers": sda.labels(),
         "particles": settings.particles,
         "filter_burn_in": settings.filter_burn_in,
         "blanket": prior.composed.blanket().describe(),
-        "guidance": guidance.describe(),
-        "tau": settings.tau,
+        "guidance": sda.guidance.describe(),
         "data": data.display().to_string(),
     });
     let settings_path = out.join("settings.json");
@@ -389,7 +439,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
             .filter(|r| r.observation == j)
             .cloned()
             .collect();
-        if previous.len() == 1 + settings.corrections.len() {
+        if previous.len() == 1 + sda.samplers.len() {
             rows.extend(previous);
             bar.inc(1);
             continue;
@@ -403,7 +453,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
             progress: false,
             ..settings.clone()
         };
-        let e = evaluate_observation(system, prior, guidance, &truth, j, &quiet, device)?;
+        let e = evaluate_observation(system, prior, sda, &truth, j, &quiet, device)?;
         done.retain(|r| r.observation != j);
         done.extend(e.rows.iter().cloned());
         let text: String = done
@@ -416,8 +466,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
                 eprintln!(
                     "warning: observation {j}, {}: the trajectories diverged (largest |x| over \
                      {}× the reference filter's)",
-                    r.corrections
-                        .map_or("BPF′".to_string(), |c| format!("SDA C = {c}")),
+                    method_label(r.sampler.as_deref(), "BPF′"),
                     crate::metrics::DIVERGENCE_FACTOR
                 )
             });

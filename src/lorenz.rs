@@ -14,7 +14,7 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 
-use crate::evaluate::{evaluate_observation, EvaluateRow, EvaluateSettings};
+use crate::evaluate::{evaluate_observation, EvaluateRow, EvaluateSettings, SdaMethods};
 use crate::observe::ops::{Pick, PickConfig};
 use crate::systems::lorenz63::Lorenz63;
 use crate::vector::{observed_coordinates, trajectory, VectorPrior};
@@ -138,15 +138,14 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         len: EVAL_LEN,
         samples: settings.samples,
         steps: settings.steps,
-        corrections: vec![settings.corrections],
         particles: settings.particles,
-        tau: TAU,
         filter_burn_in: crate::evaluate::FILTER_BURN_IN,
         progress: settings.progress,
     };
     let system = Lorenz63::default();
     let guidance = crate::guidance::SdaGaussian::new(GAMMA)?;
-    let evaluation = evaluate_observation(&system, &prior, &guidance, &truth, 0, &eval, &device)?;
+    let sda = SdaMethods::predictor_corrector(&guidance, &[settings.corrections], TAU)?;
+    let evaluation = evaluate_observation(&system, &prior, &sda, &truth, 0, &eval, &device)?;
     let pick = Pick::from_config(TrajectoryShape::new(EVAL_LEN, 3), eval.observation.clone())?;
     let figure = settings.out.join("lorenz.png");
     crate::plot::trajectories_png(

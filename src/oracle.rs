@@ -235,35 +235,48 @@ impl<O> OracleProblem<O> {
     }
 }
 
-/// The largest trajectory size `L·D` [`ddim_law`] accepts: it evaluates ε on `L·D + 2` points
-/// and multiplies dense `L·D × L·D` matrices at every step.
+/// The largest trajectory size `L·D` [`sampler_law`] accepts: it takes each step on `L·D + 2`
+/// points and multiplies dense `L·D × L·D` matrices at every step.
 pub const DDIM_LAW_MAX_DIM: usize = 2048;
 
-/// The exact law of deterministic DDIM samples (Algorithm 4's predictor alone, C = 0, on
-/// [`sample`]'s time grid, from `x(1) ~ N(0, I)`) for a noise model `eps` that is **affine**
-/// in `x(t)`: the exact Gaussian ε, Algorithm 2's composition of it, and SDA guidance
-/// (Algorithm 3) with a linear A all are. Each step `x ← r x + c (E_t x + f_t)` is then
-/// affine, so the samples are exactly Gaussian with mean and covariance propagated as
-/// `m ← M m + c f_t`, `P ← M P Mᵀ`, `M = r I + c E_t`, from `m = 0`, `P = I`.
-///
-/// `E_t` and `f_t` are read off `eps` at each step by evaluating it at 0 and at the `L·D` unit
-/// vectors (one batch); the same batch holds one more point at which affinity is checked, so a
-/// noise model that is not affine (DPS) is an error rather than a wrong law. This separates a
-/// method's bias, noise-free, from what sampling adds to it: the law is what infinitely many
-/// DDIM samples would give.
+/// The exact law of deterministic DDIM samples (Algorithm 4's predictor alone, C = 0): the
+/// [`sampler_law`] of [`PredictorCorrector::ddim`]. For a noise model `eps` that is **affine**
+/// in `x(t)` — the exact Gaussian ε, Algorithm 2's composition of it, and SDA guidance
+/// (Algorithm 3) with a linear A all are — each step `x ← r x + c (E_t x + f_t)` is affine,
+/// so the samples are exactly Gaussian. This separates a method's bias, noise-free, from what
+/// sampling adds to it: the law is what infinitely many DDIM samples would give.
 pub fn ddim_law<B: Backend>(
     eps: &dyn EpsilonModel<B>,
     shape: TrajectoryShape,
     steps: usize,
     device: &B::Device,
 ) -> Result<(DVector<f64>, DMatrix<f64>)> {
+    sampler_law(eps, &PredictorCorrector::ddim(), shape, steps, device)
+}
+
+/// The exact law of the samples of any **deterministic** `sampler` whose step is affine in
+/// `x(t)` — DDIM, or a higher-order ODE solver, with an affine `eps` (see [`ddim_law`]) — on
+/// [`sample`]'s time grid from `x(1) ~ N(0, I)`: each step `x ← M_s x + b_s` maps the mean and
+/// covariance as `m ← M_s m + b_s`, `P ← M_s P M_sᵀ`, from `m = 0`, `P = I`.
+///
+/// `M_s` and `b_s` are read off the step itself, taken on 0 and on the `L·D` unit vectors (one
+/// batch); the same batch holds one more point at which affinity is checked (to 1e-3 of the
+/// step's move, above float rounding), so a step that is not affine (DPS's ε, Langevin corrections, any injected noise) is an error rather than
+/// a wrong law.
+pub fn sampler_law<B: Backend>(
+    eps: &dyn EpsilonModel<B>,
+    sampler: &dyn Sampler<B>,
+    shape: TrajectoryShape,
+    steps: usize,
+    device: &B::Device,
+) -> Result<(DVector<f64>, DMatrix<f64>)> {
     if steps == 0 {
-        return Err(Error::Invalid("the DDIM law needs steps ≥ 1".into()));
+        return Err(Error::Invalid("the sampler law needs steps ≥ 1".into()));
     }
     let p = shape.len * shape.dim;
     if p > DDIM_LAW_MAX_DIM {
         return Err(Error::Invalid(format!(
-            "the DDIM law propagates a dense {p}×{p} covariance; it is meant for small \
+            "the sampler law propagates a dense {p}×{p} covariance; it is meant for small \
              problems (L·D ≤ {DDIM_LAW_MAX_DIM})"
         )));
     }
@@ -275,30 +288,43 @@ pub fn ddim_law<B: Backend>(
         probes[(j + 1) * p + j] = 1.0;
     }
     probes[(p + 1) * p..].copy_from_slice(&check);
+    let mut noise = NoiseSource::new(0);
     let mut mean = DVector::zeros(p);
     let mut cov = DMatrix::identity(p, p);
     for (t, t_next) in time_grid(steps) {
         let x = from_host::<B, 3>(&probes, [p + 2, shape.len, shape.dim], device);
-        let e = to_host(eps.epsilon(x, t));
-        let e = DMatrix::from_row_slice(p + 2, p, &e);
-        let f = e.row(0).transpose();
-        let mut jac = DMatrix::zeros(p, p);
-        for j in 0..p {
-            jac.set_column(j, &(e.row(j + 1).transpose() - &f));
-        }
-        let predicted = &jac * DVector::from_column_slice(&check) + &f;
-        let actual = e.row(p + 1).transpose();
-        let scale = actual.amax().max(f.amax()).max(1.0);
-        if (&predicted - &actual).amax() > 1e-3 * scale {
+        let next = to_host(sampler.step(eps, x, t, t_next, &mut noise));
+        if next.iter().any(|v| !v.is_finite()) {
             return Err(Error::Invalid(format!(
-                "the DDIM law needs an ε affine in x(t); at t = {t:.4} it is not \
-                 (off by {:.3e} at a check point)",
-                (&predicted - &actual).amax()
+                "the sampler law needs a deterministic step affine in x(t); at t = {t:.4} the \
+                 step of {} is not finite at the probe points (0 and the unit vectors)",
+                sampler.describe()
             )));
         }
-        let (r, c) = PredictorCorrector::predictor_coefficients(eps.schedule(), t, t_next);
-        let m = DMatrix::identity(p, p) * r + jac * c;
-        mean = &m * mean + f * c;
+        let next = DMatrix::from_row_slice(p + 2, p, &next);
+        let b = next.row(0).transpose();
+        let mut m = DMatrix::zeros(p, p);
+        for j in 0..p {
+            m.set_column(j, &(next.row(j + 1).transpose() - &b));
+        }
+        let check_point = DVector::from_column_slice(&check);
+        let predicted = &m * &check_point + &b;
+        let actual = next.row(p + 1).transpose();
+        // relative to the size of the step's move, which is small with many steps (a step
+        // near the identity would hide a non-affine ε: its increment is c·ε with c ≈
+        // 1/steps), above the float rounding of the step's output
+        let moved = (&actual - &check_point).amax().max(b.amax());
+        let rounding = 1e-5 * actual.amax().max(1.0);
+        let off = (&predicted - &actual).amax();
+        if off > 1e-3 * moved + rounding {
+            return Err(Error::Invalid(format!(
+                "the sampler law needs a deterministic step affine in x(t) (an affine ε and no \
+                 injected noise); at t = {t:.4} the step of {} is not (off by {off:.3e} at a \
+                 check point)",
+                sampler.describe(),
+            )));
+        }
+        mean = &m * mean + b;
         cov = &m * cov * m.transpose();
     }
     Ok((mean, cov))

@@ -204,3 +204,22 @@ fn ddim_law_refuses_what_it_cannot_do() {
     let err = ddim_law::<DefaultBackend>(&eps, big, 4, &device).unwrap_err();
     assert!(err.to_string().contains("small problems"), "{err}");
 }
+
+#[test]
+fn sampler_law_refuses_a_stochastic_step() {
+    use sda::oracle::sampler_law;
+    use sda::sampler::PredictorCorrector;
+    let device = default_device();
+    let eps = LinearGaussian::oracle()
+        .prior_epsilon(16, Arc::new(VpCosine::default()))
+        .unwrap();
+    let shape = TrajectoryShape::new(16, 2);
+    // Langevin corrections inject noise: the law of such samples is not a pushed-forward Gaussian
+    let pc = PredictorCorrector::new(1, 0.25).unwrap();
+    let err = sampler_law::<DefaultBackend>(&eps, &pc, shape, 256, &device).unwrap_err();
+    assert!(
+        err.to_string().contains("deterministic step affine"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("PC (C=1, tau=0.25)"), "{err}");
+}

@@ -1,10 +1,13 @@
 //! A dynamical system written outside the crate (the book's example, compiled here verbatim) is
 //! registered with `inventory` and run by name through every command: generated, trained with
 //! the units of its data, assimilated (posterior against the exact Kalman posterior) and
-//! evaluated against particle filters of the same system.
+//! evaluated against particle filters of the same system, with samplers and blankets written
+//! outside the crate too.
 
 #[path = "../examples/custom_blanket.rs"]
 mod custom_blanket;
+#[path = "../examples/custom_sampler.rs"]
+mod custom_sampler;
 #[path = "../examples/custom_system.rs"]
 mod custom_system;
 
@@ -176,7 +179,8 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
         "{err}"
     );
 
-    // Figure-2 evaluation: particle filters of the manifest's system, rebuilt by name
+    // Figure-2 evaluation: particle filters of the manifest's system, rebuilt by name; the
+    // paper's sampler with C = 1 and, by name, a sampler registered outside the crate
     let evaluate = |out: &Path, samples: &str, particles: &str, extra: &[&str]| {
         let fixed = [
             "--observations",
@@ -192,17 +196,51 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
         ];
         on_run("evaluate", out, &[&fixed[..], extra].concat())
     };
-    evaluate(&eval, "128", "4096", &[]).unwrap();
+    evaluate(&eval, "128", "4096", &["--sampler", "dpm-solver-2"]).unwrap();
     let rows = std::fs::read_to_string(eval.join("rows.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = rows
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let samplers: Vec<&serde_json::Value> = rows.iter().map(|r| &r["sampler"]).collect();
+    assert_eq!(
+        samplers,
+        [
+            &serde_json::Value::Null,
+            &"PC (C=1, tau=0.25)".into(),
+            &"DPM-Solver-2".into()
+        ]
+    );
     for r in &rows {
         assert!(r["stats"]["w1_ratio"].as_f64().unwrap().is_finite(), "{r}");
         assert!(r["stats"]["log_prior"].as_f64().unwrap().is_finite(), "{r}");
     }
+    let table = std::fs::read_to_string(eval.join("table.md")).unwrap();
+    assert!(table.contains("| SDA, DPM-Solver-2 |"), "{table}");
+    // parameters once per --sampler or never; a sampler twice would name two rows alike
+    let refused = |extra: &[&str], needle: &str| {
+        let err = evaluate(&base.join("refused"), "8", "64", extra)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{err}");
+    };
+    refused(
+        &[
+            "--sampler",
+            "ddim",
+            "--sampler",
+            "pc",
+            "--sampler-params",
+            "",
+        ],
+        "once per sampler",
+    );
+    refused(
+        &["--sampler", "pc", "--sampler-params", "corrections = 1"],
+        "PC (C=1, tau=0.25)",
+    );
+    refused(&["--sampler", "nope"], "dpm-solver-2");
     // any registered guidance, by name
     let eval_dps = base.join("evaluate-dps");
     evaluate(

@@ -10,6 +10,9 @@ mod custom_blanket;
 #[path = "../examples/custom_observation.rs"]
 #[allow(dead_code)]
 mod custom_observation;
+#[path = "../examples/custom_sampler.rs"]
+#[allow(dead_code)]
+mod custom_sampler;
 #[path = "../examples/custom_system.rs"]
 #[allow(dead_code)]
 mod custom_system;
@@ -211,6 +214,14 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// The values of every occurrence of the flag `name`.
+fn flags<'a>(args: &'a [String], name: &str) -> Vec<&'a str> {
+    args.windows(2)
+        .filter(|w| w[0] == name)
+        .map(|w| w[1].as_str())
+        .collect()
+}
+
 /// A trajectory shape the named observation can be built for: Kolmogorov fields of 2×64×64,
 /// Lorenz-63 states of 3, otherwise the oracle's states of 2.
 fn shape_for(observation: &str, len: Option<usize>) -> TrajectoryShape {
@@ -261,10 +272,19 @@ fn check_plugins(args: &[String]) -> Result<(), String> {
         }
     }
 
-    let sampler = flag(args, "--sampler").unwrap_or("pc");
-    let plugin = find::<SamplerPlugin>(sampler).map_err(err)?;
-    if let Some(p) = flag(args, "--sampler-params") {
-        (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+    // `evaluate` takes --sampler and --sampler-params repeated, paired in order
+    let samplers = flags(args, "--sampler");
+    let sampler_params = flags(args, "--sampler-params");
+    let samplers = if samplers.is_empty() {
+        vec!["pc"]
+    } else {
+        samplers
+    };
+    for (i, sampler) in samplers.iter().enumerate() {
+        let plugin = find::<SamplerPlugin>(sampler).map_err(err)?;
+        if let Some(p) = sampler_params.get(i) {
+            (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+        }
     }
 
     let schedule = flag(args, "--schedule").unwrap_or("vp-cosine");
@@ -324,7 +344,7 @@ fn every_documented_command_parses_and_names_registered_plugins() {
             // the plugin examples are the CLI; other examples read arguments of their own
             if !matches!(
                 example.as_str(),
-                "custom_observation" | "custom_system" | "custom_blanket"
+                "custom_observation" | "custom_system" | "custom_blanket" | "custom_sampler"
             ) {
                 continue;
             }

@@ -53,7 +53,7 @@ fn lorenz_commands_end_to_end() {
         "--out",
         q_s,
     ]));
-    assert!(text.contains("| SDA C = 1 |"), "{text}");
+    assert!(text.contains("| SDA, PC (C=1, tau=0.25) |"), "{text}");
     assert!(text.contains("| BPF′ (second filter) | 1.00 |"), "{text}");
     assert!(is_png(&q.join("lorenz/lorenz.png")));
     // a rerun reuses data and checkpoint (training is not repeated)
