@@ -151,8 +151,8 @@ enum Command {
     },
     /// The paper's Figure-2 evaluation of one trained state-vector local score (Lorenz-63 or
     /// any registered system): for test observations of `lo` / `hi` / `pick`, SDA with each C
-    /// (or any registered sampler) against two particle filters of the dataset's system; medians of
-    /// W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table.
+    /// (and any registered sampler) against two particle filters of the dataset's system;
+    /// medians of W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table.
     /// Resumable: rows are saved per observation in `--out`.
     Evaluate {
         /// Training folder of the local score.
