@@ -123,6 +123,10 @@ pub struct EvaluateRow {
     pub stats: Statistics,
     /// Wall-clock seconds of the method.
     pub seconds: f64,
+    /// ε evaluations per SDA sample (steps × the sampler's evaluations per step, the cost that
+    /// compares samplers); 0 for the particle filter.
+    #[serde(default)]
+    pub evaluations: usize,
     /// Whether the method's trajectories diverged: their largest magnitude exceeds
     /// [`DIVERGENCE_FACTOR`](crate::metrics::DIVERGENCE_FACTOR) times the reference particle
     /// filter's ([`crate::metrics::diverged`]). Rows saved before this check read as `false`.
@@ -207,6 +211,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         sampler: None,
         stats: stats(&second, 1.0)?,
         seconds: bpf_seconds,
+        evaluations: 0,
         diverged: crate::metrics::diverged(&second, &reference),
     }];
     let mut samples = Vec::new();
@@ -231,6 +236,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             sampler: Some(sampler.describe()),
             stats: stats(&x, ratio)?,
             seconds: report.seconds,
+            evaluations: report.evaluations,
             diverged: crate::metrics::diverged(&x, &reference),
         });
         samples.push(x);
@@ -311,12 +317,22 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         o.len()
     };
     let mut s = format!(
-        "| {title} ({count} observations, medians) | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] | s per run |\n|---|---:|---:|---:|---:|\n"
+        "| {title} ({count} observations, medians) | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] | ε evals | s per run |\n|---|---:|---:|---:|---:|---:|\n"
     );
     for (m, st, sec) in medians(rows) {
         let label = method_label(m.as_deref(), "BPF′ (second filter)");
+        let evaluations = match &m {
+            None => "–".to_string(),
+            Some(_) => rows
+                .iter()
+                .filter(|r| r.sampler == m)
+                .map(|r| r.evaluations)
+                .max()
+                .unwrap_or(0)
+                .to_string(),
+        };
         s.push_str(&format!(
-            "| {label} | {} | {} | {} | {sec:.1} |\n",
+            "| {label} | {} | {} | {} | {evaluations} | {sec:.1} |\n",
             fixed_or_scientific(st.w1_ratio, 2),
             fixed_or_scientific(st.log_likelihood, 2),
             fixed_or_scientific(st.log_prior, 1)

@@ -212,6 +212,12 @@ fn a_registered_system_is_generated_trained_assimilated_and_evaluated_by_name() 
             &"DPM-Solver-2".into()
         ]
     );
+    // the cost beside each: 32 steps of one predictor and one corrector, or of two ε
+    let evaluations: Vec<u64> = rows
+        .iter()
+        .map(|r| r["evaluations"].as_u64().unwrap())
+        .collect();
+    assert_eq!(evaluations, [0, 64, 64]);
     for r in &rows {
         assert!(r["stats"]["w1_ratio"].as_f64().unwrap().is_finite(), "{r}");
         assert!(r["stats"]["log_prior"].as_f64().unwrap().is_finite(), "{r}");
