@@ -237,7 +237,7 @@ impl<O> OracleProblem<O> {
 
 /// The largest trajectory size `L·D` [`sampler_law`] accepts: it takes each step on `L·D + 2`
 /// points and multiplies dense `L·D × L·D` matrices at every step.
-pub const DDIM_LAW_MAX_DIM: usize = 2048;
+pub const SAMPLER_LAW_MAX_DIM: usize = 2048;
 
 /// The exact law of deterministic DDIM samples (Algorithm 4's predictor alone, C = 0): the
 /// [`sampler_law`] of [`PredictorCorrector::ddim`]. For a noise model `eps` that is **affine**
@@ -261,8 +261,8 @@ pub fn ddim_law<B: Backend>(
 ///
 /// `M_s` and `b_s` are read off the step itself, taken on 0 and on the `L·D` unit vectors (one
 /// batch); the same batch holds one more point at which affinity is checked (to 1e-3 of the
-/// step's move, above float rounding), so a step that is not affine (DPS's ε, Langevin corrections, any injected noise) is an error rather than
-/// a wrong law.
+/// step's move, above float rounding), so a step that is not affine (DPS's ε, Langevin
+/// corrections, any injected noise) is an error rather than a wrong law.
 pub fn sampler_law<B: Backend>(
     eps: &dyn EpsilonModel<B>,
     sampler: &dyn Sampler<B>,
@@ -274,10 +274,10 @@ pub fn sampler_law<B: Backend>(
         return Err(Error::Invalid("the sampler law needs steps ≥ 1".into()));
     }
     let p = shape.len * shape.dim;
-    if p > DDIM_LAW_MAX_DIM {
+    if p > SAMPLER_LAW_MAX_DIM {
         return Err(Error::Invalid(format!(
             "the sampler law propagates a dense {p}×{p} covariance; it is meant for small \
-             problems (L·D ≤ {DDIM_LAW_MAX_DIM})"
+             problems (L·D ≤ {SAMPLER_LAW_MAX_DIM})"
         )));
     }
     eps.check_shape(shape.len, shape.dim)?;

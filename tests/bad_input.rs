@@ -189,7 +189,7 @@ fn bad_sampling_options_are_errors() {
 
 #[test]
 fn ddim_law_refuses_what_it_cannot_do() {
-    use sda::oracle::{ddim_law, DDIM_LAW_MAX_DIM};
+    use sda::oracle::{ddim_law, SAMPLER_LAW_MAX_DIM};
     let device = default_device();
     let system = LinearGaussian::oracle();
     let eps = system
@@ -200,7 +200,7 @@ fn ddim_law_refuses_what_it_cannot_do() {
     assert!(err.to_string().contains("steps"), "{err}");
     let err = ddim_law::<DefaultBackend>(&eps, TrajectoryShape::new(8, 2), 4, &device).unwrap_err();
     assert!(err.to_string().contains("16×2"), "{err}");
-    let big = TrajectoryShape::new(DDIM_LAW_MAX_DIM + 1, 1);
+    let big = TrajectoryShape::new(SAMPLER_LAW_MAX_DIM + 1, 1);
     let err = ddim_law::<DefaultBackend>(&eps, big, 4, &device).unwrap_err();
     assert!(err.to_string().contains("small problems"), "{err}");
 }
@@ -214,7 +214,8 @@ fn sampler_law_refuses_a_stochastic_step() {
         .prior_epsilon(16, Arc::new(VpCosine::default()))
         .unwrap();
     let shape = TrajectoryShape::new(16, 2);
-    // Langevin corrections inject noise: the law of such samples is not a pushed-forward Gaussian
+    // Langevin corrections are neither deterministic nor affine (their step τ / mean(ε²) even
+    // divides by zero at the probe x = 0): refused, naming the sampler
     let pc = PredictorCorrector::new(1, 0.25).unwrap();
     let err = sampler_law::<DefaultBackend>(&eps, &pc, shape, 256, &device).unwrap_err();
     assert!(
