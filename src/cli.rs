@@ -441,10 +441,7 @@ fn evaluated_samplers(
         None if names.is_empty() => vec![0, 1, 2, 4],
         None => Vec::new(),
     };
-    let mut samplers: Vec<Box<dyn crate::sampler::Sampler<DefaultBackend>>> = Vec::new();
-    for c in corrections {
-        samplers.push(Box::new(crate::sampler::PredictorCorrector::new(c, tau)?));
-    }
+    let mut samplers = crate::evaluate::predictor_correctors(&corrections, tau)?;
     for (i, name) in names.iter().enumerate() {
         let p = parse_params(params.get(i).map_or("", String::as_str))?;
         samplers.push((registry::find::<SamplerPlugin>(name)?.build)(&p)?);

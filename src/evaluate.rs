@@ -91,24 +91,31 @@ impl<'a, B: Backend> SdaMethods<'a, B> {
         Ok(Self { guidance, samplers })
     }
 
-    /// The paper's Figure 2: Algorithm 4 (predictor–corrector) with each number of
-    /// corrections C in `corrections`, of scale τ.
+    /// The paper's Figure 2: `guidance` with the [`predictor_correctors`] of `corrections`.
     pub fn predictor_corrector(
         guidance: &'a dyn Guidance<B>,
         corrections: &[usize],
         tau: f64,
     ) -> Result<Self> {
-        let samplers = corrections
-            .iter()
-            .map(|&c| Ok(Box::new(PredictorCorrector::new(c, tau)?) as Box<dyn Sampler<B>>))
-            .collect::<Result<Vec<_>>>()?;
-        Self::new(guidance, samplers)
+        Self::new(guidance, predictor_correctors(corrections, tau)?)
     }
 
     /// The row names of the samplers, in order ([`Sampler::describe`]).
     pub fn labels(&self) -> Vec<String> {
         self.samplers.iter().map(|s| s.describe()).collect()
     }
+}
+
+/// The paper's Figure-2 samplers: Algorithm 4 (predictor–corrector) with each number of
+/// corrections C in `corrections`, of scale τ.
+pub fn predictor_correctors<B: Backend>(
+    corrections: &[usize],
+    tau: f64,
+) -> Result<Vec<Box<dyn Sampler<B>>>> {
+    corrections
+        .iter()
+        .map(|&c| Ok(Box::new(PredictorCorrector::new(c, tau)?) as Box<dyn Sampler<B>>))
+        .collect()
 }
 
 /// One line of an evaluation: a method on one observation.

@@ -288,12 +288,13 @@ pub fn sampler_law<B: Backend>(
         probes[(j + 1) * p + j] = 1.0;
     }
     probes[(p + 1) * p..].copy_from_slice(&check);
+    let probes = from_host::<B, 3>(&probes, [p + 2, shape.len, shape.dim], device);
+    let check_point = DVector::from_column_slice(&check);
     let mut noise = NoiseSource::new(0);
     let mut mean = DVector::zeros(p);
     let mut cov = DMatrix::identity(p, p);
     for (t, t_next) in time_grid(steps) {
-        let x = from_host::<B, 3>(&probes, [p + 2, shape.len, shape.dim], device);
-        let next = to_host(sampler.step(eps, x, t, t_next, &mut noise));
+        let next = to_host(sampler.step(eps, probes.clone(), t, t_next, &mut noise));
         if next.iter().any(|v| !v.is_finite()) {
             return Err(Error::Invalid(format!(
                 "the sampler law needs a deterministic step affine in x(t); at t = {t:.4} the \
@@ -307,7 +308,6 @@ pub fn sampler_law<B: Backend>(
         for j in 0..p {
             m.set_column(j, &(next.row(j + 1).transpose() - &b));
         }
-        let check_point = DVector::from_column_slice(&check);
         let predicted = &m * &check_point + &b;
         let actual = next.row(p + 1).transpose();
         // relative to the size of the step's move, which is small with many steps (a step

@@ -208,10 +208,7 @@ fn documented_commands() -> Vec<Documented> {
 
 /// The value of `--flag` in `args`, if given.
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
+    flags(args, name).first().copied()
 }
 
 /// The values of every occurrence of the flag `name`.
