@@ -84,8 +84,9 @@ fn main() -> sda::Result<()> {
         let mut points = Vec::new();
         // the SDA medians come in the order of the samplers, one per C
         let mut cs = corrections.iter();
-        for (sampler, st, _) in evaluate::medians(&rows) {
-            match sampler.and_then(|_| cs.next()) {
+        for m in evaluate::medians(&rows) {
+            let st = m.medians;
+            match m.sampler.and_then(|_| cs.next()) {
                 None => {
                     bpf = (st.log_likelihood, st.log_prior);
                     table.push_str(&format!(

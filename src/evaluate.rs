@@ -270,10 +270,22 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// One method of an evaluation, summarised over its observations by [`medians`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodSummary {
+    /// `None` for the BPF′, else the SDA sampler's description.
+    pub sampler: Option<String>,
+    /// The medians of the three statistics.
+    pub medians: Statistics,
+    /// Mean wall-clock seconds per run.
+    pub seconds: f64,
+    /// ε evaluations per SDA sample (0 for the BPF′).
+    pub evaluations: usize,
+}
+
 /// Per method (BPF′ first, then the SDA samplers in the order their rows first appear) the
-/// medians over observations of the three statistics and the mean seconds:
-/// `(sampler, medians, seconds)`, where `sampler` is `None` for the BPF′.
-pub fn medians(rows: &[EvaluateRow]) -> Vec<(Option<String>, Statistics, f64)> {
+/// medians over observations of the three statistics, the mean seconds and the ε evaluations.
+pub fn medians(rows: &[EvaluateRow]) -> Vec<MethodSummary> {
     let mut methods: Vec<Option<String>> = vec![None];
     for r in rows {
         if !methods.contains(&r.sampler) {
@@ -283,18 +295,19 @@ pub fn medians(rows: &[EvaluateRow]) -> Vec<(Option<String>, Statistics, f64)> {
     methods
         .into_iter()
         .filter(|m| rows.iter().any(|r| &r.sampler == m))
-        .map(|m| {
-            let sel: Vec<&EvaluateRow> = rows.iter().filter(|r| r.sampler == m).collect();
+        .map(|sampler| {
+            let sel: Vec<&EvaluateRow> = rows.iter().filter(|r| r.sampler == sampler).collect();
             let med = |f: fn(&Statistics) -> f64| median(sel.iter().map(|r| f(&r.stats)).collect());
-            (
-                m,
-                Statistics {
+            MethodSummary {
+                sampler,
+                medians: Statistics {
                     w1_ratio: med(|s| s.w1_ratio),
                     log_likelihood: med(|s| s.log_likelihood),
                     log_prior: med(|s| s.log_prior),
                 },
-                sel.iter().map(|r| r.seconds).sum::<f64>() / sel.len() as f64,
-            )
+                seconds: sel.iter().map(|r| r.seconds).sum::<f64>() / sel.len() as f64,
+                evaluations: sel.iter().map(|r| r.evaluations).max().unwrap_or(0),
+            }
         })
         .collect()
 }
@@ -326,23 +339,18 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
     let mut s = format!(
         "| {title} ({count} observations, medians) | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] | ε evals | s per run |\n|---|---:|---:|---:|---:|---:|\n"
     );
-    for (m, st, sec) in medians(rows) {
-        let label = method_label(m.as_deref(), "BPF′ (second filter)");
-        let evaluations = match &m {
+    for m in medians(rows) {
+        let label = method_label(m.sampler.as_deref(), "BPF′ (second filter)");
+        let evaluations = match m.sampler {
             None => "–".to_string(),
-            Some(_) => rows
-                .iter()
-                .filter(|r| r.sampler == m)
-                .map(|r| r.evaluations)
-                .max()
-                .unwrap_or(0)
-                .to_string(),
+            Some(_) => m.evaluations.to_string(),
         };
         s.push_str(&format!(
-            "| {label} | {} | {} | {} | {evaluations} | {sec:.1} |\n",
-            fixed_or_scientific(st.w1_ratio, 2),
-            fixed_or_scientific(st.log_likelihood, 2),
-            fixed_or_scientific(st.log_prior, 1)
+            "| {label} | {} | {} | {} | {evaluations} | {:.1} |\n",
+            fixed_or_scientific(m.medians.w1_ratio, 2),
+            fixed_or_scientific(m.medians.log_likelihood, 2),
+            fixed_or_scientific(m.medians.log_prior, 1),
+            m.seconds
         ));
     }
     let diverged: Vec<String> = rows
