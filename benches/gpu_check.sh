@@ -17,7 +17,9 @@
 # minutes compiling kernels, about 1.5 per second (390 in 270 s, 253 of them matmul
 # candidates of the autotuner), with the GPU idle: the cpu preset did not finish 5 training
 # steps in 100 s. So this script keeps one long training process, compiles in parallel where
-# it can, and keeps cubecl's PTX and autotune caches in one folder that it returns
+# it can, runs the fixed-kernel `cuda` build (no autotuner: one kernel per operation, not the
+# 253 matmul candidates) unless gpu_prepare was told otherwise, and keeps cubecl's PTX and
+# autotune caches in one folder that it returns
 # (`$OUT/cubecl-cache.tar.xz`); unpacked into `.dev/cubecl-cache` on the next call it spares
 # the compilation.
 set -u
@@ -26,6 +28,7 @@ B=/tmp/sda; W=/tmp/w; C=/tmp/cubecl-cache; mkdir -p $W $C
 exec > >(tee "$OUT/log.txt") 2>&1
 log() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
 xz -dc .dev/sda.xz > $B && chmod +x $B || { log "no .dev/sda.xz: run benches/gpu_prepare.sh"; exit 1; }
+log "build: --features $(cat .dev/features 2>/dev/null || echo 'cuda (assumed)')"
 [ -d .dev/cubecl-cache ] && cp -r .dev/cubecl-cache/. $C/ && log "reusing a carried kernel cache"
 export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
