@@ -401,6 +401,16 @@ impl TrainedBlanket {
     }
 }
 
+/// A configuration file (`--config`) read as TOML into `T`; a missing file or an unknown or
+/// mistyped field is an error naming the file.
+fn read_toml<T: serde::de::DeserializeOwned>(path: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| crate::Error::config(path, e))
+}
+
 /// A plugin's name with its parameters: those given on the command line, else the command's
 /// default when the plugin is the command's default one (`default = (plugin, parameters)`),
 /// else none, so that each plugin falls back on its own defaults (another plugin's defaults
@@ -1080,15 +1090,7 @@ where
             coarsen,
         } => {
             let mut cfg = match &config {
-                Some(path) => {
-                    let text =
-                        std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
-                            path: path.into(),
-                            source,
-                        })?;
-                    toml::from_str::<KolmogorovConfig>(&text)
-                        .map_err(|e| crate::Error::config(path, e))?
-                }
+                Some(path) => read_toml::<KolmogorovConfig>(path)?,
                 None => KolmogorovConfig::default(),
             };
             cfg.grid = grid.unwrap_or(cfg.grid);
@@ -1300,12 +1302,6 @@ where
                 max_new,
                 progress: true,
             };
-            let read_config = |path: &str| -> crate::Result<String> {
-                std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
-                    path: path.into(),
-                    source,
-                })
-            };
             let start = std::time::Instant::now();
             let outcome = if let Some(plugin) = plugin {
                 let params = parse_params(&system_params)?;
@@ -1313,15 +1309,13 @@ where
                 generate::generate_system(&system, &params, sys.as_ref(), &opts)?
             } else if system == "lorenz63" {
                 let sys = match &config {
-                    Some(path) => toml::from_str::<Lorenz63>(&read_config(path)?)
-                        .map_err(|e| crate::Error::config(path, e))?,
+                    Some(path) => read_toml::<Lorenz63>(path)?,
                     None => Lorenz63::default(),
                 };
                 generate::generate_lorenz63(&sys, &opts)?
             } else {
                 let mut cfg = match &config {
-                    Some(path) => toml::from_str::<KolmogorovConfig>(&read_config(path)?)
-                        .map_err(|e| crate::Error::config(path, e))?,
+                    Some(path) => read_toml::<KolmogorovConfig>(path)?,
                     None => KolmogorovConfig::default(),
                 };
                 if small {
@@ -1408,15 +1402,7 @@ where
             schedule_params,
         } => {
             let mut cfg = match &config {
-                Some(path) => {
-                    let text =
-                        std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
-                            path: path.into(),
-                            source,
-                        })?;
-                    toml::from_str::<TrainConfig>(&text)
-                        .map_err(|e| crate::Error::config(path, e))?
-                }
+                Some(path) => read_toml::<TrainConfig>(path)?,
                 None => {
                     // the dataset's manifest names the system and its state shape
                     let dir = data.clone().unwrap_or_else(|| "data/lorenz63".into());

@@ -23,6 +23,19 @@ fn plot_err(e: impl std::fmt::Display) -> Error {
     Error::Numerical(format!("plotting failed: {e}"))
 }
 
+/// Draws a chart's legend (its series labels) in the style all figures share.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(plot_err)
+}
+
 /// Draws with `draw` into a temporary PNG beside `path`, then renames it into place.
 pub fn write_png_atomic(
     path: &Path,
@@ -192,13 +205,7 @@ pub fn posterior_png(path: &Path, fig: &PosteriorFigure) -> Result<()> {
                 .map_err(plot_err)?
                 .label("observation ± 2σ_y")
                 .legend(|(x, y)| Circle::new((x + 8, y), 3, RED.filled()));
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(plot_err)?;
+            draw_legend(&mut chart)?;
         }
         Ok(())
     })
@@ -373,12 +380,7 @@ pub fn spectrum_png(path: &Path, spectrum: &[f64], slope: f64, fit: (usize, usiz
             .map_err(plot_err)?
             .label("k^-3 (enstrophy cascade)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart)?;
         Ok(())
     })
 }
@@ -542,13 +544,7 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
                     .label("observation ± 2σ_y")
                     .legend(|(x, y)| Circle::new((x + 8, y), 3, RED.filled()));
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(plot_err)?;
+            draw_legend(&mut chart)?;
         }
         Ok(())
     })
@@ -625,13 +621,7 @@ pub fn figure2_png(
                     )
                     .map_err(plot_err)?;
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(plot_err)?;
+            draw_legend(&mut chart)?;
         }
         Ok(())
     })
