@@ -31,6 +31,7 @@ fn main() -> sda::Result<()> {
         .map(|s| s.split(',').filter_map(|v| v.parse().ok()).collect())
         .unwrap_or_else(|| vec![8, 32]);
     let cfg = UNetConfig::preset(preset)?;
+    sda::backend::check_backend()?;
     let device = default_device();
     <B as burn::tensor::backend::Backend>::seed(&device, 0);
     let score = UNetScore::new(

@@ -54,6 +54,7 @@ fn main() -> sda::Result<()> {
         .unwrap_or_else(|| vec![0, 1, 2, 4]);
     let guidance = sda::guidance::SdaGaussian::new(lorenz::GAMMA)?;
     let methods = SdaMethods::predictor_corrector(&guidance, &corrections, lorenz::TAU)?;
+    sda::backend::check_backend()?;
     let device = default_device();
     let indices: Vec<usize> = (0..observations).collect();
     let mut table = format!(

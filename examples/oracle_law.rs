@@ -39,6 +39,7 @@ fn main() -> Result<()> {
             .map_err(|e| Error::Invalid(format!("gamma '{g}': {e}")))?,
         None => 1e-2,
     };
+    sda::backend::check_backend()?;
     let device = default_device();
     println!("| schedule | ε | steps | max |Δmean|/std | var ratio | var ratio observed |");
     println!("|---|---|---:|---:|---:|---:|");

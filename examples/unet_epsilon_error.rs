@@ -26,6 +26,7 @@ fn main() -> sda::Result<()> {
         .get(3)
         .map_or(Ok(8), |w| w.parse())
         .map_err(|e| sda::Error::Invalid(format!("windows must be a number: {e}")))?;
+    sda::backend::check_backend()?;
     let device = Default::default();
     let (net, cfg) = load_trained::<B, UNet<B>>(Path::new(&args[1]), &device)?;
     let schedule = sda::score::train::trained_schedule(Path::new(&args[1]))?;

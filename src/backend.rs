@@ -17,7 +17,47 @@ pub type DefaultBackend = burn::backend::Autodiff<burn::backend::Flex>;
 #[cfg(feature = "cuda")]
 pub type DefaultBackend = burn::backend::Autodiff<burn::backend::Cuda>;
 
-/// The device of [`DefaultBackend`].
+/// Checks that [`DefaultBackend`] can run on this machine, before the first tensor is made.
+///
+/// The CPU backend always can. A `cuda` build needs the NVIDIA driver library (`libcuda`),
+/// NVRTC (`libnvrtc`, which compiles the kernels at run time) and at least one GPU; without
+/// them burn would panic on first use. The CLI calls this before every command that computes
+/// on tensors; programs that use [`default_device`] directly should call it first.
+pub fn check_backend() -> crate::Result<()> {
+    #[cfg(feature = "cuda")]
+    check_cuda()?;
+    Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn check_cuda() -> crate::Result<()> {
+    use crate::Error;
+    use cudarc::{driver, nvrtc};
+    let missing = |what: &str| {
+        Error::Backend(format!(
+            "this program was built with the `cuda` feature, but {what} cannot be loaded; add \
+             its folder to LD_LIBRARY_PATH, or build without `--features cuda` to run on the CPU"
+        ))
+    };
+    // SAFETY: both only try to open the shared library under its usual names.
+    if !unsafe { driver::sys::is_culib_present() } {
+        return Err(missing("the NVIDIA driver library (libcuda.so)"));
+    }
+    if !unsafe { nvrtc::sys::is_culib_present() } {
+        return Err(missing(
+            "NVRTC (libnvrtc.so, the CUDA run-time compiler that builds the kernels)",
+        ));
+    }
+    match driver::CudaContext::device_count() {
+        Ok(n) if n > 0 => Ok(()),
+        Ok(_) => Err(Error::Backend("the NVIDIA driver sees no GPU".into())),
+        Err(e) => Err(Error::Backend(format!(
+            "the NVIDIA driver did not initialise: {e}"
+        ))),
+    }
+}
+
+/// The device of [`DefaultBackend`] (see [`check_backend`]).
 pub fn default_device() -> <DefaultBackend as burn::tensor::backend::BackendTypes>::Device {
     Default::default()
 }

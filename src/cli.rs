@@ -1002,6 +1002,21 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
     Ok(())
 }
 
+impl Command {
+    /// Whether the command builds tensors on the backend (the others read, write and plot
+    /// host data only, and also run where the backend cannot).
+    fn computes_on_tensors(&self) -> bool {
+        matches!(
+            self,
+            Command::Quickstart { .. }
+                | Command::Assimilate { .. }
+                | Command::Evaluate { .. }
+                | Command::Train { .. }
+                | Command::Oracle { .. }
+        )
+    }
+}
+
 /// Parses `args` (including the program name) and runs the command.
 pub fn run<I, T>(args: I) -> Result<()>
 where
@@ -1012,6 +1027,9 @@ where
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    if cli.command.computes_on_tensors() {
+        crate::backend::check_backend()?;
+    }
     match cli.command {
         Command::List => print!("{}", list_text()?),
         Command::Quickstart {

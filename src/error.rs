@@ -60,6 +60,10 @@ pub enum Error {
     /// Numerical failure (a sampler diverged, a matrix is not positive definite, ...).
     #[error("numerical failure: {0}")]
     Numerical(String),
+    /// The backend this program was built for cannot run on this machine (a CUDA build with no
+    /// NVIDIA driver, NVRTC or GPU).
+    #[error("backend unavailable: {0}")]
+    Backend(String),
 }
 
 /// Result alias used throughout the crate.
