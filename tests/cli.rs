@@ -1,13 +1,7 @@
 //! The `sda` binary end to end.
 
-use std::process::Command;
-
-fn sda(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sda"))
-        .args(args)
-        .output()
-        .expect("the sda binary runs")
-}
+mod common;
+use common::sda;
 
 #[test]
 fn list_prints_every_registry() {

@@ -1,25 +1,10 @@
 //! `sda train` and `sda assimilate` on velocity fields with a U-Net at toy size (16² grid,
 //! synthetic waves): the Kolmogorov path end to end, and its errors.
 
-use std::process::Command;
+mod common;
+use common::{ok, sda};
 
 use sda::data::{write_npy, Array};
-
-fn sda(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sda"))
-        .args(args)
-        .output()
-        .expect("the sda binary runs")
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
 
 #[test]
 fn unet_assimilation_end_to_end() {

@@ -2,35 +2,8 @@
 //! SDA vs particle filters, figure), `assimilate` on its checkpoint, `evaluate` with resume,
 //! and their errors on bad input.
 
-use std::path::Path;
-use std::process::Command;
-
-fn sda(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sda"))
-        .args(args)
-        .output()
-        .expect("the sda binary runs")
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn fails_with(out: &std::process::Output, needle: &str) {
-    assert_eq!(out.status.code(), Some(1), "expected a clean failure");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(needle), "'{needle}' not in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-fn is_png(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG"))
-}
+mod common;
+use common::{fails_with, is_png, ok, sda};
 
 #[test]
 fn lorenz_commands_end_to_end() {
