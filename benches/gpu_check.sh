@@ -78,6 +78,10 @@ log "training the paper-size U-Net (at most 330 s)"
 train 330 &
 TR=$!
 sleep 20
+if grep -q "backend unavailable" $W/train.log; then
+  # no driver, NVRTC or GPU here: nothing below can run (the error names what is missing)
+  log "stopped:"; cat $W/train.log; kill $MON; rm -f cubecl.toml; exit 1
+fi
 if ! kill -0 $TR 2>/dev/null && [ -z "$(step)" ]; then
   # a cubecl.toml this cubecl cannot read would stop the run at once: fall back to variables
   log "training stopped at once:"; tail -c 600 $W/train.log; echo
