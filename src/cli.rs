@@ -1003,16 +1003,17 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
 }
 
 impl Command {
-    /// Whether the command builds tensors on the backend (the others read, write and plot
-    /// host data only, and also run where the backend cannot).
+    /// Whether the command may build tensors on the backend: all but those that read, write
+    /// and plot host data only, which also run where the backend cannot (a new command is
+    /// checked unless it is added here).
     fn computes_on_tensors(&self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Command::Quickstart { .. }
-                | Command::Assimilate { .. }
-                | Command::Evaluate { .. }
-                | Command::Train { .. }
-                | Command::Oracle { .. }
+            Command::List
+                | Command::Generate { .. }
+                | Command::Plot { .. }
+                | Command::Resimulate { .. }
+                | Command::Compare { .. }
         )
     }
 }
