@@ -81,6 +81,16 @@ pub struct Dps {
     pub zeta: f64,
 }
 
+impl Dps {
+    /// Checks ζ ≥ 0 and finite.
+    pub fn new(zeta: f64) -> Result<Self> {
+        if !(zeta.is_finite() && zeta >= 0.0) {
+            return Err(Error::Invalid(format!("DPS zeta must be ≥ 0, got {zeta}")));
+        }
+        Ok(Self { zeta })
+    }
+}
+
 impl<B: Backend> Guidance<B> for Dps {
     fn surrogate(
         &self,

@@ -319,7 +319,7 @@ inventory::submit! {
     GuidancePlugin {
         name: "dps",
         description: "diffusion posterior sampling, per-sample norm: zeta",
-        build: |p| Ok(Box::new(params::<Dps>(p)?)),
+        build: |p| Ok(Box::new(Dps::new(params::<Dps>(p)?.zeta)?)),
     }
 }
 

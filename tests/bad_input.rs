@@ -185,6 +185,46 @@ fn bad_sampling_options_are_errors() {
     assert!(err.to_string().contains("steps ≥ 1"), "{err}");
     assert!(PredictorCorrector::new(1, -0.5).is_err());
     assert!(SdaGaussian::new(f64::NAN).is_err());
+    assert!(Dps::new(f64::NAN).is_err());
+    assert!(Dps::new(-1.0).is_err());
+    // the registry builds DPS through the same check
+    let plugin = registry::find::<registry::GuidancePlugin>("dps").unwrap();
+    let err = (plugin.build)(&parse_params("zeta = nan").unwrap())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("DPS zeta must be ≥ 0, got NaN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_oracle_too_large_for_its_dense_posterior_is_refused() {
+    use sda::oracle::ORACLE_MAX_DIM;
+    // L = 100 000 would need a 200 000 × 200 000 dense covariance (320 GB): refused before
+    // anything is allocated, naming the limit
+    let len = 100_000;
+    assert!(2 * len > ORACLE_MAX_DIM);
+    let run = NamedRun {
+        observation: (
+            "pick".into(),
+            parse_params("states = [0, 5], components = [0], sigma = 0.1").unwrap(),
+        ),
+        guidance: None,
+        blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
+        sampler: ("ddim".into(), parse_params("").unwrap()),
+        schedule: ("vp-cosine".into(), parse_params("").unwrap()),
+        len,
+        options: SampleOptions::default(),
+        problem_seed: 0,
+    };
+    let err = sda::oracle::run_named(&run).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("L·D = 100000·2 = 200000"), "{msg}");
+    assert!(
+        msg.contains(&format!("L ≤ {}", ORACLE_MAX_DIM / 2)),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -56,6 +56,23 @@ fn kalman_smoother_matches_dense_posterior() {
     assert!((kalman - mean).amax() < 1e-9);
 }
 
+/// `linear_matrix` applies A to the basis a batch at a time: on a trajectory of 4 200 values
+/// it takes five batches, and H is still exactly the picked coordinates and nothing else.
+#[test]
+fn linear_matrix_is_exact_across_basis_batches() {
+    let shape = TrajectoryShape::new(2100, 2);
+    let states = vec![0, 997, 998, 2099];
+    let obs = Pick::new(shape, states.clone(), vec![1], 0.1).unwrap();
+    let h = linear_matrix::<B>(&obs, &default_device()).unwrap();
+    assert_eq!(h.shape(), (4, 4200));
+    for (i, &s) in states.iter().enumerate() {
+        for j in 0..4200 {
+            let expected = if j == 2 * s + 1 { 1.0 } else { 0.0 };
+            assert_eq!(h[(i, j)], expected, "H[{i}, {j}]");
+        }
+    }
+}
+
 /// Sampler check: DDIM (C = 0) with the exact posterior ε reproduces the Kalman smoother.
 #[test]
 fn ddim_with_exact_posterior_epsilon_matches_kalman_smoother() {

@@ -103,9 +103,15 @@ pub fn check_observation<B: Backend>(model: &dyn ObservationModel<B>, y: &[f64])
     Ok(())
 }
 
+/// The number of values in one batch of basis trajectories [`linear_matrix`] applies A to:
+/// the basis is applied a slice at a time, so its memory stays bounded for long trajectories.
+const BASIS_BATCH_VALUES: usize = 1 << 22;
+
 /// The matrix H of a **linear** observation model (A(x) = H vec(x)), built by applying A to the
-/// L·D basis trajectories. Returns an error if A is not linear (A(0) ≠ 0 or not additive on a
-/// random pair), since exact Gaussian oracles need linear A.
+/// L·D basis trajectories, in batches of at most 2²² values (one trajectory at a time when
+/// L·D is larger): the basis held at once grows with L·D, not (L·D)².
+/// Returns an error if A is not linear (A(0) ≠ 0 or not additive on a random pair), since
+/// exact Gaussian oracles need linear A.
 pub fn linear_matrix<B: Backend>(
     model: &dyn ObservationModel<B>,
     device: &B::Device,
@@ -113,12 +119,20 @@ pub fn linear_matrix<B: Backend>(
     let TrajectoryShape { len, dim } = model.trajectory_shape();
     let n = len * dim;
     let m = model.output_dim();
-    let mut basis = vec![0.0; n * n];
-    for j in 0..n {
-        basis[j * n + j] = 1.0;
+    let batch = (BASIS_BATCH_VALUES / n.max(1)).clamp(1, n.max(1));
+    let mut h = DMatrix::zeros(m, n);
+    for start in (0..n).step_by(batch) {
+        let count = batch.min(n - start);
+        let mut basis = vec![0.0; count * n];
+        for j in 0..count {
+            basis[j * n + start + j] = 1.0;
+        }
+        let cols = to_host(model.apply(from_host::<B, 3>(&basis, [count, len, dim], device)));
+        for j in 0..count {
+            h.column_mut(start + j)
+                .copy_from_slice(&cols[j * m..(j + 1) * m]);
+        }
     }
-    let cols = to_host(model.apply(from_host::<B, 3>(&basis, [n, len, dim], device)));
-    let h = DMatrix::from_fn(m, n, |i, j| cols[j * m + i]);
     // linearity checks: A(0) = 0 and A(a + b) = A(a) + A(b) for a fixed pseudo-random pair
     let zero = to_host(model.apply(from_host::<B, 3>(&vec![0.0; n], [1, len, dim], device)));
     let a: Vec<f64> = (0..n).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0).collect();
