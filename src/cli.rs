@@ -77,7 +77,7 @@ enum Command {
         #[arg(long, default_value = "data/lorenz63")]
         data: String,
         /// Split of the observed trajectory.
-        #[arg(long, default_value = "test")]
+        #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
         split: String,
         /// Index of the observed trajectory in the split.
         #[arg(long, default_value_t = 0)]

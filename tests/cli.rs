@@ -1,7 +1,7 @@
 //! The `sda` binary end to end.
 
 mod common;
-use common::sda;
+use common::{fails_with, sda};
 
 #[test]
 fn list_prints_every_registry() {
@@ -74,6 +74,27 @@ fn unknown_name_is_a_clean_error() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn out_of_range_values_are_clean_errors() {
+    // an oracle too large for its dense exact posterior: refused before allocating, naming
+    // the limit (this aborted on a 320 GB allocation before)
+    let out = sda(&[
+        "oracle",
+        "--len",
+        "100000",
+        "--samples",
+        "4",
+        "--steps",
+        "4",
+    ]);
+    fails_with(&out, "L ≤ 2048");
+    // a split that no dataset has: refused by the argument parser, listing the three
+    let out = sda(&["assimilate", "--run", "r", "--split", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("possible values: train, valid, test"), "{err}");
 }
 
 #[test]
