@@ -147,6 +147,22 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     let err =
         train::<DefaultBackend>(&nodata, &base.join("c"), false, None, false, &device).unwrap_err();
     assert!(err.to_string().contains("train.npy"), "{err}");
+    // a learning rate or weight decay that cannot train (NaN trained to a NaN loss before)
+    for (lr, weight_decay, needle) in [
+        (f64::NAN, 0.0, "lr must be ≥ 0 and finite, got NaN"),
+        (f64::INFINITY, 0.0, "lr must be ≥ 0 and finite, got inf"),
+        (-1e-3, 0.0, "lr must be ≥ 0 and finite, got -0.001"),
+        (1e-3, -1.0, "weight decay must be ≥ 0 and finite, got -1"),
+    ] {
+        let bad = TrainConfig {
+            lr,
+            weight_decay,
+            ..cfg.clone()
+        };
+        let err = train::<DefaultBackend>(&bad, &base.join("d"), false, None, false, &device)
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
     let err =
         toml::from_str::<TrainConfig>("system = 'lorenz63'\ndata = 'd'\nstep = 3").unwrap_err();
     assert!(err.to_string().contains("unknown field `step`"), "{err}");

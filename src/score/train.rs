@@ -398,6 +398,19 @@ where
             "steps, batch, validate_every and checkpoint_every must be ≥ 1".into(),
         ));
     }
+    // lr = 0 is allowed: it leaves the parameters as loaded (a warm start's loss, measured)
+    if !(cfg.lr.is_finite() && cfg.lr >= 0.0) {
+        return Err(Error::Invalid(format!(
+            "the learning rate lr must be ≥ 0 and finite, got {}",
+            cfg.lr
+        )));
+    }
+    if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
+        return Err(Error::Invalid(format!(
+            "the weight decay must be ≥ 0 and finite, got {}",
+            cfg.weight_decay
+        )));
+    }
     let schedule = cfg.schedule.build()?;
     let units = training_units(cfg)?;
     let train_set = Windows::load(&cfg.data, "train", &cfg.network, units.as_ref())?;
