@@ -201,11 +201,20 @@ pub fn generate_with(
     let failures = AtomicUsize::new(0);
     todo.par_iter().try_for_each(|&i| -> Result<()> {
         let x = simulate(i);
-        if x.len() != expected || x.iter().any(|v| !v.is_finite()) {
+        if x.len() != expected {
             failures.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Numerical(format!(
-                "trajectory {i} has {} values (expected {expected}) or is not finite",
+                "trajectory {i} has {} values, expected {expected}",
                 x.len()
+            )));
+        }
+        if let Some(j) = x.iter().position(|v| !v.is_finite()) {
+            failures.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::Numerical(format!(
+                "trajectory {i} is not finite (first at kept state {} of {}): the simulation \
+                 diverged; check the system's parameters",
+                j / state_shape.iter().product::<usize>().max(1),
+                opts.keep
             )));
         }
         let a = Array::new(traj_shape.clone(), x.iter().map(|&v| v as f32).collect())?;
@@ -245,6 +254,7 @@ pub fn generate_with(
 /// Generates a Lorenz-63 dataset in physical units: from the Gaussian initial prior,
 /// `burn_in` discarded transitions, then `keep` states `[3]` (paper: 1024 and 1024).
 pub fn generate_lorenz63(system: &Lorenz63, opts: &GenerateOptions) -> Result<Outcome> {
+    system.check()?;
     generate_with(
         "lorenz63",
         serde_json::to_value(system).expect("config serialises"),

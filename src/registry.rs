@@ -215,9 +215,7 @@ inventory::submit! {
         description: "Lorenz-63 (sigma 10, rho 28, beta 8/3), RK4 step dt + N(0, dt I): sigma, rho, beta, dt (defaults: paper)",
         build: |p| {
             let s: crate::systems::lorenz63::Lorenz63 = params(p)?;
-            if !(s.dt.is_finite() && s.dt > 0.0) {
-                return Err(Error::Invalid(format!("lorenz63: dt must be positive, got {}", s.dt)));
-            }
+            s.check()?;
             Ok(Box::new(s))
         },
     }

@@ -195,3 +195,49 @@ fn coarse_vorticity_by_central_differences() {
     let h = TAU / n as f64;
     assert!(max_abs_diff(&w, &want) < 2.0 * h * h * 4.0 / 6.0 * 2.0);
 }
+
+/// Parameters that cannot simulate are refused by name when the solver is built.
+#[test]
+fn bad_flow_parameters_are_clear_errors() {
+    let flow = FlowParams::kolmogorov();
+    for (params, needle) in [
+        (
+            FlowParams {
+                nu: f64::NAN,
+                ..flow
+            },
+            "ν = NaN",
+        ),
+        (FlowParams { drag: -0.1, ..flow }, "α = -0.1"),
+        (
+            FlowParams {
+                forcing_amplitude: f64::INFINITY,
+                ..flow
+            },
+            "forcing amplitude must be finite, got inf",
+        ),
+    ] {
+        let err = NavierStokes2d::new(16, params).err().unwrap();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    for (cfg, needle) in [
+        (
+            KolmogorovConfig {
+                snapshot_dt: f64::NAN,
+                ..KolmogorovConfig::default()
+            },
+            "snapshot_dt must be positive, got NaN",
+        ),
+        (
+            KolmogorovConfig {
+                grid: 128,
+                coarsen: 3,
+                ..KolmogorovConfig::default()
+            },
+            "coarsening factor 3 must divide the grid size 128",
+        ),
+    ] {
+        let err = Kolmogorov::new(cfg).err().unwrap();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}

@@ -61,3 +61,50 @@ fn expected_log_prior_of_true_trajectories() {
     assert!(expected_log_prior(&sys, &trajs[..10], len).is_err());
     assert_eq!(sys.state_dim(), 3);
 }
+
+/// Parameters that cannot simulate are refused before anything is written; parameters that
+/// make the simulation blow up are reported as a divergence, naming where.
+#[test]
+fn bad_lorenz_parameters_are_clear_errors() {
+    let base = std::env::temp_dir().join(format!("sda-lorenz-bad-{}", std::process::id()));
+    for (sys, needle) in [
+        (
+            Lorenz63 {
+                dt: f64::NAN,
+                ..Lorenz63::default()
+            },
+            "dt must be positive and finite, got NaN",
+        ),
+        (
+            Lorenz63 {
+                dt: -0.1,
+                ..Lorenz63::default()
+            },
+            "dt must be positive and finite, got -0.1",
+        ),
+        (
+            Lorenz63 {
+                rho: f64::INFINITY,
+                ..Lorenz63::default()
+            },
+            "rho must be finite, got inf",
+        ),
+    ] {
+        let err = generate_lorenz63(&sys, &opts(&base.join("a"), None)).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+        assert!(!base.join("a").exists(), "nothing is written for {sys:?}");
+    }
+    // σ = 1000 with Δ = 0.025 makes RK4 unstable: the trajectories overflow
+    let stiff = Lorenz63 {
+        sigma: 1e3,
+        ..Lorenz63::default()
+    };
+    let err = generate_lorenz63(&stiff, &opts(&base.join("b"), None)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is not finite (first at kept state 0 of 65)")
+            && err.to_string().contains("diverged"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -41,6 +41,29 @@ pub const STANDARD_MEAN: [f64; 3] = [0.0, 0.0, 25.0];
 pub const STANDARD_SCALE: [f64; 3] = [8.0, 9.0, 8.6];
 
 impl Lorenz63 {
+    /// Checks that σ, ρ and β are finite and that the step Δ is positive and finite (it is
+    /// also the noise variance).
+    pub fn check(&self) -> crate::Result<()> {
+        for (name, v) in [
+            ("sigma", self.sigma),
+            ("rho", self.rho),
+            ("beta", self.beta),
+        ] {
+            if !v.is_finite() {
+                return Err(crate::Error::Invalid(format!(
+                    "lorenz63: {name} must be finite, got {v}"
+                )));
+            }
+        }
+        if !(self.dt.is_finite() && self.dt > 0.0) {
+            return Err(crate::Error::Invalid(format!(
+                "lorenz63: dt must be positive and finite, got {}",
+                self.dt
+            )));
+        }
+        Ok(())
+    }
+
     /// The vector field.
     pub fn drift(&self, x: [f64; 3]) -> [f64; 3] {
         let [a, b, c] = x;

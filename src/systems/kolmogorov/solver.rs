@@ -100,6 +100,12 @@ impl NavierStokes2d {
                 params.nu, params.drag
             )));
         }
+        if !params.forcing_amplitude.is_finite() {
+            return Err(Error::Invalid(format!(
+                "forcing amplitude must be finite, got {}",
+                params.forcing_amplitude
+            )));
+        }
         let grid = SpectralGrid::new(n)?;
         if params.forcing_amplitude != 0.0 && 3 * params.forcing_wavenumber >= n {
             return Err(Error::Invalid(format!(
