@@ -172,8 +172,8 @@ pub fn split_path(dir: &Path, split: &str) -> PathBuf {
     dir.join(format!("{split}.npy"))
 }
 
-/// Loads one split and checks that its trailing dimensions are `state_shape` preceded by the
-/// trajectory and time axes.
+/// Loads one split and checks that its values are finite and its trailing dimensions are
+/// `state_shape` preceded by the trajectory and time axes.
 pub fn load_split(dir: &Path, split: &str, state_shape: &[usize]) -> Result<Array> {
     let path = split_path(dir, split);
     let a = read_npy(&path)?;
@@ -191,11 +191,31 @@ pub fn load_split(dir: &Path, split: &str, state_shape: &[usize]) -> Result<Arra
             ),
         });
     }
+    check_finite(&path, &a)?;
     Ok(a)
 }
 
+/// Errors on the first NaN or infinite value of a `[trajectories, time, …]` split, naming the
+/// file, the trajectory and the time index, so bad data is refused when it is read rather
+/// than turning a training loss or a metric into NaN later.
+fn check_finite(path: &Path, a: &Array) -> Result<()> {
+    let Some(j) = a.data.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let state: usize = a.shape.iter().skip(2).product::<usize>().max(1);
+    let per_trajectory = state * a.shape.get(1).copied().unwrap_or(1).max(1);
+    Err(Error::NonFinite(format!(
+        "{}: value {} of trajectory {} at time index {} (NaN or infinite data)",
+        path.display(),
+        a.data[j],
+        j / per_trajectory,
+        j % per_trajectory / state
+    )))
+}
+
 /// A split of `[trajectories, time, state…]` states of `dim` values each, flattened to
-/// `[trajectories, time, dim]` (a state shape like `[2, 3]` reads as 6 values).
+/// `[trajectories, time, dim]` (a state shape like `[2, 3]` reads as 6 values); non-finite
+/// values are an error.
 pub fn load_states(dir: &Path, split: &str, dim: usize) -> Result<Array> {
     let path = split_path(dir, split);
     let mut a = read_npy(&path)?;
@@ -208,6 +228,7 @@ pub fn load_states(dir: &Path, split: &str, dim: usize) -> Result<Array> {
         )));
     }
     a.shape = vec![a.shape[0], a.shape[1], dim];
+    check_finite(&path, &a)?;
     Ok(a)
 }
 

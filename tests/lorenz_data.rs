@@ -2,7 +2,7 @@
 //! and the expected log-prior metric on the system's own trajectories.
 
 use rand::{rngs::StdRng, SeedableRng};
-use sda::data::{load_split, split_path};
+use sda::data::{load_split, load_states, read_npy, split_path, write_npy};
 use sda::generate::{generate_lorenz63, GenerateOptions, Outcome};
 use sda::metrics::expected_log_prior;
 use sda::systems::lorenz63::Lorenz63;
@@ -41,6 +41,15 @@ fn lorenz_dataset_is_reproducible_and_loads() {
             std::fs::read(split_path(&b, split)).unwrap()
         );
     }
+    // a NaN in the data is refused when the split is read, naming where it is
+    let mut train = read_npy(&split_path(&b, "train")).unwrap();
+    train.data[(3 * 65 + 40) * 3 + 2] = f32::NAN;
+    write_npy(&split_path(&b, "train"), &train).unwrap();
+    let expected = "value NaN of trajectory 3 at time index 40";
+    let err = load_split(&b, "train", &[3]).unwrap_err();
+    assert!(err.to_string().contains(expected), "{err}");
+    let err = load_states(&b, "train", 3).unwrap_err();
+    assert!(err.to_string().contains(expected), "{err}");
     let _ = std::fs::remove_dir_all(&base);
 }
 
