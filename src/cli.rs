@@ -1129,6 +1129,11 @@ where
                     system.coarse_grid()
                 )));
             }
+            if count == 0 {
+                return Err(crate::Error::Invalid(
+                    "--count must be ≥ 1 (the number of samples to re-simulate)".into(),
+                ));
+            }
             let d = len * 2 * g * g;
             let mut results = Vec::new();
             println!(
@@ -1376,11 +1381,20 @@ where
                     a.shape
                 )));
             };
-            if c != 2 || h != w || trajectory >= n_traj || every == 0 {
+            if c != 2 || h != w {
                 return Err(crate::Error::Shape(format!(
-                    "{data}: shape {:?}, trajectory {trajectory}, every {every}: need 2 velocity \
-                     channels on a square grid and an existing trajectory",
+                    "{data}: shape {:?} does not hold 2 velocity channels on a square grid",
                     a.shape
+                )));
+            }
+            if trajectory >= n_traj {
+                return Err(crate::Error::Invalid(format!(
+                    "{data} holds {n_traj} trajectories; --trajectory {trajectory} is out of range"
+                )));
+            }
+            if count == 0 || every == 0 {
+                return Err(crate::Error::Invalid(format!(
+                    "--count and --every must be ≥ 1, got {count} and {every}"
                 )));
             }
             let state = 2 * h * w;

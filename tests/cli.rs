@@ -95,6 +95,35 @@ fn out_of_range_values_are_clean_errors() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("possible values: train, valid, test"), "{err}");
+    // plot and resimulate on a small [1, 3, 2, 8, 8] velocity file: each bad count is named
+    let dir = std::env::temp_dir().join(format!("sda-cli-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("fields.npy");
+    let fields = sda::data::Array::new(vec![1, 3, 2, 8, 8], vec![0.0; 384]).unwrap();
+    sda::data::write_npy(&file, &fields).unwrap();
+    let file = file.to_str().unwrap();
+    let png = dir.join("p.png");
+    let png = png.to_str().unwrap();
+    let plot = |extra: &[&str]| sda(&[&["plot", file, "--out", png], extra].concat());
+    fails_with(
+        &plot(&["--trajectory", "1"]),
+        "holds 1 trajectories; --trajectory 1 is out of range",
+    );
+    fails_with(&plot(&["--count", "0"]), "--count and --every must be ≥ 1");
+    fails_with(&plot(&["--every", "0"]), "--count and --every must be ≥ 1");
+    let out = sda(&[
+        "resimulate",
+        file,
+        "--count",
+        "0",
+        "--grid",
+        "16",
+        "--coarsen",
+        "2",
+    ]);
+    fails_with(&out, "--count must be ≥ 1");
+    assert!(!dir.join("resimulate.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
