@@ -394,6 +394,29 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }
     };
+    // bad settings are refused before anything is written to `out`
+    if indices.is_empty() {
+        return Err(Error::Invalid(
+            "no test observation to evaluate (ask for at least one)".into(),
+        ));
+    }
+    let d = prior.dim();
+    crate::score::EpsilonModel::<B>::check_shape(&prior.composed, settings.len, d)?;
+    let all = load_states(data, "test", d)?;
+    let (n, t) = (all.shape[0], all.shape[1]);
+    if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
+        return Err(Error::Invalid(format!(
+            "test trajectory {bad} does not exist: {} has {n} test trajectories (0–{})",
+            data.display(),
+            n.saturating_sub(1)
+        )));
+    }
+    if settings.len > t {
+        return Err(Error::Shape(format!(
+            "L = {} is longer than the test trajectories ({t} states)",
+            settings.len
+        )));
+    }
     std::fs::create_dir_all(out).map_err(io(out))?;
     let fingerprint = serde_json::json!({
         "observation": settings.observation,
@@ -435,21 +458,6 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
                 message: e.to_string(),
             })?);
         }
-    }
-    let d = prior.dim();
-    let all = load_states(data, "test", d)?;
-    let (n, t) = (all.shape[0], all.shape[1]);
-    if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
-        return Err(Error::Invalid(format!(
-            "test trajectory {bad} does not exist ({n} in {})",
-            data.display()
-        )));
-    }
-    if settings.len > t {
-        return Err(Error::Shape(format!(
-            "L = {} is longer than the test trajectories ({t} states)",
-            settings.len
-        )));
     }
     let bar = if settings.progress {
         let bar = indicatif::ProgressBar::new(indices.len() as u64);

@@ -158,6 +158,20 @@ fn lorenz_commands_end_to_end() {
         &sda(&["evaluate", "--run", run_s, "--observation", "nope"]),
         "lo, hi or pick",
     );
+    // bad evaluation settings are named before anything is written to --out
+    let bad = base.join("bad-evaluate");
+    for (observations, len, needle) in [
+        ("0", "65", "no test observation to evaluate"),
+        ("99", "65", "test trajectory"),
+        ("1", "3", "L = 3 is shorter than the window 2k+1 = 5"),
+        ("1", "300", "L = 300 is longer than the test trajectories"),
+    ] {
+        let mut args = vec!["evaluate", "--run", run_s, "--data", data_s];
+        args.extend(["--observations", observations, "--len", len]);
+        args.extend(["--out", bad.to_str().unwrap()]);
+        fails_with(&sda(&args), needle);
+        assert!(!bad.exists(), "{args:?} wrote {}", bad.display());
+    }
 
     // evaluate, then resume from the saved rows
     let e = base.join("e");
