@@ -1055,6 +1055,24 @@ where
                     )))
                 }
             };
+            // every count is checked before either part starts, so a typo in a Lorenz flag
+            // does not surface only after the oracle part and a training have run
+            let counts = [
+                ("--samples", samples, 1, oracle_part),
+                ("--steps", steps, 1, oracle_part),
+                ("--train-steps", train_steps, 1, lorenz_part),
+                ("--lorenz-samples", lorenz_samples, 1, lorenz_part),
+                ("--lorenz-steps", lorenz_steps, 1, lorenz_part),
+                ("--particles", particles, 2, lorenz_part),
+            ];
+            if let Some((flag, value, least, _)) = counts
+                .iter()
+                .find(|(_, value, least, used)| *used && value < least)
+            {
+                return Err(crate::Error::Invalid(format!(
+                    "{flag} must be ≥ {least}, got {value}"
+                )));
+            }
             if oracle_part {
                 quickstart_oracle(samples, steps, seed, &corrections, &out)?;
             }

@@ -123,6 +123,17 @@ fn out_of_range_values_are_clean_errors() {
     ]);
     fails_with(&out, "--count must be ≥ 1");
     assert!(!dir.join("resimulate.json").exists());
+    // quickstart checks every count before either part runs: nothing is written
+    let qs = dir.join("quickstart");
+    let out = sda(&[
+        "quickstart",
+        "--particles",
+        "1",
+        "--out",
+        qs.to_str().unwrap(),
+    ]);
+    fails_with(&out, "--particles must be ≥ 2, got 1");
+    assert!(!qs.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
