@@ -264,3 +264,23 @@ fn sampler_law_refuses_a_stochastic_step() {
     );
     assert!(err.to_string().contains("PC (C=1, tau=0.25)"), "{err}");
 }
+
+#[test]
+fn non_finite_linear_gaussian_matrices_are_refused() {
+    use nalgebra::{DMatrix, DVector};
+    let mut f = DMatrix::identity(2, 2) * 0.5;
+    f[(0, 1)] = f64::NAN;
+    let q = DMatrix::identity(2, 2) * 0.1;
+    let err = LinearGaussian::new(f.clone(), q.clone(), DVector::zeros(2), q.clone())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("F holds NaN"), "{err}");
+    // the stationary prior is solved from F first; the NaN is still named, not propagated
+    let err = LinearGaussian::stationary(f, q.clone()).err().unwrap();
+    assert!(err.to_string().contains("NaN"), "{err}");
+    let m0 = DVector::from_vec(vec![0.0, f64::INFINITY]);
+    let err = LinearGaussian::new(DMatrix::identity(2, 2) * 0.5, q.clone(), m0, q)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("m0 holds inf"), "{err}");
+}

@@ -52,6 +52,8 @@ fn log_normal(x: &DVector<f64>, m: &DVector<f64>, l: &DMatrix<f64>) -> f64 {
 
 impl LinearGaussian {
     /// A chain with transition matrix F, noise covariance Q and initial prior N(m_0, P_0).
+    /// Errors on mismatched sizes, a non-finite entry, or a Q or P_0 that is not positive
+    /// definite.
     pub fn new(
         f: DMatrix<f64>,
         q: DMatrix<f64>,
@@ -63,6 +65,18 @@ impl LinearGaussian {
             return Err(Error::Shape(format!(
                 "linear-Gaussian system needs F, Q, P0 of {d}×{d} and m0 of {d}"
             )));
+        }
+        for (name, values) in [
+            ("F", f.as_slice()),
+            ("Q", q.as_slice()),
+            ("m0", m0.as_slice()),
+            ("P0", p0.as_slice()),
+        ] {
+            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                return Err(Error::NonFinite(format!(
+                    "linear-Gaussian system: {name} holds {v}"
+                )));
+            }
         }
         Ok(Self {
             q_chol: chol(&q, "transition covariance Q")?,
