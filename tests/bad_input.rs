@@ -22,6 +22,21 @@ fn composed(k: usize) -> impl EpsilonModel<B> {
     .unwrap()
 }
 
+/// An oracle run of `len` states with the exact posterior ε, DDIM and the `pick` observation
+/// of `observation_params`.
+fn oracle_run(observation_params: &str, len: usize) -> NamedRun {
+    NamedRun {
+        observation: ("pick".into(), parse_params(observation_params).unwrap()),
+        guidance: None,
+        blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
+        sampler: ("ddim".into(), parse_params("").unwrap()),
+        schedule: ("vp-cosine".into(), parse_params("").unwrap()),
+        len,
+        options: SampleOptions::default(),
+        problem_seed: 0,
+    }
+}
+
 #[test]
 fn trajectory_shorter_than_window_is_an_error() {
     let eps = composed(3);
@@ -150,19 +165,7 @@ fn parameter_typos_are_rejected() {
         "{err}"
     );
     assert!(parse_params("k = ").is_err());
-    let run = NamedRun {
-        observation: (
-            "pick".into(),
-            parse_params("states = [0], components = [0], sigma = -1").unwrap(),
-        ),
-        guidance: None,
-        blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
-        sampler: ("ddim".into(), parse_params("").unwrap()),
-        schedule: ("vp-cosine".into(), parse_params("").unwrap()),
-        len: 16,
-        options: SampleOptions::default(),
-        problem_seed: 0,
-    };
+    let run = oracle_run("states = [0], components = [0], sigma = -1", 16);
     let err = sda::oracle::run_named(&run).unwrap_err();
     assert!(err.to_string().contains("sigma must be positive"), "{err}");
 }
@@ -205,19 +208,7 @@ fn an_oracle_too_large_for_its_dense_posterior_is_refused() {
     // anything is allocated, naming the limit
     let len = 100_000;
     assert!(2 * len > ORACLE_MAX_DIM);
-    let run = NamedRun {
-        observation: (
-            "pick".into(),
-            parse_params("states = [0, 5], components = [0], sigma = 0.1").unwrap(),
-        ),
-        guidance: None,
-        blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
-        sampler: ("ddim".into(), parse_params("").unwrap()),
-        schedule: ("vp-cosine".into(), parse_params("").unwrap()),
-        len,
-        options: SampleOptions::default(),
-        problem_seed: 0,
-    };
+    let run = oracle_run("states = [0, 5], components = [0], sigma = 0.1", len);
     let err = sda::oracle::run_named(&run).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("L·D = 100000·2 = 200000"), "{msg}");
