@@ -398,7 +398,7 @@ where
             "steps, batch, validate_every and checkpoint_every must be ≥ 1".into(),
         ));
     }
-    // lr = 0 is allowed: it leaves the parameters as loaded (a warm start's loss, measured)
+    // lr = 0 is allowed: the parameters stay as loaded (it measures a warm start's loss)
     if !(cfg.lr.is_finite() && cfg.lr >= 0.0) {
         return Err(Error::Invalid(format!(
             "the learning rate lr must be ≥ 0 and finite, got {}",
