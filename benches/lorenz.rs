@@ -16,8 +16,8 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use criterion::{criterion_group, criterion_main, Criterion};
 use sda::backend::to_host;
+use sda::experiments::lorenz;
 use sda::filter::{ParticleFilter, Smoother};
-use sda::lorenz;
 use sda::observe::ops::Pick;
 use sda::prelude::*;
 use sda::schedule::VpCosine;
@@ -96,7 +96,8 @@ fn sampling(c: &mut Criterion) {
         Pick::from_config(TrajectoryShape::new(65, 3), lorenz::preset("lo").unwrap()).unwrap();
     let units = sda::data::Standardisation::lorenz63();
     let truth = units.physical(&to_host(noise.normal::<Inner, 3>([1, 65, 3], &device)));
-    let y = sda::vector::observe::<B>(&obs, &units, &truth, 0, &device).unwrap();
+    let y =
+        sda::experiments::posterior::observe::<B>(&obs, &units, &truth, None, 0, &device).unwrap();
     let posterior =
         Guided::<B, _, _, _>::new(&prior, &obs, &y, SdaGaussian::new(3e-2).unwrap(), &device)
             .unwrap();

@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use sda::backend::to_host;
-use sda::oracle::{oracle_observation, OracleProblem};
+use sda::experiments::oracle::{oracle_observation, OracleProblem};
 use sda::prelude::*;
 
 type B = DefaultBackend;

@@ -24,7 +24,7 @@
 //! Two evaluations a step and a global error one order higher than DDIM's: at equal cost
 //! (half the steps) it follows the ODE more closely once the steps are fine enough. Being
 //! deterministic, its samples under an affine ε have an exact Gaussian law
-//! ([`sda::oracle::sampler_law`]), so the oracle measures this without sampling noise: from
+//! ([`sda::experiments::oracle::sampler_law`]), so the oracle measures this without sampling noise: from
 //! 128 ε evaluations on it is the closer of the two, below that it overshoots the variance of
 //! tightly observed coordinates (the book's chapter "Write your own sampler").
 

@@ -12,8 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use sda::backend::{default_device, DefaultBackend};
-use sda::evaluate::{self, EvaluateSettings, SdaMethods};
-use sda::lorenz;
+use sda::experiments::evaluate::{self, EvaluateSettings, SdaMethods};
+use sda::experiments::lorenz;
 use sda::plot::{figure2_png, Figure2Series};
 use sda::systems::lorenz63::Lorenz63;
 

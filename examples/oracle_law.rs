@@ -1,5 +1,5 @@
 //! The oracle's biases without sampling noise: the exact law of DDIM samples (C = 0), pushed
-//! through the affine DDIM map in closed form ([`sda::oracle::ddim_law`]), against the exact
+//! through the affine DDIM map in closed form ([`sda::experiments::oracle::ddim_law`]), against the exact
 //! posterior (Kalman smoother), for each registered VP schedule, the exact posterior ε, SDA
 //! (k = 2, Algorithm 2, Algorithm 3) and Algorithm 3 on the exact trajectory prior (SDA without
 //! the composition), and several step counts.
@@ -14,8 +14,8 @@
 //! A second table does the same for the prior alone: Algorithm 2's composition of the analytic
 //! local score for k = 1 … 7 against the exact trajectory prior.
 
+use sda::experiments::oracle::{ddim_law, oracle_observation, OracleProblem};
 use sda::metrics::MomentComparison;
-use sda::oracle::{ddim_law, oracle_observation, OracleProblem};
 use sda::prelude::*;
 use sda::registry::{find, parse_params, SchedulePlugin};
 

@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use sda::backend::{from_host, DefaultBackend as B, NoiseSource};
-use sda::score::train::load_trained;
+use sda::checkpoint::Checkpoint;
 use sda::score::unet::{UNet, UNetScore};
 use sda::score::LocalScore;
 
@@ -28,8 +28,9 @@ fn main() -> sda::Result<()> {
         .map_err(|e| sda::Error::Invalid(format!("windows must be a number: {e}")))?;
     sda::backend::check_backend()?;
     let device = Default::default();
-    let (net, cfg) = load_trained::<B, UNet<B>>(Path::new(&args[1]), &device)?;
-    let schedule = sda::score::train::trained_schedule(Path::new(&args[1]))?;
+    let checkpoint = Checkpoint::read(Path::new(&args[1]))?;
+    let (net, cfg) = checkpoint.model::<B, UNet<B>>(&device)?;
+    let schedule = checkpoint.schedule()?;
     let w = 2 * cfg.k + 1;
     let score = UNetScore::new(net, cfg.clone(), schedule.clone());
     let a = sda::data::read_npy(&Path::new(&args[2]).join("valid.npy"))?;

@@ -14,7 +14,7 @@
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::prelude::*;
 
-use crate::systems::Dynamics;
+use crate::dynamics::Dynamics;
 use crate::{Error, Result};
 
 /// `log p(y_i | x_i)` of an observation that factorises over states; `None` where state `i`

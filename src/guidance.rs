@@ -238,24 +238,3 @@ impl<B: Backend, T: Guidance<B> + ?Sized> Guidance<B> for &T {
         (**self).describe()
     }
 }
-
-/// Posterior trajectories of `prior` given `y`: the prior guided by `guidance` ([`Guided`],
-/// Algorithm 3) integrated by `sampler` (Algorithm 4), with the trajectories evaluated
-/// `samples_per_piece` at a time on all cores ([`crate::score::chunked::Chunked`]; they are
-/// independent, so the result does not depend on the piece size).
-#[allow(clippy::too_many_arguments)]
-pub fn sample_posterior<B: AutodiffBackend, E: EpsilonModel<B> + Sync>(
-    prior: E,
-    observation: &dyn ObservationModel<B>,
-    y: &[f64],
-    guidance: &dyn Guidance<B>,
-    sampler: &dyn crate::sampler::Sampler<B>,
-    opts: &crate::sampler::SampleOptions,
-    samples_per_piece: usize,
-    device: &B::Device,
-) -> Result<(Tensor<B, 3>, crate::sampler::SampleReport)> {
-    let shape = observation.trajectory_shape();
-    let guided = Guided::<B, _, _, _>::new(prior, observation, y, guidance, device)?;
-    let chunked = crate::score::chunked::Chunked::new(guided, samples_per_piece);
-    crate::sampler::sample::<B>(&chunked, sampler, shape, opts, device)
-}

@@ -6,54 +6,56 @@
 //! whole posterior `p(x_{1:L} | y)` at once by guiding the reverse diffusion with the
 //! observation model, used only at inference.
 //!
-//! ## Module map (data flows top to bottom)
-//! | paper concept | module |
-//! |---|---|
-//! | dynamical systems, `p(x_{i+1} | x_i)` | [`systems`] ([`systems::Dynamics`]) |
-//! | diffusion schedule μ(t), σ(t); the ε-space convention | [`schedule`] |
-//! | pseudo Markov blanket, Algorithm 2 fold/unfold | [`blanket`] |
-//! | local score ε_φ and the composed trajectory score | [`score`] |
-//! | observation model `N(y | A(x), Σ_y)` | [`observe`] |
-//! | likelihood score (Algorithm 3, DPS) | [`guidance`] |
-//! | predictor–corrector sampling (Algorithm 4) | [`sampler`] |
-//! | posterior summary statistics | [`metrics`] |
-//! | exact optimal transport (W1) | [`transport`] |
-//! | bootstrap particle filter (ground truth) | [`filter`] |
-//! | the exact linear-Gaussian oracle experiment | [`oracle`] |
-//! | a trained state-vector prior and its units; posteriors in physical units | [`vector`] |
-//! | the Figure-2 evaluation against particle filters | [`evaluate`] |
-//! | the Lorenz-63 experiment | [`lorenz`] |
-//! | the Kolmogorov-flow experiment | [`flow`] |
-//! | PNG figures | [`plot`] |
-//! | plugins by name (`inventory`) | [`registry`] |
+//! ## Layers (each module imports only from the layers above it in this list)
+//! | layer | paper concept | module |
+//! |---|---|---|
+//! | 0 | diffusion schedule μ(t), σ(t); the ε-space convention | [`schedule`] |
+//! | 0 | exact optimal transport (W1) | [`transport`] |
+//! | 0 | PNG figures | [`plot`] |
+//! | 1 | dynamical systems, `p(x_{i+1} | x_i)` | [`dynamics`] ([`dynamics::Dynamics`]) |
+//! | 1 | pseudo Markov blanket, Algorithm 2 fold/unfold | [`blanket`] |
+//! | 1 | local score ε_φ, the composed trajectory score, training (Algorithm 1) | [`score`] |
+//! | 1 | a training folder's checkpoint, read once; the trained prior | [`checkpoint`] |
+//! | 1 | observation model `N(y | A(x), Σ_y)` | [`observe`] |
+//! | 1 | likelihood score (Algorithm 3, DPS) | [`guidance`] |
+//! | 1 | predictor–corrector sampling (Algorithm 4), the posterior driver | [`sampler`] |
+//! | 1 | posterior summary statistics | [`metrics`] |
+//! | 1 | bootstrap particle filter (ground truth) | [`filter`] |
+//! | 1 | datasets, their manifest, `.npy` and atomic writes | [`data`] |
+//! | 1 | plugins by name (`inventory`) | [`registry`] |
+//! | 2 | Lorenz-63, the linear-Gaussian oracle, the Kolmogorov flow | [`systems`] |
+//! | 3 | generation, the oracle, Lorenz-63, Kolmogorov, the Figure-2 evaluation | [`experiments`] |
+//! | 4 | the `sda` command line, one file per command | [`cli`] |
 //!
 //! Tensors (networks, guidance, sampling) are generic over a burn backend `B`; the binary uses
 //! [`backend::DefaultBackend`]. Simulation and exact references are plain `f64`.
 
 #![warn(missing_docs)]
 
+// layer 0: foundations
 pub mod backend;
-pub mod blanket;
-pub mod cli;
-pub mod data;
 mod error;
-pub mod evaluate;
+pub mod plot;
+pub mod schedule;
+pub mod transport;
+// layer 1: the math core
+pub mod blanket;
+pub mod checkpoint;
+pub mod data;
+pub mod dynamics;
 pub mod filter;
-pub mod flow;
-pub mod generate;
 pub mod guidance;
-pub mod lorenz;
 pub mod metrics;
 pub mod observe;
-pub mod oracle;
-pub mod plot;
 pub mod registry;
 pub mod sampler;
-pub mod schedule;
 pub mod score;
+// layer 2: the built-in systems
 pub mod systems;
-pub mod transport;
-pub mod vector;
+// layer 3: the paper's experiments
+pub mod experiments;
+// layer 4: the command line
+pub mod cli;
 
 pub use error::{Error, Result};
 
@@ -77,11 +79,11 @@ impl TrajectoryShape {
 pub mod prelude {
     pub use crate::backend::{default_device, DefaultBackend, NoiseSource};
     pub use crate::blanket::{MarkovBlanket, TemporalWindow};
+    pub use crate::dynamics::Dynamics;
     pub use crate::guidance::{Dps, Guidance, Guided, SdaGaussian};
     pub use crate::observe::{ops::Pick, ObservationModel};
     pub use crate::sampler::{sample, PredictorCorrector, SampleOptions, Sampler};
     pub use crate::schedule::{NoiseSchedule, VpCosine, VpExp, VpLinear};
     pub use crate::score::{Composed, EpsilonModel, LocalScore};
-    pub use crate::systems::Dynamics;
     pub use crate::{Error, Result, TrajectoryShape};
 }

@@ -50,7 +50,7 @@ impl MomentComparison {
     }
 
     /// Compares a Gaussian's marginal means and variances (e.g. an exact law such as
-    /// [`crate::oracle::ddim_law`]) with reference ones: `z_j = |mean_j − m_j| / √v_j`,
+    /// [`crate::experiments::oracle::ddim_law`]) with reference ones: `z_j = |mean_j − m_j| / √v_j`,
     /// `ratio_j = var_j / v_j`, with no sampling involved.
     pub fn of_moments(
         mean: &[f64],
@@ -100,7 +100,7 @@ impl MomentComparison {
 
 /// `E_q[log p(x_{2:L} | x_1)]`: the mean over trajectories (`[N, L, D]` row-major, physical
 /// units) of the summed transition log-densities (paper Figure 2's "log-prior").
-pub fn expected_log_prior<D: crate::systems::Dynamics + ?Sized>(
+pub fn expected_log_prior<D: crate::dynamics::Dynamics + ?Sized>(
     system: &D,
     trajectories: &[f64],
     len: usize,

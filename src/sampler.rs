@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{to_host, NoiseSource};
@@ -224,4 +225,26 @@ pub fn sample<B: Backend>(
             steps,
         },
     ))
+}
+
+/// Posterior trajectories of `prior` given `y`: the prior guided by `guidance` ([`Guided`](crate::guidance::Guided),
+/// Algorithm 3) integrated by `sampler` (Algorithm 4), with the trajectories evaluated
+/// `samples_per_piece` at a time on all cores ([`crate::score::chunked::Chunked`]; they are
+/// independent, so the result does not depend on the piece size).
+#[allow(clippy::too_many_arguments)]
+pub fn sample_posterior<B: AutodiffBackend, E: EpsilonModel<B> + Sync>(
+    prior: E,
+    observation: &dyn crate::observe::ObservationModel<B>,
+    y: &[f64],
+    guidance: &dyn crate::guidance::Guidance<B>,
+    sampler: &dyn Sampler<B>,
+    opts: &SampleOptions,
+    samples_per_piece: usize,
+    device: &B::Device,
+) -> Result<(Tensor<B, 3>, SampleReport)> {
+    let shape = observation.trajectory_shape();
+    let guided =
+        crate::guidance::Guided::<B, _, _, _>::new(prior, observation, y, guidance, device)?;
+    let chunked = crate::score::chunked::Chunked::new(guided, samples_per_piece);
+    sample::<B>(&chunked, sampler, shape, opts, device)
 }

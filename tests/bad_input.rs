@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sda::oracle::{oracle_observation, NamedRun};
+use sda::experiments::oracle::{oracle_observation, NamedRun};
 use sda::prelude::*;
 use sda::registry::{self, parse_params, ObservationPlugin, SamplerPlugin};
 use sda::systems::linear_gaussian::LinearGaussian;
@@ -166,7 +166,7 @@ fn parameter_typos_are_rejected() {
     );
     assert!(parse_params("k = ").is_err());
     let run = oracle_run("states = [0], components = [0], sigma = -1", 16);
-    let err = sda::oracle::run_named(&run).unwrap_err();
+    let err = sda::experiments::oracle::run_named(&run).unwrap_err();
     assert!(err.to_string().contains("sigma must be positive"), "{err}");
 }
 
@@ -203,13 +203,13 @@ fn bad_sampling_options_are_errors() {
 
 #[test]
 fn an_oracle_too_large_for_its_dense_posterior_is_refused() {
-    use sda::oracle::ORACLE_MAX_DIM;
+    use sda::experiments::oracle::ORACLE_MAX_DIM;
     // L = 100 000 would need a 200 000 × 200 000 dense covariance (320 GB): refused before
     // anything is allocated, naming the limit
     let len = 100_000;
     assert!(2 * len > ORACLE_MAX_DIM);
     let run = oracle_run("states = [0, 5], components = [0], sigma = 0.1", len);
-    let err = sda::oracle::run_named(&run).unwrap_err();
+    let err = sda::experiments::oracle::run_named(&run).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("L·D = 100000·2 = 200000"), "{msg}");
     assert!(
@@ -220,7 +220,7 @@ fn an_oracle_too_large_for_its_dense_posterior_is_refused() {
 
 #[test]
 fn ddim_law_refuses_what_it_cannot_do() {
-    use sda::oracle::{ddim_law, SAMPLER_LAW_MAX_DIM};
+    use sda::experiments::oracle::{ddim_law, SAMPLER_LAW_MAX_DIM};
     let device = default_device();
     let system = LinearGaussian::oracle();
     let eps = system
@@ -238,7 +238,7 @@ fn ddim_law_refuses_what_it_cannot_do() {
 
 #[test]
 fn sampler_law_refuses_a_stochastic_step() {
-    use sda::oracle::sampler_law;
+    use sda::experiments::oracle::sampler_law;
     use sda::sampler::PredictorCorrector;
     let device = default_device();
     let eps = LinearGaussian::oracle()

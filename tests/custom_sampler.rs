@@ -1,7 +1,7 @@
 //! A sampler written outside the crate (the book's example, DPM-Solver-2, compiled here
 //! verbatim) is registered with `inventory`, runs by name in `sda oracle`, and is checked
 //! against the exact oracle without sampling noise: being deterministic, its samples under an
-//! affine ε have an exact Gaussian law ([`sda::oracle::sampler_law`]). (`tests/custom_system.rs`
+//! affine ε have an exact Gaussian law ([`sda::experiments::oracle::sampler_law`]). (`tests/custom_system.rs`
 //! runs it by name in the Figure-2 protocol, `sda evaluate`.)
 
 #[path = "../examples/custom_sampler.rs"]
@@ -10,8 +10,10 @@ mod custom_sampler;
 use custom_sampler::{log_snr_midpoint, DpmSolver2};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
+use sda::experiments::oracle::{
+    oracle_observation, run_named, sampler_law, NamedRun, OracleProblem,
+};
 use sda::metrics::MomentComparison;
-use sda::oracle::{oracle_observation, run_named, sampler_law, NamedRun, OracleProblem};
 use sda::prelude::*;
 use sda::registry::{find, parse_params, SchedulePlugin};
 

@@ -421,8 +421,10 @@ fn the_training_schedule_is_chosen_by_name_and_kept_with_the_checkpoint() {
     assert_ne!(loss("linear"), loss("cosine"));
     // and every use of the network gets it back
     let device = default_device();
-    let prior =
-        sda::vector::VectorPrior::<DefaultBackend>::load(&base.join("linear"), &device).unwrap();
+    let prior = sda::checkpoint::Checkpoint::read(&base.join("linear"))
+        .unwrap()
+        .prior::<DefaultBackend>(&device)
+        .unwrap();
     let (linear, cosine) = (VpLinear::default(), VpCosine::default());
     let sigma = prior.composed.local().schedule().sigma(0.3);
     assert!((sigma - linear.sigma(0.3)).abs() < 1e-12, "{sigma}");

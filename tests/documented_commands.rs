@@ -225,7 +225,7 @@ fn shape_for(observation: &str, len: Option<usize>) -> TrajectoryShape {
     if observation.starts_with("kolmogorov-") || observation == "field" {
         TrajectoryShape::new(len.unwrap_or(8), 2 * 64 * 64)
     } else if observation == "lo" || observation == "hi" {
-        TrajectoryShape::new(len.unwrap_or(sda::lorenz::EVAL_LEN), 3)
+        TrajectoryShape::new(len.unwrap_or(sda::experiments::lorenz::EVAL_LEN), 3)
     } else {
         TrajectoryShape::new(len.unwrap_or(16), 2)
     }

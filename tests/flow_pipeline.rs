@@ -56,7 +56,10 @@ fn unet_assimilation_end_to_end() {
         "preconditioned",
     ]));
     assert_eq!(
-        sda::score::train::trained_network(&run).unwrap().output(),
+        sda::checkpoint::Checkpoint::read(&run)
+            .unwrap()
+            .network()
+            .output(),
         sda::score::precondition::Output::Preconditioned
     );
     let out = base.join("a");
@@ -177,7 +180,7 @@ fn resimulation_tells_dynamics_from_persistence() {
     .unwrap();
     let len = 6;
     let truth = system.simulate(5, 16, len);
-    let r = sda::flow::resimulate(&truth, len, &system).unwrap();
+    let r = sda::experiments::flow::resimulate(&truth, len, &system).unwrap();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     assert!(
         mean(&r.distance) < 0.5 * mean(&r.persistence),
@@ -188,7 +191,7 @@ fn resimulation_tells_dynamics_from_persistence() {
     // a frozen trajectory: persistence is exact, the re-simulation moves away
     let d = 2 * 16 * 16;
     let frozen: Vec<f64> = (0..len).flat_map(|_| truth[..d].to_vec()).collect();
-    let f = sda::flow::resimulate(&frozen, len, &system).unwrap();
+    let f = sda::experiments::flow::resimulate(&frozen, len, &system).unwrap();
     assert!(f.persistence.iter().all(|&p| p == 0.0));
     assert!(mean(&f.distance) > mean(&f.persistence));
     // the command on a samples file

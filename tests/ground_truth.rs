@@ -4,9 +4,9 @@
 
 use proptest::prelude::*;
 use rand::{rngs::StdRng, SeedableRng};
+use sda::experiments::oracle::{oracle_observation, OracleProblem};
 use sda::filter::{ParticleFilter, Smoother};
 use sda::metrics::MomentComparison;
-use sda::oracle::{oracle_observation, OracleProblem};
 use sda::prelude::*;
 use sda::systems::lorenz63::Lorenz63;
 use sda::transport::{assignment, wasserstein1};

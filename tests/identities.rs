@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use sda::backend::{from_host, to_host};
 use sda::prelude::*;
 use sda::schedule::{epsilon_from_score, score_from_epsilon, tweedie};
-use sda::systems::linear_gaussian::{GaussianEpsilon, LinearGaussian};
+use sda::score::gaussian::GaussianEpsilon;
+use sda::systems::linear_gaussian::LinearGaussian;
 
 type B = DefaultBackend;
 
@@ -313,7 +314,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
 
-    /// The exact law of DDIM samples ([`sda::oracle::ddim_law`], read off the ε by probing and
+    /// The exact law of DDIM samples ([`sda::experiments::oracle::ddim_law`], read off the ε by probing and
     /// propagated densely) equals the scalar recursion in Σ's eigenbasis `Σ = U Λ Uᵀ`: there the
     /// exact ε acts coordinate by coordinate, `ε_j = σ/(μ²λ_j + σ²) (y_j − μ a_j)` with
     /// `y = Uᵀ x`, `a = Uᵀ m`, so each step is `y_j ← g_j y_j + h_j` and, from `y ~ N(0, I)`,
@@ -326,7 +327,7 @@ proptest! {
         which in 0usize..3,
     ) {
         use nalgebra::SymmetricEigen;
-        use sda::oracle::ddim_law;
+        use sda::experiments::oracle::ddim_law;
         use sda::sampler::time_grid;
         let device = default_device();
         let schedule: Arc<dyn NoiseSchedule> = match which {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use sda::data::{load_split, read_npy, split_path};
-use sda::generate::{generate_kolmogorov, GenerateOptions, Outcome};
+use sda::experiments::generate::{generate_kolmogorov, GenerateOptions, Outcome};
 use sda::systems::kolmogorov::KolmogorovConfig;
 
 fn tmp(name: &str) -> PathBuf {

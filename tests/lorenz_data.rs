@@ -3,7 +3,7 @@
 
 use rand::{rngs::StdRng, SeedableRng};
 use sda::data::{load_split, load_states, read_npy, split_path, write_npy};
-use sda::generate::{generate_lorenz63, GenerateOptions, Outcome};
+use sda::experiments::generate::{generate_lorenz63, GenerateOptions, Outcome};
 use sda::metrics::expected_log_prior;
 use sda::systems::lorenz63::Lorenz63;
 use sda::systems::Dynamics;

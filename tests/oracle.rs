@@ -8,9 +8,9 @@
 //! sampler is accurate and not that the noise happened to be small.
 
 use nalgebra::DVector;
+use sda::experiments::oracle::{oracle_observation, OracleProblem};
 use sda::metrics::MomentComparison;
 use sda::observe::linear_matrix;
-use sda::oracle::{oracle_observation, OracleProblem};
 use sda::prelude::*;
 use sda::systems::linear_gaussian::split_by_state;
 
@@ -88,7 +88,7 @@ fn ddim_with_exact_posterior_epsilon_matches_kalman_smoother() {
     );
 }
 
-/// Tolerances for samples against their own exact law (see [`sda::oracle::ddim_law`]): the
+/// Tolerances for samples against their own exact law (see [`sda::experiments::oracle::ddim_law`]): the
 /// law is the samples' true distribution, so the mean error of N samples in law std units has
 /// standard error 1/√N and the variance ratio √(2/(N−1)); 3.5 of each, for N = 2048, is 0.077
 /// and 0.109.
@@ -107,7 +107,7 @@ fn law_comparison(draws: &[f64], law: &(DVector<f64>, nalgebra::DMatrix<f64>)) -
 /// shrinks the variance of the tightly observed coordinates; the cosine schedule does not.
 #[test]
 fn ddim_samples_follow_their_exact_law_under_every_schedule() {
-    use sda::oracle::{ddim_law, run_named, NamedRun};
+    use sda::experiments::oracle::{ddim_law, run_named, NamedRun};
     use sda::registry::{find, parse_params, SchedulePlugin};
     let device = default_device();
     for name in ["vp-cosine", "vp-linear", "vp-exp"] {
@@ -183,7 +183,7 @@ fn law_comparison_to(
 /// law refuses it.
 #[test]
 fn sda_ddim_samples_follow_their_exact_law() {
-    use sda::oracle::ddim_law;
+    use sda::experiments::oracle::ddim_law;
     let device = default_device();
     let p = problem();
     let eps = p
@@ -225,7 +225,7 @@ fn sda_ddim_samples_follow_their_exact_law() {
 /// prior ε (the time grid's own shortfall).
 #[test]
 fn composed_prior_law_approaches_the_exact_prior_as_k_grows() {
-    use sda::oracle::ddim_law;
+    use sda::experiments::oracle::ddim_law;
     let device = default_device();
     let p = problem();
     let (_, c) = p.system.trajectory_prior(16);

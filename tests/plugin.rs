@@ -4,7 +4,7 @@
 #[path = "../examples/custom_observation.rs"]
 mod custom_observation;
 
-use sda::oracle::{run_named, NamedRun};
+use sda::experiments::oracle::{run_named, NamedRun};
 use sda::prelude::*;
 use sda::registry::parse_params;
 

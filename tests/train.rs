@@ -5,10 +5,11 @@
 //! must not interleave with other tests.
 
 use sda::backend::{default_device, DefaultBackend};
-use sda::generate::{generate_lorenz63, GenerateOptions};
+use sda::checkpoint::Checkpoint;
+use sda::experiments::generate::{generate_lorenz63, GenerateOptions};
 use sda::score::mlp::{MlpConfig, ResMlp};
 use sda::score::precondition::Output;
-use sda::score::train::{load_trained, model_bytes, train, TrainConfig};
+use sda::score::train::{model_bytes, train, TrainConfig};
 use sda::systems::lorenz63::Lorenz63;
 
 #[test]
@@ -62,8 +63,14 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     assert_eq!(resumed.step, 120);
     assert_eq!(resumed.loss, straight.loss, "resumed loss curve differs");
     assert_eq!(resumed.valid, straight.valid);
-    let (ma, ca) = load_trained::<DefaultBackend, ResMlp<_>>(&a, &device).unwrap();
-    let (mb, _) = load_trained::<DefaultBackend, ResMlp<_>>(&b, &device).unwrap();
+    let (ma, ca) = Checkpoint::read(&a)
+        .unwrap()
+        .model::<DefaultBackend, ResMlp<_>>(&device)
+        .unwrap();
+    let (mb, _) = Checkpoint::read(&b)
+        .unwrap()
+        .model::<DefaultBackend, ResMlp<_>>(&device)
+        .unwrap();
     // same parameters, tensor by tensor (the header's metadata order may differ)
     let (ba, bb) = (
         model_bytes(&ma, &ca).unwrap(),
@@ -96,7 +103,10 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     let wlog =
         train::<DefaultBackend>(&warm, &base.join("w"), false, None, false, &device).unwrap();
     assert_eq!(wlog.step, 10);
-    let (mw, _) = load_trained::<DefaultBackend, ResMlp<_>>(&base.join("w"), &device).unwrap();
+    let (mw, _) = Checkpoint::read(&base.join("w"))
+        .unwrap()
+        .model::<DefaultBackend, ResMlp<_>>(&device)
+        .unwrap();
     let bw = model_bytes(&mw, &ca).unwrap();
     let tw = safetensors::SafeTensors::deserialize(&bw).unwrap();
     for name in tb.names() {
@@ -137,7 +147,9 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     assert!(err.to_string().contains("checkpoint is for"), "{err}");
     // corrupt checkpoint
     std::fs::write(a.join("model-00000120.safetensors"), b"garbage").unwrap();
-    let err = load_trained::<DefaultBackend, ResMlp<_>>(&a, &device)
+    let err = Checkpoint::read(&a)
+        .unwrap()
+        .model::<DefaultBackend, ResMlp<_>>(&device)
         .err()
         .unwrap();
     assert!(err.to_string().contains("not a safetensors file"), "{err}");
@@ -239,10 +251,15 @@ fn unet_trains_and_resumes_on_field_data() {
         "resumed U-Net loss curve differs"
     );
     assert!(straight.loss.iter().all(|l| l.is_finite()));
-    let (_, loaded) = load_trained::<DefaultBackend, UNet<_>>(&a, &device).unwrap();
+    let (_, loaded) = Checkpoint::read(&a)
+        .unwrap()
+        .model::<DefaultBackend, UNet<_>>(&device)
+        .unwrap();
     assert_eq!(loaded, net);
     // the wrong kind of network, another grid, data of another shape
-    let err = load_trained::<DefaultBackend, ResMlp<_>>(&a, &device)
+    let err = Checkpoint::read(&a)
+        .unwrap()
+        .model::<DefaultBackend, ResMlp<_>>(&device)
         .err()
         .unwrap();
     assert!(err.to_string().contains("not the kind of network"), "{err}");

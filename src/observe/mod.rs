@@ -156,38 +156,40 @@ pub fn linear_matrix<B: Backend>(
     Ok(h)
 }
 
-impl<B: Backend, T: ObservationModel<B> + ?Sized> ObservationModel<B> for Box<T> {
-    fn trajectory_shape(&self) -> TrajectoryShape {
-        (**self).trajectory_shape()
-    }
-    fn output_dim(&self) -> usize {
-        (**self).output_dim()
-    }
-    fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
-        (**self).apply(x)
-    }
-    fn noise_std(&self) -> Vec<f64> {
-        (**self).noise_std()
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
+/// `impl ObservationModel` for a pointer type (`Box<T>`, `&T`) that forwards every method,
+/// the default ones included, to the pointee — so a wrapped model answers exactly like the bare
+/// one (a forwarding impl that leaves out a default method silently answers with the default).
+macro_rules! forward_observation {
+    ($($ptr:ty),*) => {$(
+        impl<B: Backend, T: ObservationModel<B> + ?Sized> ObservationModel<B> for $ptr {
+            fn trajectory_shape(&self) -> TrajectoryShape {
+                (**self).trajectory_shape()
+            }
+            fn output_dim(&self) -> usize {
+                (**self).output_dim()
+            }
+            fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+                (**self).apply(x)
+            }
+            fn noise_std(&self) -> Vec<f64> {
+                (**self).noise_std()
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+            fn image_layout(&self) -> Option<[usize; 4]> {
+                (**self).image_layout()
+            }
+            fn observed_states(&self) -> Option<Vec<usize>> {
+                (**self).observed_states()
+            }
+            fn sample(&self, x: Tensor<B, 3>, noise: &mut NoiseSource) -> Tensor<B, 2> {
+                (**self).sample(x, noise)
+            }
+            fn log_likelihood(&self, y: &[f64], x: Tensor<B, 3>) -> Tensor<B, 1> {
+                (**self).log_likelihood(y, x)
+            }
+        }
+    )*};
 }
-
-impl<B: Backend, T: ObservationModel<B> + ?Sized> ObservationModel<B> for &T {
-    fn trajectory_shape(&self) -> TrajectoryShape {
-        (**self).trajectory_shape()
-    }
-    fn output_dim(&self) -> usize {
-        (**self).output_dim()
-    }
-    fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
-        (**self).apply(x)
-    }
-    fn noise_std(&self) -> Vec<f64> {
-        (**self).noise_std()
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-}
+forward_observation!(Box<T>, &T);

@@ -5,6 +5,7 @@
 
 pub mod chunked;
 pub mod embed;
+pub mod gaussian;
 pub mod mlp;
 pub mod network;
 pub mod precondition;
@@ -33,7 +34,7 @@ pub trait LocalScore<B: Backend>: Send + Sync {
 /// A noise model on whole trajectories `[N, L, D]`: what samplers integrate.
 ///
 /// Implemented by the composed local score ([`Composed`]), by exact Gaussian models
-/// ([`crate::systems::linear_gaussian::GaussianEpsilon`]) and by guided posteriors
+/// ([`gaussian::GaussianEpsilon`]) and by guided posteriors
 /// ([`crate::guidance::Guided`]), so a guided ε is usable wherever an ε is.
 pub trait EpsilonModel<B: Backend> {
     /// The schedule shared by the model and the sampler.
@@ -103,26 +104,42 @@ impl<B: Backend, S: LocalScore<B>, M: MarkovBlanket<B>> EpsilonModel<B> for Comp
     }
 }
 
-impl<B: Backend, T: EpsilonModel<B> + ?Sized> EpsilonModel<B> for Box<T> {
-    fn schedule(&self) -> &dyn NoiseSchedule {
-        (**self).schedule()
-    }
-    fn check_shape(&self, len: usize, dim: usize) -> Result<()> {
-        (**self).check_shape(len, dim)
-    }
-    fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
-        (**self).epsilon(x_t, t)
-    }
+/// `impl LocalScore` for a pointer type (`Box<T>`, `&T`) that forwards
+/// every method of the trait, default ones included, to the pointee.
+macro_rules! forward_scores {
+    ($($ptr:ty),*) => {$(
+        impl<B: Backend, T: LocalScore<B> + ?Sized> LocalScore<B> for $ptr {
+            fn schedule(&self) -> &dyn NoiseSchedule {
+                (**self).schedule()
+            }
+            fn window(&self) -> usize {
+                (**self).window()
+            }
+            fn state_dim(&self) -> usize {
+                (**self).state_dim()
+            }
+            fn epsilon(&self, windows: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
+                (**self).epsilon(windows, t)
+            }
+        }
+    )*};
 }
+forward_scores!(Box<T>, &T);
 
-impl<B: Backend, T: EpsilonModel<B> + ?Sized> EpsilonModel<B> for &T {
-    fn schedule(&self) -> &dyn NoiseSchedule {
-        (**self).schedule()
-    }
-    fn check_shape(&self, len: usize, dim: usize) -> Result<()> {
-        (**self).check_shape(len, dim)
-    }
-    fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
-        (**self).epsilon(x_t, t)
-    }
+/// `impl EpsilonModel` for a pointer type, forwarding every method to the pointee.
+macro_rules! forward_epsilon {
+    ($($ptr:ty),*) => {$(
+        impl<B: Backend, T: EpsilonModel<B> + ?Sized> EpsilonModel<B> for $ptr {
+            fn schedule(&self) -> &dyn NoiseSchedule {
+                (**self).schedule()
+            }
+            fn check_shape(&self, len: usize, dim: usize) -> Result<()> {
+                (**self).check_shape(len, dim)
+            }
+            fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
+                (**self).epsilon(x_t, t)
+            }
+        }
+    )*};
 }
+forward_epsilon!(Box<T>, &T);

@@ -10,13 +10,11 @@
 //! run would have seen.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -25,128 +23,11 @@ use rand_distr::{Distribution, StandardNormal};
 use super::mlp::ResMlp;
 use super::network::{NetworkConfig, ScoreNetwork};
 use super::unet::UNet;
-use crate::data::{load_split, load_states, write_atomic, Standardisation};
-use crate::generate::Manifest;
+pub use crate::checkpoint::{load_model, model_bytes, ScheduleChoice, TrainConfig, TrainLog};
+use crate::checkpoint::{read_record, State};
+use crate::data::{load_split, load_states, write_atomic, Manifest, Standardisation};
 use crate::schedule::NoiseSchedule;
 use crate::{Error, Result};
-
-/// A training run (TOML; unknown keys are rejected).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// The system whose data is used, as its dataset's manifest names it (`lorenz63`: states
-    /// of 3 in the paper's units; `kolmogorov`: velocity fields `[2, n, n]` as stored; any
-    /// other: states of D standardised per coordinate, see [`training_units`]).
-    pub system: String,
-    /// Dataset folder with `train.npy` and `valid.npy`.
-    pub data: PathBuf,
-    /// The network (a ResMLP or a U-Net).
-    pub network: NetworkConfig,
-    /// Total optimisation steps.
-    pub steps: usize,
-    /// Windows per batch.
-    #[serde(default = "default_batch")]
-    pub batch: usize,
-    /// Initial learning rate (decays linearly to 0).
-    #[serde(default = "default_lr")]
-    pub lr: f64,
-    /// AdamW weight decay.
-    #[serde(default = "default_weight_decay")]
-    pub weight_decay: f64,
-    /// Steps between validation losses.
-    #[serde(default = "default_every")]
-    pub validate_every: usize,
-    /// Steps between checkpoints.
-    #[serde(default = "default_every")]
-    pub checkpoint_every: usize,
-    /// Seed of initialisation and batches.
-    #[serde(default)]
-    pub seed: u64,
-    /// Warm start: a training folder whose last checkpointed parameters initialise this run
-    /// instead of a random draw. The network must be the same; the step count, the
-    /// learning-rate decay and the AdamW moments start afresh (a second linear-decay cycle).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init: Option<PathBuf>,
-    /// The diffusion schedule μ(t), σ(t) of the training and of every later use of the
-    /// network, by registered name (default: the paper's `vp-cosine`).
-    #[serde(default, skip_serializing_if = "ScheduleChoice::is_paper")]
-    pub schedule: ScheduleChoice,
-}
-
-/// A diffusion schedule by registered name with its parameters; in a training config,
-/// `schedule = { name = "vp-linear", params = { eta = 1e-3 } }`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleChoice {
-    /// Registered name (`sda list`).
-    pub name: String,
-    /// The schedule's parameters (its defaults when empty).
-    #[serde(default)]
-    pub params: toml::Table,
-}
-
-impl Default for ScheduleChoice {
-    /// The paper's VP cosine schedule with η = 1e-3.
-    fn default() -> Self {
-        Self {
-            name: "vp-cosine".into(),
-            params: toml::Table::new(),
-        }
-    }
-}
-
-impl ScheduleChoice {
-    /// Whether this is the default (the paper's schedule, no parameters).
-    pub fn is_paper(&self) -> bool {
-        *self == Self::default()
-    }
-
-    /// The schedule, built by its registered constructor; an unknown name or a bad parameter
-    /// is an error.
-    pub fn build(&self) -> Result<Arc<dyn NoiseSchedule>> {
-        let plugin = crate::registry::find::<crate::registry::SchedulePlugin>(&self.name)?;
-        (plugin.build)(&toml::Value::Table(self.params.clone()))
-    }
-}
-
-fn default_batch() -> usize {
-    256
-}
-fn default_lr() -> f64 {
-    1e-3
-}
-fn default_weight_decay() -> f64 {
-    1e-3
-}
-fn default_every() -> usize {
-    500
-}
-
-/// The training log kept beside the checkpoint.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct TrainLog {
-    /// Steps done.
-    pub step: usize,
-    /// Training loss of every step.
-    pub loss: Vec<f32>,
-    /// `(step, validation loss)`.
-    pub valid: Vec<(usize, f32)>,
-    /// Training seconds spent so far (over all runs).
-    pub seconds: f64,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct State {
-    config: TrainConfig,
-    log: TrainLog,
-    model_file: String,
-    record_file: String,
-    optimizer_file: String,
-    /// The units of a ResMLP's states (absent for a U-Net, and in Lorenz-63 checkpoints
-    /// written before units were stored, whose units are [`Standardisation::lorenz63`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    units: Option<Standardisation>,
-}
 
 /// The units the network of `cfg` learns in: none for a U-Net on `kolmogorov` fields; for a
 /// ResMLP the paper's fixed units on `lorenz63`, and on any other system the per-coordinate
@@ -296,66 +177,6 @@ fn scalar<B: burn::tensor::backend::Backend>(x: Tensor<B, 1>) -> f32 {
         .convert::<f32>()
         .into_vec::<f32>()
         .expect("float")[0]
-}
-
-/// Saves a model as safetensors bytes with its architecture in the metadata.
-pub fn model_bytes<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
-    model: &N,
-    cfg: &N::Config,
-) -> Result<Vec<u8>> {
-    let mut store = SafetensorsStore::from_bytes(None).metadata(
-        "sda.network",
-        serde_json::to_string(cfg).expect("config serialises"),
-    );
-    model
-        .save_into(&mut store)
-        .map_err(|e| Error::Numerical(format!("saving the model: {e}")))?;
-    store
-        .get_bytes()
-        .map_err(|e| Error::Numerical(format!("saving the model: {e}")))
-}
-
-/// Loads a model saved by [`model_bytes`] into a network of architecture `cfg`; a file of
-/// another architecture or a corrupt file is an error naming the path.
-pub fn load_model<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
-    path: &Path,
-    cfg: &N::Config,
-    device: &B::Device,
-) -> Result<N> {
-    let corrupt = |message: String| Error::Corrupt {
-        path: path.to_path_buf(),
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| corrupt(format!("not a safetensors file: {e}")))?;
-    let saved: N::Config = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("sda.network"))
-        .and_then(|s| serde_json::from_str(s).ok())
-        .ok_or_else(|| corrupt("no sda.network metadata".into()))?;
-    if saved != *cfg {
-        return Err(corrupt(format!(
-            "checkpoint is for {saved:?}, but the configuration asks for {cfg:?}"
-        )));
-    }
-    let mut model = N::init(cfg, device)?;
-    let mut store = SafetensorsStore::from_bytes(Some(bytes));
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| corrupt(format!("{e}")))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() {
-        return Err(corrupt(format!(
-            "{} tensors failed to load, {} missing",
-            result.errors.len(),
-            result.missing.len()
-        )));
-    }
-    Ok(model)
 }
 
 /// Runs (or resumes) a training. `stop_after` ends the call after that many steps of this call
@@ -546,7 +367,7 @@ fn warm_start<B: AutodiffBackend, N>(
 where
     N: ScoreNetwork<B> + AutodiffModule<B>,
 {
-    let state = read_state(init)?;
+    let state: State = crate::data::read_json(&init.join("state.json"))?;
     if state.config.system != cfg.system || state.config.network != cfg.network {
         return Err(Error::Invalid(format!(
             "init = {} holds a {} {:?}, but this run trains a {} {:?}",
@@ -575,23 +396,6 @@ where
     load_model::<B, N>(&dir.join(&state.model_file), net, device)?;
     Ok(N::init(net, device)?
         .load_record(read_record::<B, _>(&dir.join(&state.record_file), device)?))
-}
-
-/// Reads a burn record written by [`save_checkpoint`] (MessagePack, full precision).
-fn read_record<B: burn::tensor::backend::Backend, R: burn::record::Record<B>>(
-    path: &Path,
-    device: &B::Device,
-) -> Result<R> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
-        .load(bytes, device)
-        .map_err(|e| Error::Corrupt {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
 }
 
 fn save_checkpoint<
@@ -642,68 +446,6 @@ fn save_checkpoint<
         }
     }
     Ok(())
-}
-
-/// The architecture checkpointed in a training folder (which kind of network it holds).
-pub fn trained_network(out: &Path) -> Result<NetworkConfig> {
-    Ok(read_state(out)?.config.network)
-}
-
-/// The units a training folder's ResMLP learns in ([`training_units`]); `None` for a U-Net.
-/// Lorenz-63 checkpoints written before the units were stored read as the paper's units.
-pub fn trained_units(out: &Path) -> Result<Option<Standardisation>> {
-    let state = read_state(out)?;
-    Ok(match (state.units, &state.config.network) {
-        (Some(u), _) => Some(u),
-        (None, NetworkConfig::Mlp(_)) if state.config.system == "lorenz63" => {
-            Some(Standardisation::lorenz63())
-        }
-        (None, NetworkConfig::Mlp(_)) => {
-            return Err(Error::Corrupt {
-                path: out.join("state.json"),
-                message: format!(
-                    "a ResMLP checkpoint of {} without the units it learned in",
-                    state.config.system
-                ),
-            })
-        }
-        (None, NetworkConfig::UNet(_)) => None,
-    })
-}
-
-/// The diffusion schedule a training folder's network was trained with.
-pub fn trained_schedule(out: &Path) -> Result<Arc<dyn NoiseSchedule>> {
-    read_state(out)?.config.schedule.build()
-}
-
-/// The configuration a training folder was trained with.
-pub fn trained_config(out: &Path) -> Result<TrainConfig> {
-    Ok(read_state(out)?.config)
-}
-
-/// The `state.json` of a training folder.
-fn read_state(out: &Path) -> Result<State> {
-    crate::data::read_json(&out.join("state.json"))
-}
-
-/// The checkpointed model of a training folder, with its architecture; an error if the folder
-/// holds another kind of network than `N`.
-pub fn load_trained<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
-    out: &Path,
-    device: &B::Device,
-) -> Result<(N, N::Config)> {
-    let state = read_state(out)?;
-    let network = state.config.network;
-    let cfg: N::Config = serde_json::to_value(&network)
-        .ok()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "{} holds a {network:?}, not the kind of network asked for",
-                out.display()
-            ))
-        })?;
-    Ok((load_model(&out.join(state.model_file), &cfg, device)?, cfg))
 }
 
 /// Where `sda train` writes by default.

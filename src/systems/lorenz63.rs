@@ -8,7 +8,8 @@
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::Dynamics;
+use crate::data::Standardisation;
+use crate::dynamics::Dynamics;
 
 /// Lorenz-63 with its stochastic transition and initial prior.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -35,10 +36,10 @@ impl Default for Lorenz63 {
     }
 }
 
-/// Mean of the standardisation: `(0, 0, 25)`.
-pub const STANDARD_MEAN: [f64; 3] = [0.0, 0.0, 25.0];
-/// Scale of the standardisation: `(8, 9, 8.6)`.
-pub const STANDARD_SCALE: [f64; 3] = [8.0, 9.0, 8.6];
+/// Mean of the standardisation: `(0, 0, 25)` ([`Standardisation::lorenz63`]).
+pub const STANDARD_MEAN: [f64; 3] = Standardisation::LORENZ63_MEAN;
+/// Scale of the standardisation: `(8, 9, 8.6)` ([`Standardisation::lorenz63`]).
+pub const STANDARD_SCALE: [f64; 3] = Standardisation::LORENZ63_SCALE;
 
 impl Lorenz63 {
     /// Checks that σ, ρ and β are finite and that the step Δ is positive and finite (it is
@@ -138,5 +139,17 @@ impl Dynamics for Lorenz63 {
     }
     fn log_transition(&self, x: &[f64], x_next: &[f64]) -> Option<f64> {
         Some(self.log_transition_from_mean(self.rk4(state(x)), x_next))
+    }
+}
+
+inventory::submit! {
+    crate::registry::SystemPlugin {
+        name: "lorenz63",
+        description: "Lorenz-63 (sigma 10, rho 28, beta 8/3), RK4 step dt + N(0, dt I): sigma, rho, beta, dt (defaults: paper)",
+        build: |p| {
+            let s: Lorenz63 = crate::registry::params(p)?;
+            s.check()?;
+            Ok(Box::new(s))
+        },
     }
 }

@@ -10,7 +10,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use self::solver::{FlowParams, NavierStokes2d, Workspace};
 use self::spectral::C64;
-use super::Dynamics;
+use crate::dynamics::Dynamics;
 use crate::{Error, Result};
 
 /// Configuration of the system and its snapshots (unknown keys are rejected).

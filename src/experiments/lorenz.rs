@@ -1,7 +1,7 @@
 //! The Lorenz-63 experiment of the paper (§4.1, Figure 2): its constants, its observation
 //! presets, its trained prior and the small end-to-end quickstart. The pieces are generic:
-//! the prior and its units are [`crate::vector`]'s, the Figure-2 evaluation against particle
-//! filters is [`crate::evaluate`]'s.
+//! the prior and its units are [`crate::experiments::vector`]'s, the Figure-2 evaluation against particle
+//! filters is [`crate::experiments::evaluate`]'s.
 //!
 //! Units: networks, observations and guidance work on **standardised** states
 //! (`ã = a/8`, …; [`Lorenz63::standardise`], stored with each checkpoint as
@@ -14,10 +14,13 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 
-use crate::evaluate::{evaluate_observation, EvaluateRow, EvaluateSettings, SdaMethods};
+use crate::checkpoint::{Checkpoint, TrainedPrior};
+use crate::experiments::evaluate::{
+    evaluate_observation, EvaluateRow, EvaluateSettings, SdaMethods,
+};
+use crate::experiments::posterior::{observed_coordinates, trajectory};
 use crate::observe::ops::{Pick, PickConfig};
 use crate::systems::lorenz63::Lorenz63;
-use crate::vector::{observed_coordinates, trajectory, VectorPrior};
 use crate::{Error, Result, TrajectoryShape};
 
 /// Trajectory length of the paper's evaluation (the first 65 states of a test trajectory).
@@ -45,8 +48,8 @@ pub fn preset(name: &str) -> Option<PickConfig> {
 
 /// Loads a Lorenz-63 training folder as a composed prior with its units; an error if its
 /// states are not Lorenz-63's 3.
-pub fn load_prior<B: Backend>(run: &Path, device: &B::Device) -> Result<VectorPrior<B>> {
-    let prior = VectorPrior::<B>::load(run, device)?;
+pub fn load_prior<B: Backend>(run: &Path, device: &B::Device) -> Result<TrainedPrior<B>> {
+    let prior = Checkpoint::read(run)?.prior::<B>(device)?;
     if prior.dim() != 3 {
         return Err(Error::Shape(format!(
             "the checkpoint in {} has state dimension {}, Lorenz-63 states have 3",
@@ -91,7 +94,7 @@ pub struct QuickstartSettings {
 /// trajectory 0 with SDA, compare with two particle filters, draw the trajectories.
 /// Every stage is resumable: a rerun reuses the data and the checkpoint.
 pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
-    use crate::generate::{generate_lorenz63, GenerateOptions};
+    use crate::experiments::generate::{generate_lorenz63, GenerateOptions};
     use crate::score::mlp::MlpConfig;
     use crate::score::train::{train, TrainConfig};
     type B = crate::backend::DefaultBackend;
@@ -139,7 +142,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         samples: settings.samples,
         steps: settings.steps,
         particles: settings.particles,
-        filter_burn_in: crate::evaluate::FILTER_BURN_IN,
+        filter_burn_in: crate::experiments::evaluate::FILTER_BURN_IN,
         progress: settings.progress,
     };
     let system = Lorenz63::default();
@@ -168,4 +171,26 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         rows: evaluation.rows,
         figure,
     })
+}
+
+inventory::submit! {
+    crate::registry::ObservationPlugin {
+        name: "lo",
+        description: "Lorenz-63 'lo' (paper Fig. 2): standardised a at every 8th state, sigma 0.05",
+        build: |p, shape| {
+            let crate::registry::NoParams {} = crate::registry::params(p)?;
+            Ok(Box::new(Pick::from_config(shape, preset("lo").expect("preset"))?))
+        },
+    }
+}
+
+inventory::submit! {
+    crate::registry::ObservationPlugin {
+        name: "hi",
+        description: "Lorenz-63 'hi' (paper Fig. 2): standardised a at every state, sigma 0.25",
+        build: |p, shape| {
+            let crate::registry::NoParams {} = crate::registry::params(p)?;
+            Ok(Box::new(Pick::from_config(shape, preset("hi").expect("preset"))?))
+        },
+    }
 }

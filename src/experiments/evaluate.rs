@@ -12,15 +12,18 @@ use std::path::Path;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::blanket::MarkovBlanket;
+use crate::checkpoint::TrainedPrior;
 use crate::data::load_states;
+use crate::dynamics::Dynamics;
+use crate::experiments::posterior::{
+    expected_log_likelihood, observe, particle_posterior, posterior,
+};
 use crate::filter::ParticleFilter;
 use crate::guidance::Guidance;
 use crate::metrics::expected_log_prior;
 use crate::observe::ops::{Pick, PickConfig};
 use crate::sampler::{PredictorCorrector, SampleOptions, Sampler};
-use crate::systems::Dynamics;
 use crate::transport::wasserstein1;
-use crate::vector::{expected_log_likelihood, observe, particle_posterior, posterior, VectorPrior};
 use crate::{Error, Result, TrajectoryShape};
 
 /// The paper's three statistics of a set of posterior trajectories.
@@ -42,7 +45,7 @@ pub const FILTER_BURN_IN: usize = 64;
 /// Settings of [`evaluate_observation`].
 #[derive(Debug, Clone)]
 pub struct EvaluateSettings {
-    /// Observation process (e.g. [`crate::lorenz::preset`]`("lo")`).
+    /// Observation process (e.g. [`crate::experiments::lorenz::preset`]`("lo")`).
     pub observation: PickConfig,
     /// Trajectory length L (65 in the paper).
     pub len: usize,
@@ -160,7 +163,7 @@ pub struct Evaluation {
 /// paper's Figure 2. Seeds derive from `index`, so every row is reproducible on its own.
 pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     system: &dyn Dynamics,
-    prior: &VectorPrior<B, M>,
+    prior: &TrainedPrior<B, M>,
     sda: &SdaMethods<'_, B>,
     truth: &[f64],
     index: usize,
@@ -192,7 +195,14 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     }
     let shape = TrajectoryShape::new(settings.len, d);
     let pick = Pick::from_config(shape, settings.observation.clone())?;
-    let y = observe::<B>(&pick, &prior.units, truth, 1000 + index as u64, device)?;
+    let y = observe::<B>(
+        &pick,
+        &prior.units,
+        truth,
+        None,
+        1000 + index as u64,
+        device,
+    )?;
     let seed = 2 * index as u64;
     let filter = |seed: u64| ParticleFilter {
         particles: settings.particles,
@@ -382,7 +392,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     system: &dyn Dynamics,
-    prior: &VectorPrior<B, M>,
+    prior: &TrainedPrior<B, M>,
     sda: &SdaMethods<'_, B>,
     data: &Path,
     indices: &[usize],

@@ -8,6 +8,10 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod manifest;
+
+pub use manifest::{GenerateOptions, Manifest};
+
 use crate::{Error, Result};
 
 /// An n-dimensional `f32` array in C order.
@@ -245,6 +249,15 @@ pub struct Standardisation {
 }
 
 impl Standardisation {
+    /// The identity units of states of `dim` values (mean 0, scale 1): a U-Net learns fields
+    /// as stored. Standardising with them returns every value unchanged.
+    pub fn identity(dim: usize) -> Self {
+        Self {
+            mean: vec![0.0; dim],
+            scale: vec![1.0; dim],
+        }
+    }
+
     /// Checked construction: equal lengths, finite means, finite positive scales.
     pub fn new(mean: Vec<f64>, scale: Vec<f64>) -> Result<Self> {
         if mean.is_empty()
@@ -260,13 +273,17 @@ impl Standardisation {
         Ok(Self { mean, scale })
     }
 
-    /// The paper's fixed Lorenz-63 units ([`crate::systems::lorenz63::STANDARD_MEAN`],
-    /// [`crate::systems::lorenz63::STANDARD_SCALE`]): `ã = a/8`, `b̃ = b/9`, `c̃ = (c − 25)/8.6`.
+    /// Mean of the paper's fixed Lorenz-63 units: `(0, 0, 25)`.
+    pub const LORENZ63_MEAN: [f64; 3] = [0.0, 0.0, 25.0];
+    /// Scale of the paper's fixed Lorenz-63 units: `(8, 9, 8.6)`.
+    pub const LORENZ63_SCALE: [f64; 3] = [8.0, 9.0, 8.6];
+
+    /// The paper's fixed Lorenz-63 units ([`Self::LORENZ63_MEAN`], [`Self::LORENZ63_SCALE`]):
+    /// `ã = a/8`, `b̃ = b/9`, `c̃ = (c − 25)/8.6`.
     pub fn lorenz63() -> Self {
-        use crate::systems::lorenz63::{STANDARD_MEAN, STANDARD_SCALE};
         Self {
-            mean: STANDARD_MEAN.to_vec(),
-            scale: STANDARD_SCALE.to_vec(),
+            mean: Self::LORENZ63_MEAN.to_vec(),
+            scale: Self::LORENZ63_SCALE.to_vec(),
         }
     }
 

@@ -14,6 +14,7 @@ use rand::{rngs::StdRng, SeedableRng};
 
 use crate::backend::{from_host, to_host, DefaultBackend, NoiseSource};
 use crate::blanket::{MarkovBlanket, TemporalWindow};
+use crate::dynamics::Dynamics;
 use crate::guidance::{Guidance, Guided};
 use crate::metrics::MomentComparison;
 use crate::observe::{linear_matrix, ops::Pick, ObservationModel};
@@ -22,9 +23,9 @@ use crate::registry::{
 };
 use crate::sampler::{sample, time_grid, PredictorCorrector, SampleOptions, Sampler};
 use crate::schedule::{NoiseSchedule, VpCosine};
+use crate::score::gaussian::GaussianEpsilon;
 use crate::score::{Composed, EpsilonModel};
-use crate::systems::linear_gaussian::{split_by_state, GaussianEpsilon, LinearGaussian};
-use crate::systems::Dynamics;
+use crate::systems::linear_gaussian::{split_by_state, LinearGaussian};
 use crate::{Error, Result, TrajectoryShape};
 
 /// Trajectory length of the fixed oracle.

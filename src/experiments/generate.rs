@@ -8,35 +8,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::data::{read_npy, split_path, split_sizes, write_atomic, write_npy, Array, SPLITS};
+use crate::data::{
+    read_npy, split_path, split_sizes, write_atomic, write_npy, Array, Manifest, SPLITS,
+};
+use crate::dynamics::Dynamics;
 use crate::systems::kolmogorov::{Kolmogorov, KolmogorovConfig};
 use crate::systems::lorenz63::Lorenz63;
-use crate::systems::Dynamics;
 use crate::{Error, Result};
 use rand::{rngs::StdRng, SeedableRng};
 
-/// What to generate.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerateOptions {
-    /// Output folder (not recorded in the manifest, so moved datasets stay byte-identical).
-    #[serde(skip)]
-    pub out: PathBuf,
-    /// Number of trajectories N (split 80/10/10 by index).
-    pub trajectories: usize,
-    /// Base seed; trajectory i uses [`trajectory_seed`]`(seed, i)`.
-    pub seed: u64,
-    /// Discarded snapshots before the kept ones.
-    pub burn_in: usize,
-    /// Kept snapshots per trajectory.
-    pub keep: usize,
-    /// Stop after this many newly simulated trajectories (generation in chunks); `None` = all.
-    #[serde(skip)]
-    pub max_new: Option<usize>,
-    /// Show a progress bar.
-    #[serde(skip)]
-    pub progress: bool,
-}
+/// The generation settings, recorded in the dataset's [`Manifest`].
+pub use crate::data::GenerateOptions;
 
 /// How a call to a generator ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,54 +43,6 @@ pub enum Outcome {
 /// The seed of trajectory `index` from the base seed.
 pub fn trajectory_seed(seed: u64, index: usize) -> u64 {
     seed.wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
-
-/// The `manifest.json` of a dataset: how it was made.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Manifest {
-    /// The system's registered name.
-    pub system: String,
-    /// The parameters the system was built with (the plugin's parameters).
-    pub system_config: serde_json::Value,
-    /// Trajectories, seed, burn-in, kept states.
-    pub options: GenerateOptions,
-    /// Shape of one state.
-    pub state_shape: Vec<usize>,
-    /// `(split, first trajectory, count)`.
-    pub splits: Vec<(String, usize, usize)>,
-    /// How trajectory seeds derive from the base seed.
-    pub seeds: String,
-    /// The file format.
-    pub format: String,
-}
-
-impl Manifest {
-    /// The manifest of the dataset folder `dir`; `None` if it has none (data made elsewhere),
-    /// an error if it is unreadable.
-    pub fn read(dir: &Path) -> Result<Option<Self>> {
-        let path = dir.join("manifest.json");
-        if !path.exists() {
-            return Ok(None);
-        }
-        crate::data::read_json(&path).map(Some)
-    }
-
-    /// The system that made the dataset, rebuilt by its registered name from the recorded
-    /// parameters (for the log-prior of samples or a particle filter); `None` if no system of
-    /// that name is registered in this program.
-    pub fn system(&self) -> Result<Option<Box<dyn Dynamics>>> {
-        let Ok(plugin) = crate::registry::find::<crate::registry::SystemPlugin>(&self.system)
-        else {
-            return Ok(None);
-        };
-        let params = toml::Value::try_from(&self.system_config).map_err(|e| {
-            Error::Invalid(format!(
-                "the manifest's parameters of {} are not a parameter table: {e}",
-                self.system
-            ))
-        })?;
-        (plugin.build)(&params).map(Some)
-    }
 }
 
 fn staging(out: &Path) -> PathBuf {

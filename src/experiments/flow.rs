@@ -1,115 +1,15 @@
-//! The Kolmogorov-flow experiment (paper §4.2) as library calls: the trained U-Net prior
-//! (Algorithm 2 over a [`UNetScore`]), observations of test trajectories by any registered
-//! field observation, SDA or DPS posteriors (Algorithms 3–4), the residual check
-//! `std(A(x) − y) ≈ σ_y`, and vorticity figures. States are `(u, v)` on the learning grid,
-//! unnormalised, flattened `[2, n, n]`.
+//! The Kolmogorov-flow experiment (paper §4.2) as library calls: what is particular to
+//! fields — the residual check `std(A(x) − y) ≈ σ_y`, vorticity figures, and the Figure-5
+//! re-simulation of samples. The trained U-Net prior and its posteriors are the same as every
+//! other prior's ([`crate::checkpoint::TrainedPrior`], [`crate::experiments::posterior`]).
+//! States are `(u, v)` on the learning grid, unnormalised, flattened `[2, n, n]`.
 
-use std::path::Path;
+use burn::tensor::backend::Backend;
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-
-use crate::backend::{from_host, to_host, NoiseSource};
-use crate::blanket::{MarkovBlanket, TemporalWindow};
-use crate::data::load_split;
-use crate::guidance::{sample_posterior, Guidance};
+use crate::backend::{from_host, to_host};
 use crate::observe::ObservationModel;
-use crate::sampler::{SampleOptions, SampleReport, Sampler};
-use crate::score::train::load_trained;
-use crate::score::unet::{UNet, UNetScore};
-use crate::score::Composed;
 use crate::systems::kolmogorov::vorticity_from_velocity;
 use crate::{Error, Result};
-
-/// The composed prior of a trained U-Net over the blanket `M` (by default the temporal window).
-pub type FlowPrior<B, M = TemporalWindow> = Composed<UNetScore<B>, M>;
-
-/// Loads the checkpoint of a U-Net training folder as a composed prior over the temporal
-/// window of its k.
-pub fn load_prior<B: Backend>(run: &Path, device: &B::Device) -> Result<FlowPrior<B>> {
-    let k = crate::score::train::trained_network(run)?.k();
-    load_prior_with_blanket(run, TemporalWindow::new(k)?, device)
-}
-
-/// Loads the checkpoint of a U-Net training folder composed over `blanket`, whose windows
-/// must be the network's 2k+1 states (an error otherwise).
-pub fn load_prior_with_blanket<B: Backend, M: MarkovBlanket<B>>(
-    run: &Path,
-    blanket: M,
-    device: &B::Device,
-) -> Result<FlowPrior<B, M>> {
-    let (net, cfg) = load_trained::<B, UNet<B>>(run, device)?;
-    let schedule = crate::score::train::trained_schedule(run)?;
-    Composed::new::<B>(UNetScore::new(net, cfg, schedule), blanket)
-}
-
-/// The first `len` states of trajectory `index` of a split of `[N, T, 2, n, n]` fields
-/// (`[len·2n²]`).
-pub fn trajectory(
-    data: &Path,
-    split: &str,
-    index: usize,
-    len: usize,
-    grid: usize,
-) -> Result<Vec<f64>> {
-    let a = load_split(data, split, &[2, grid, grid])?;
-    let (n, t) = (a.shape[0], a.shape[1]);
-    if index >= n || len > t {
-        return Err(Error::Invalid(format!(
-            "the {split} split of {} has {n} trajectories of {t} states; asked for trajectory \
-             {index}, {len} states",
-            data.display()
-        )));
-    }
-    let d = 2 * grid * grid;
-    let off = index * t * d;
-    Ok(a.data[off..off + len * d]
-        .iter()
-        .map(|&v| v as f64)
-        .collect())
-}
-
-/// The observation: `A(truth) + η` (seeded), or, for scenarios that prescribe an event
-/// (`fixed`, e.g. the circle's 0.6), that value everywhere.
-pub fn observe<B: Backend>(
-    observation: &dyn ObservationModel<B>,
-    truth: &[f64],
-    fixed: Option<f64>,
-    seed: u64,
-    device: &B::Device,
-) -> Result<Vec<f64>> {
-    if let Some(v) = fixed {
-        return Ok(vec![v; observation.output_dim()]);
-    }
-    let s = observation.trajectory_shape();
-    if truth.len() != s.len * s.dim {
-        return Err(Error::Shape(format!(
-            "a truth of {} values does not fit the observation's {}×{} trajectories",
-            truth.len(),
-            s.len,
-            s.dim
-        )));
-    }
-    let x = from_host::<B, 3>(truth, [1, s.len, s.dim], device);
-    Ok(to_host(observation.sample(x, &mut NoiseSource::new(seed))))
-}
-
-/// Posterior trajectories `[N·L·2n²]` of the guided prior; trajectories are evaluated a few at
-/// a time on all cores ([`crate::score::chunked::Chunked`]).
-#[allow(clippy::too_many_arguments)]
-pub fn posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
-    prior: &FlowPrior<B, M>,
-    observation: &dyn ObservationModel<B>,
-    y: &[f64],
-    guidance: &dyn Guidance<B>,
-    sampler: &dyn Sampler<B>,
-    opts: &SampleOptions,
-    device: &B::Device,
-) -> Result<(Vec<f64>, SampleReport)> {
-    // one trajectory (L − 2k windows of 64² fields) per piece
-    let (x, report) =
-        sample_posterior::<B, _>(prior, observation, y, guidance, sampler, opts, 1, device)?;
-    Ok((to_host(x), report))
-}
 
 /// The residual standard deviation `sqrt(mean((A(x) − y)²))` over samples and observed values:
 /// close to σ_y for a posterior consistent with the observation.

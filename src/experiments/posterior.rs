@@ -1,89 +1,33 @@
-//! State-vector systems learned by a ResMLP — Lorenz-63, the linear-Gaussian chain, or any
-//! registered [`Dynamics`] whose flattened state is a short vector: the trained prior
-//! (Algorithm 2 over a [`MlpScore`]) together with the units it learned in, observations of a
-//! data trajectory, SDA posteriors (Algorithms 3–4) back in physical units, and their
-//! summaries. `sda assimilate` and the Lorenz experiment ([`crate::lorenz`]) are thin layers
-//! over it.
+//! Posteriors of a trained prior ([`TrainedPrior`], read from a checkpoint by
+//! [`Checkpoint`](crate::checkpoint::Checkpoint)) in physical units, for state vectors
+//! (Lorenz-63, the linear-Gaussian chain, any registered system learned by a ResMLP) and fields
+//! (Kolmogorov, a U-Net) alike: a data trajectory, its observation, SDA posteriors
+//! (Algorithms 3–4) and their summaries. `sda assimilate`, `sda evaluate` and the Lorenz and
+//! Kolmogorov experiments are thin layers over it.
 //!
-//! Units: the network, the observation model and the guidance work on **standardised**
-//! states `x̃ = (x − mean) / scale` ([`Standardisation`], stored with the checkpoint); data
-//! files, samples and metrics are physical. An observation `y` is in the observation's
-//! (standardised) units.
+//! Units: the network, the observation model and the guidance work in the prior's units
+//! `x̃ = (x − mean) / scale` ([`Standardisation`], stored with a ResMLP checkpoint; the identity
+//! for a U-Net's fields); data files, samples and metrics are physical. An observation `y` is in
+//! the observation's units.
 
 use std::path::Path;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::backend::{from_host, to_host, NoiseSource};
-use crate::blanket::{MarkovBlanket, TemporalWindow};
+use crate::blanket::MarkovBlanket;
+use crate::checkpoint::TrainedPrior;
 use crate::data::{load_states, Standardisation};
+use crate::dynamics::Dynamics;
 use crate::filter::ParticleFilter;
-use crate::guidance::{sample_posterior, Guidance};
+use crate::guidance::Guidance;
 use crate::observe::{ops::Pick, ObservationModel};
-use crate::sampler::{SampleOptions, SampleReport, Sampler};
-use crate::score::mlp::{MlpScore, ResMlp};
-use crate::score::train::{load_trained, trained_units};
-use crate::score::Composed;
-use crate::systems::Dynamics;
+use crate::sampler::{sample_posterior, SampleOptions, SampleReport, Sampler};
 use crate::{Error, Result};
 
-/// A trained state-vector prior: the composed score `Composed<MlpScore, M>` (Algorithm 2 with
-/// the blanket `M`, by default the temporal window of the checkpoint's k) on standardised
-/// states, and the units it learned in.
-pub struct VectorPrior<B: Backend, M = TemporalWindow> {
-    /// The composed trajectory score on standardised states.
-    pub composed: Composed<MlpScore<B>, M>,
-    /// Physical ↔ standardised.
-    pub units: Standardisation,
-}
-
-impl<B: Backend> VectorPrior<B> {
-    /// Loads the ResMLP checkpoint of a training folder as a composed prior over the temporal
-    /// window of its k, with the schedule it was trained with and its units.
-    pub fn load(run: &Path, device: &B::Device) -> Result<Self> {
-        let k = crate::score::train::trained_network(run)?.k();
-        Self::load_with_blanket(run, TemporalWindow::new(k)?, device)
-    }
-}
-
-impl<B: Backend, M: MarkovBlanket<B>> VectorPrior<B, M> {
-    /// Loads the ResMLP checkpoint of a training folder composed over `blanket`, whose windows
-    /// must be the network's 2k+1 states (an error otherwise).
-    pub fn load_with_blanket(run: &Path, blanket: M, device: &B::Device) -> Result<Self> {
-        let (net, cfg) = load_trained::<B, ResMlp<B>>(run, device)?;
-        let units = trained_units(run)?.ok_or_else(|| {
-            Error::Invalid(format!("{} holds no state-vector network", run.display()))
-        })?;
-        if units.dim() != cfg.state_dim {
-            return Err(Error::Corrupt {
-                path: run.join("state.json"),
-                message: format!(
-                    "units of {} coordinates for a network of state dimension {}",
-                    units.dim(),
-                    cfg.state_dim
-                ),
-            });
-        }
-        let schedule = crate::score::train::trained_schedule(run)?;
-        Ok(Self {
-            composed: Composed::new::<B>(MlpScore::new(net, cfg, schedule), blanket)?,
-            units,
-        })
-    }
-
-    /// Flattened state dimension D.
-    pub fn dim(&self) -> usize {
-        self.units.dim()
-    }
-
-    /// Blanket half-width k.
-    pub fn k(&self) -> usize {
-        self.composed.local().config().k
-    }
-}
-
 /// The first `len` states of trajectory `index` of a data split whose states have `dim`
-/// values, in physical units (`[len·dim]`).
+/// values (a state shape like `[2, n, n]` reads as `2n²` values), in physical units
+/// (`[len·dim]`).
 pub fn trajectory(
     data: &Path,
     split: &str,
@@ -112,14 +56,20 @@ pub fn trajectory(
         .collect())
 }
 
-/// A noisy observation `y = A(standardise(truth)) + η` of a physical trajectory, seeded.
+/// A noisy observation `y = A(standardise(truth)) + η` of a physical trajectory, seeded; or,
+/// for an observation that prescribes an event (`fixed`, e.g. the Kolmogorov circle's 0.6),
+/// that value everywhere.
 pub fn observe<B: Backend>(
     observation: &dyn ObservationModel<B>,
     units: &Standardisation,
     truth: &[f64],
+    fixed: Option<f64>,
     seed: u64,
     device: &B::Device,
 ) -> Result<Vec<f64>> {
+    if let Some(v) = fixed {
+        return Ok(vec![v; observation.output_dim()]);
+    }
     let shape = observation.trajectory_shape();
     if truth.len() != shape.len * shape.dim || shape.dim != units.dim() {
         return Err(Error::Shape(format!(
@@ -136,10 +86,11 @@ pub fn observe<B: Backend>(
 }
 
 /// SDA posterior trajectories (physical units, `[N·L·D]`): the composed prior guided by
-/// `guidance` (Algorithm 3) and integrated by `sampler` (Algorithm 4).
+/// `guidance` (Algorithm 3) and integrated by `sampler` (Algorithm 4), evaluated
+/// [`TrainedPrior::samples_per_piece`] trajectories at a time.
 #[allow(clippy::too_many_arguments)]
 pub fn posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
-    prior: &VectorPrior<B, M>,
+    prior: &TrainedPrior<B, M>,
     observation: &dyn ObservationModel<B>,
     y: &[f64],
     guidance: &dyn Guidance<B>,
@@ -147,15 +98,14 @@ pub fn posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
     opts: &SampleOptions,
     device: &B::Device,
 ) -> Result<(Vec<f64>, SampleReport)> {
-    if observation.trajectory_shape().dim != prior.dim() {
+    let shape = observation.trajectory_shape();
+    if shape.dim != prior.dim() {
         return Err(Error::Shape(format!(
             "the observation is built for states of {}, the prior's have {}",
-            observation.trajectory_shape().dim,
+            shape.dim,
             prior.dim()
         )));
     }
-    // about 1024 windows per piece
-    let per_piece = (1024 / observation.trajectory_shape().len).max(1);
     let (x, report) = sample_posterior::<B, _>(
         &prior.composed,
         observation,
@@ -163,7 +113,7 @@ pub fn posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
         guidance,
         sampler,
         opts,
-        per_piece,
+        prior.samples_per_piece(shape.len),
         device,
     )?;
     Ok((prior.units.physical(&to_host(x)), report))

@@ -1,0 +1,404 @@
+//! A training folder's checkpoint, read once: the training configuration (network, data,
+//! schedule by name), the training log, the units the network learned in, and the files of the
+//! weights — safetensors for inference and interchange, burn's MessagePack records of the
+//! parameters and of the optimizer for exact resumption. Written by
+//! [`crate::score::train::train`] (Algorithm 1); read by every command that uses a trained
+//! network through [`Checkpoint::read`], which also builds the composed prior
+//! ([`Checkpoint::prior`], Algorithm 2 over the trained local score).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::backend::Backend;
+
+use crate::blanket::{MarkovBlanket, TemporalWindow};
+use crate::data::Standardisation;
+use crate::schedule::NoiseSchedule;
+use crate::score::mlp::{MlpScore, ResMlp};
+use crate::score::network::{NetworkConfig, ScoreNetwork};
+use crate::score::unet::{UNet, UNetScore};
+use crate::score::{Composed, LocalScore};
+use crate::{Error, Result};
+
+/// A training run (TOML; unknown keys are rejected).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The system whose data is used, as its dataset's manifest names it (`lorenz63`: states
+    /// of 3 in the paper's units; `kolmogorov`: velocity fields `[2, n, n]` as stored; any
+    /// other: states of D standardised per coordinate, see [`training_units`]).
+    pub system: String,
+    /// Dataset folder with `train.npy` and `valid.npy`.
+    pub data: PathBuf,
+    /// The network (a ResMLP or a U-Net).
+    pub network: NetworkConfig,
+    /// Total optimisation steps.
+    pub steps: usize,
+    /// Windows per batch.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Initial learning rate (decays linearly to 0).
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// AdamW weight decay.
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// Steps between validation losses.
+    #[serde(default = "default_every")]
+    pub validate_every: usize,
+    /// Steps between checkpoints.
+    #[serde(default = "default_every")]
+    pub checkpoint_every: usize,
+    /// Seed of initialisation and batches.
+    #[serde(default)]
+    pub seed: u64,
+    /// Warm start: a training folder whose last checkpointed parameters initialise this run
+    /// instead of a random draw. The network must be the same; the step count, the
+    /// learning-rate decay and the AdamW moments start afresh (a second linear-decay cycle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
+    /// The diffusion schedule μ(t), σ(t) of the training and of every later use of the
+    /// network, by registered name (default: the paper's `vp-cosine`).
+    #[serde(default, skip_serializing_if = "ScheduleChoice::is_paper")]
+    pub schedule: ScheduleChoice,
+}
+
+/// A diffusion schedule by registered name with its parameters; in a training config,
+/// `schedule = { name = "vp-linear", params = { eta = 1e-3 } }`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleChoice {
+    /// Registered name (`sda list`).
+    pub name: String,
+    /// The schedule's parameters (its defaults when empty).
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+impl Default for ScheduleChoice {
+    /// The paper's VP cosine schedule with η = 1e-3.
+    fn default() -> Self {
+        Self {
+            name: "vp-cosine".into(),
+            params: toml::Table::new(),
+        }
+    }
+}
+
+impl ScheduleChoice {
+    /// Whether this is the default (the paper's schedule, no parameters).
+    pub fn is_paper(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The schedule, built by its registered constructor; an unknown name or a bad parameter
+    /// is an error.
+    pub fn build(&self) -> Result<Arc<dyn NoiseSchedule>> {
+        let plugin = crate::registry::find::<crate::registry::SchedulePlugin>(&self.name)?;
+        (plugin.build)(&toml::Value::Table(self.params.clone()))
+    }
+}
+
+fn default_batch() -> usize {
+    256
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_weight_decay() -> f64 {
+    1e-3
+}
+fn default_every() -> usize {
+    500
+}
+
+/// The training log kept beside the checkpoint.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct TrainLog {
+    /// Steps done.
+    pub step: usize,
+    /// Training loss of every step.
+    pub loss: Vec<f32>,
+    /// `(step, validation loss)`.
+    pub valid: Vec<(usize, f32)>,
+    /// Training seconds spent so far (over all runs).
+    pub seconds: f64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct State {
+    pub(crate) config: TrainConfig,
+    pub(crate) log: TrainLog,
+    pub(crate) model_file: String,
+    pub(crate) record_file: String,
+    pub(crate) optimizer_file: String,
+    /// The units of a ResMLP's states (absent for a U-Net, and in Lorenz-63 checkpoints
+    /// written before units were stored, whose units are [`Standardisation::lorenz63`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) units: Option<Standardisation>,
+}
+
+/// Saves a model as safetensors bytes with its architecture in the metadata.
+pub fn model_bytes<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
+    model: &N,
+    cfg: &N::Config,
+) -> Result<Vec<u8>> {
+    let mut store = SafetensorsStore::from_bytes(None).metadata(
+        "sda.network",
+        serde_json::to_string(cfg).expect("config serialises"),
+    );
+    model
+        .save_into(&mut store)
+        .map_err(|e| Error::Numerical(format!("saving the model: {e}")))?;
+    store
+        .get_bytes()
+        .map_err(|e| Error::Numerical(format!("saving the model: {e}")))
+}
+
+/// Loads a model saved by [`model_bytes`] into a network of architecture `cfg`; a file of
+/// another architecture or a corrupt file is an error naming the path.
+pub fn load_model<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
+    path: &Path,
+    cfg: &N::Config,
+    device: &B::Device,
+) -> Result<N> {
+    let corrupt = |message: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| corrupt(format!("not a safetensors file: {e}")))?;
+    let saved: N::Config = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("sda.network"))
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| corrupt("no sda.network metadata".into()))?;
+    if saved != *cfg {
+        return Err(corrupt(format!(
+            "checkpoint is for {saved:?}, but the configuration asks for {cfg:?}"
+        )));
+    }
+    let mut model = N::init(cfg, device)?;
+    let mut store = SafetensorsStore::from_bytes(Some(bytes));
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| corrupt(format!("{e}")))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        return Err(corrupt(format!(
+            "{} tensors failed to load, {} missing",
+            result.errors.len(),
+            result.missing.len()
+        )));
+    }
+    Ok(model)
+}
+
+/// Reads a burn record written by training (MessagePack, full precision).
+pub(crate) fn read_record<B: burn::tensor::backend::Backend, R: burn::record::Record<B>>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<R> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .load(bytes, device)
+        .map_err(|e| Error::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+/// A training folder's `state.json`, read once: what the folder's network is, how it was
+/// trained, the units it learned in and where its weights are.
+pub struct Checkpoint {
+    dir: PathBuf,
+    state: State,
+}
+
+impl Checkpoint {
+    /// Reads the checkpoint of the training folder `dir`; a missing or corrupt `state.json` is
+    /// an error naming it.
+    pub fn read(dir: &Path) -> Result<Self> {
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            state: crate::data::read_json(&dir.join("state.json"))?,
+        })
+    }
+
+    /// The training folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration the network was trained with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.state.config
+    }
+
+    /// The training log at the checkpoint.
+    pub fn log(&self) -> &TrainLog {
+        &self.state.log
+    }
+
+    /// The architecture (which kind of network the folder holds).
+    pub fn network(&self) -> &NetworkConfig {
+        &self.state.config.network
+    }
+
+    /// The units the network learns in ([`crate::score::train::training_units`]); `None` for
+    /// a U-Net, which learns fields as stored. Lorenz-63 checkpoints written before the units
+    /// were stored read as the paper's units.
+    pub fn units(&self) -> Result<Option<Standardisation>> {
+        let state = &self.state;
+        Ok(match (&state.units, &state.config.network) {
+            (Some(u), _) => Some(u.clone()),
+            (None, NetworkConfig::Mlp(_)) if state.config.system == "lorenz63" => {
+                Some(Standardisation::lorenz63())
+            }
+            (None, NetworkConfig::Mlp(_)) => {
+                return Err(Error::Corrupt {
+                    path: self.dir.join("state.json"),
+                    message: format!(
+                        "a ResMLP checkpoint of {} without the units it learned in",
+                        state.config.system
+                    ),
+                })
+            }
+            (None, NetworkConfig::UNet(_)) => None,
+        })
+    }
+
+    /// The diffusion schedule the network was trained with, built by its registered name.
+    pub fn schedule(&self) -> Result<Arc<dyn NoiseSchedule>> {
+        self.state.config.schedule.build()
+    }
+
+    /// The checkpointed network with its architecture; an error if the folder holds another
+    /// kind of network than `N`.
+    pub fn model<B: Backend, N: ScoreNetwork<B>>(
+        &self,
+        device: &B::Device,
+    ) -> Result<(N, N::Config)> {
+        let network = &self.state.config.network;
+        let cfg: N::Config = serde_json::to_value(network)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{} holds a {network:?}, not the kind of network asked for",
+                    self.dir.display()
+                ))
+            })?;
+        let model = load_model(&self.dir.join(&self.state.model_file), &cfg, device)?;
+        Ok((model, cfg))
+    }
+
+    /// The trained prior over the temporal window of the network's k.
+    pub fn prior<B: Backend>(&self, device: &B::Device) -> Result<TrainedPrior<B>> {
+        self.prior_with_blanket(TemporalWindow::new(self.network().k())?, device)
+    }
+
+    /// The trained prior composed over `blanket`, whose windows must be the network's 2k+1
+    /// states (an error otherwise): a ResMLP on standardised states with its units, or a
+    /// U-Net on fields as stored.
+    pub fn prior_with_blanket<B: Backend, M: MarkovBlanket<B>>(
+        &self,
+        blanket: M,
+        device: &B::Device,
+    ) -> Result<TrainedPrior<B, M>> {
+        let schedule = self.schedule()?;
+        let (local, units, kind): (Box<dyn LocalScore<B>>, _, _) = match self.network() {
+            NetworkConfig::Mlp(_) => {
+                let (net, cfg) = self.model::<B, ResMlp<B>>(device)?;
+                let units = self.units()?.ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{} holds no state-vector network",
+                        self.dir.display()
+                    ))
+                })?;
+                if units.dim() != cfg.state_dim {
+                    return Err(Error::Corrupt {
+                        path: self.dir.join("state.json"),
+                        message: format!(
+                            "units of {} coordinates for a network of state dimension {}",
+                            units.dim(),
+                            cfg.state_dim
+                        ),
+                    });
+                }
+                (
+                    Box::new(MlpScore::new(net, cfg, schedule)),
+                    units,
+                    PriorKind::Vector,
+                )
+            }
+            NetworkConfig::UNet(_) => {
+                let (net, cfg) = self.model::<B, UNet<B>>(device)?;
+                let units = Standardisation::identity(cfg.state_dim());
+                (
+                    Box::new(UNetScore::new(net, cfg, schedule)),
+                    units,
+                    PriorKind::Field,
+                )
+            }
+        };
+        Ok(TrainedPrior {
+            composed: Composed::new::<B>(local, blanket)?,
+            units,
+            kind,
+        })
+    }
+}
+
+/// What a trained prior's states are, which sets how many trajectories are evaluated at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriorKind {
+    /// Short state vectors (a ResMLP): about 1 024 windows per evaluation.
+    Vector,
+    /// Fields (a U-Net): one trajectory per evaluation.
+    Field,
+}
+
+/// A trained prior: the composed trajectory score (Algorithm 2 over the checkpoint's local
+/// score and the blanket `M`) and the units it learned in — the per-coordinate
+/// standardisation of a ResMLP's states, the identity for a U-Net's fields. Vector (Lorenz-63,
+/// any registered state-vector system) and field (Kolmogorov) priors are this one type.
+pub struct TrainedPrior<B: Backend, M = TemporalWindow> {
+    /// The composed trajectory score, in the network's units.
+    pub composed: Composed<Box<dyn LocalScore<B>>, M>,
+    /// Physical ↔ network units.
+    pub units: Standardisation,
+    /// Vector or field states.
+    pub kind: PriorKind,
+}
+
+impl<B: Backend, M> TrainedPrior<B, M> {
+    /// Flattened state dimension D.
+    pub fn dim(&self) -> usize {
+        self.units.dim()
+    }
+
+    /// Blanket half-width k of the network's windows.
+    pub fn k(&self) -> usize {
+        self.composed.local().window() / 2
+    }
+
+    /// Trajectories of `len` states evaluated together when sampling (they are independent,
+    /// so this sets memory and parallelism, not the result): about 1 024 windows of a vector
+    /// prior, one trajectory of a field prior.
+    pub fn samples_per_piece(&self, len: usize) -> usize {
+        match self.kind {
+            PriorKind::Vector => (1024 / len.max(1)).max(1),
+            PriorKind::Field => 1,
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! `sda assimilate`: one observation of a data trajectory assimilated with a trained local
+//! score — a ResMLP on state vectors or a U-Net on Kolmogorov fields, both read once as a
+//! [`TrainedPrior`](crate::checkpoint::TrainedPrior).
+
+use super::args::{dataset_of, plugin_params, TrainedBlanket};
+use crate::backend::DefaultBackend;
+use crate::checkpoint::{Checkpoint, PriorKind};
+use crate::data::{write_atomic, Standardisation};
+use crate::experiments::{flow, posterior};
+use crate::registry::{self, parse_params, GuidancePlugin, ObservationPlugin, SamplerPlugin};
+use crate::sampler::SampleOptions;
+use crate::score::network::NetworkConfig;
+use crate::{Result, TrajectoryShape};
+
+/// Assimilate one observation of a test trajectory with a trained local score: samples
+/// (`samples.npy`, physical units), the truth and y, a summary JSON and a PNG of the
+/// trajectories with the observations and the truth.
+#[derive(clap::Args, Debug)]
+pub struct AssimilateArgs {
+    /// Training folder of the local score (its checkpoint and architecture).
+    #[arg(long)]
+    run: String,
+    /// Dataset folder (the truth comes from its `--split`).
+    #[arg(long, default_value = "data/lorenz63")]
+    data: String,
+    /// Split of the observed trajectory.
+    #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
+    split: String,
+    /// Index of the observed trajectory in the split.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    /// Trajectory length L (its first L states).
+    #[arg(long, default_value_t = crate::experiments::lorenz::EVAL_LEN)]
+    len: usize,
+    /// Observation plugin (`lo`, `hi`, `pick`, or any registered one).
+    #[arg(long, default_value = "lo")]
+    observation: String,
+    /// Observation parameters, as the inside of a TOML inline table.
+    #[arg(long, default_value = "")]
+    observation_params: String,
+    /// Guidance plugin.
+    #[arg(long, default_value = "sda")]
+    guidance: String,
+    /// Guidance parameters [default for `sda`: "gamma = 0.03"; any other guidance gets
+    /// only its own defaults].
+    #[arg(long)]
+    guidance_params: Option<String>,
+    #[command(flatten)]
+    blanket: TrainedBlanket,
+    /// Sampler plugin.
+    #[arg(long, default_value = "pc")]
+    sampler: String,
+    /// Sampler parameters [default for `pc`: "corrections = 2, tau = 0.25"; any other
+    /// sampler gets only its own defaults].
+    #[arg(long)]
+    sampler_params: Option<String>,
+    /// Posterior samples.
+    #[arg(long, default_value_t = 128)]
+    samples: usize,
+    /// Reverse-diffusion steps.
+    #[arg(long, default_value_t = 256)]
+    steps: usize,
+    /// Seed of the observation noise and of the sampler.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "runs/assimilate")]
+    out: String,
+}
+
+impl AssimilateArgs {
+    /// Runs the command.
+    pub fn run(self) -> Result<()> {
+        let checkpoint = Checkpoint::read(self.run.as_ref())?;
+        let blanket = self.blanket.build(checkpoint.network().k())?;
+        let a = Assimilation {
+            observation: (self.observation, parse_params(&self.observation_params)?),
+            guidance: plugin_params(self.guidance, self.guidance_params, ("sda", "gamma = 0.03"))?,
+            sampler: plugin_params(
+                self.sampler,
+                self.sampler_params,
+                ("pc", "corrections = 2, tau = 0.25"),
+            )?,
+            run: self.run,
+            data: self.data,
+            split: self.split,
+            index: self.index,
+            len: self.len,
+            samples: self.samples,
+            steps: self.steps,
+            seed: self.seed,
+            out: self.out,
+        };
+        let device = crate::backend::default_device();
+        let prior = checkpoint.prior_with_blanket(blanket, &device)?;
+        let d = prior.dim();
+        let (observation, guidance, sampler) = a.components(TrajectoryShape::new(a.len, d))?;
+        let trained_on = &checkpoint.config().system;
+        // a field observation may prescribe y (an event, e.g. the circle's vorticity 0.6)
+        let fixed = match prior.kind {
+            PriorKind::Vector => None,
+            PriorKind::Field => crate::observe::field::FieldScenario::fixed_y_of(&a.observation.0),
+        };
+        let manifest = match prior.kind {
+            PriorKind::Vector => dataset_of(&a.data, trained_on, &a.run)?,
+            PriorKind::Field => None,
+        };
+        let truth = posterior::trajectory(a.data.as_ref(), &a.split, a.index, a.len, d)?;
+        let y = posterior::observe::<DefaultBackend>(
+            observation.as_ref(),
+            &prior.units,
+            &truth,
+            fixed,
+            a.seed,
+            &device,
+        )?;
+        let (x, report) = posterior::posterior(
+            &prior,
+            observation.as_ref(),
+            &y,
+            guidance.as_ref(),
+            sampler.as_ref(),
+            &a.sample_options(),
+            &device,
+        )?;
+        let result = Posterior {
+            components: (observation, guidance, sampler),
+            blanket: prior.composed.blanket().describe(),
+            truth,
+            y,
+            x,
+            report,
+        };
+        match checkpoint.network() {
+            NetworkConfig::Mlp(_) => {
+                let system = match &manifest {
+                    Some(m) => m.system()?,
+                    None => None,
+                };
+                a.vector_outputs(&result, &prior.units, trained_on, system, &device)
+            }
+            NetworkConfig::UNet(net) => a.field_outputs(&result, net.grid, &device),
+        }
+    }
+}
+
+/// What an assimilation produced, with the components that produced it.
+struct Posterior {
+    components: Components,
+    blanket: String,
+    truth: Vec<f64>,
+    y: Vec<f64>,
+    x: Vec<f64>,
+    report: crate::sampler::SampleReport,
+}
+
+/// An assimilation's settings with its plugins' parameters parsed.
+struct Assimilation {
+    run: String,
+    data: String,
+    split: String,
+    index: usize,
+    len: usize,
+    observation: (String, toml::Value),
+    guidance: (String, toml::Value),
+    sampler: (String, toml::Value),
+    samples: usize,
+    steps: usize,
+    seed: u64,
+    out: String,
+}
+
+/// The registered observation (built for `shape`), guidance and sampler of an assimilation.
+type Components = (
+    Box<dyn crate::observe::ObservationModel<DefaultBackend>>,
+    Box<dyn crate::guidance::Guidance<DefaultBackend>>,
+    Box<dyn crate::sampler::Sampler<DefaultBackend>>,
+);
+
+impl Assimilation {
+    fn components(&self, shape: crate::TrajectoryShape) -> Result<Components> {
+        let (o, g, s) = (&self.observation, &self.guidance, &self.sampler);
+        Ok((
+            (registry::find::<ObservationPlugin>(&o.0)?.build)(&o.1, shape)?,
+            (registry::find::<GuidancePlugin>(&g.0)?.build)(&g.1)?,
+            (registry::find::<SamplerPlugin>(&s.0)?.build)(&s.1)?,
+        ))
+    }
+
+    fn sample_options(&self) -> SampleOptions {
+        SampleOptions {
+            samples: self.samples,
+            steps: self.steps,
+            seed: self.seed.wrapping_add(1),
+            progress: true,
+        }
+    }
+
+    /// Writes `samples.npy` `[N, L, state…]`, `truth.npy` `[L, state…]` and `y.npy` into the
+    /// output folder, which it returns.
+    fn write_arrays(
+        &self,
+        state: &[usize],
+        x: &[f64],
+        truth: &[f64],
+        y: &[f64],
+    ) -> Result<std::path::PathBuf> {
+        use crate::data::{write_npy, Array};
+        let out = std::path::PathBuf::from(&self.out);
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let shape = |lead: &[usize]| [lead, state].concat();
+        write_npy(
+            &out.join("samples.npy"),
+            &Array::new(shape(&[self.samples, self.len]), f32s(x))?,
+        )?;
+        write_npy(
+            &out.join("truth.npy"),
+            &Array::new(shape(&[self.len]), f32s(truth))?,
+        )?;
+        write_npy(&out.join("y.npy"), &Array::new(vec![y.len()], f32s(y))?)?;
+        Ok(out)
+    }
+}
+
+/// [`crate::metrics::magnitude_ratio`] of the samples against the truth, with a warning on
+/// standard error when it marks a divergence (the samples are still written, for inspection).
+fn warn_divergence(x: &[f64], truth: &[f64]) -> f64 {
+    let ratio = crate::metrics::magnitude_ratio(x, truth);
+    if ratio > crate::metrics::DIVERGENCE_FACTOR {
+        eprintln!(
+            "warning: the samples diverged: their largest |x| is {ratio:.3e}× the truth's \
+             (more than {}×); their statistics are meaningless",
+            crate::metrics::DIVERGENCE_FACTOR
+        );
+    }
+    ratio
+}
+
+/// Panel names of a trajectories figure: Lorenz-63's `a, b, c`, else `x0, x1, …`.
+fn component_names(system: &str, dim: usize) -> Vec<String> {
+    match (system, dim) {
+        ("lorenz63", 3) => ["a", "b", "c"].map(String::from).to_vec(),
+        _ => (0..dim).map(|c| format!("x{c}")).collect(),
+    }
+}
+
+/// Components drawn in a trajectories figure at most (the first ones).
+const FIGURE_COMPONENTS: usize = 6;
+
+impl Assimilation {
+    /// The outputs of a ResMLP assimilation of any state-vector system: the units stored with
+    /// the checkpoint, the log-prior from the dataset's system (rebuilt from its manifest, when
+    /// registered and with a transition density), and a figure of the first components.
+    fn vector_outputs(
+        &self,
+        p: &Posterior,
+        units: &Standardisation,
+        trained_on: &str,
+        system: Option<Box<dyn crate::dynamics::Dynamics>>,
+        device: &<DefaultBackend as burn::tensor::backend::BackendTypes>::Device,
+    ) -> Result<()> {
+        let a = self;
+        let (observation, guidance, sampler) = &p.components;
+        let (truth, y, x, report, blanket) = (&p.truth, &p.y, &p.x, &p.report, &p.blanket);
+        let d = units.dim();
+        let out = a.write_arrays(&[d], &x, &truth, &y)?;
+        let loglik = posterior::expected_log_likelihood::<DefaultBackend>(
+            observation.as_ref(),
+            units,
+            &y,
+            &x,
+            &device,
+        );
+        // the log-prior needs the system's transition density (probed on the first true state)
+        let has_density = |s: &dyn crate::dynamics::Dynamics| {
+            s.state_dim() == d
+                && truth
+                    .chunks_exact(d)
+                    .next()
+                    .is_some_and(|x1| s.log_transition(x1, x1).is_some())
+        };
+        let logprior = match system {
+            Some(s) if has_density(s.as_ref()) => {
+                Some(crate::metrics::expected_log_prior(s.as_ref(), &x, a.len)?)
+            }
+            _ => None,
+        };
+        let magnitude = warn_divergence(&x, &truth);
+        let summary = serde_json::json!({
+            "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
+            "system": trained_on,
+            "observation": [a.observation.0, a.observation.1.to_string()],
+            "guidance": [a.guidance.0, a.guidance.1.to_string()],
+            "blanket": blanket,
+            "sampler": sampler.describe(),
+            "samples": a.samples, "steps": a.steps, "seed": a.seed,
+            "evaluations": report.evaluations, "seconds": report.seconds,
+            "expected_log_likelihood": loglik, "expected_log_prior": logprior,
+            "magnitude_ratio": magnitude,
+            "diverged": magnitude > crate::metrics::DIVERGENCE_FACTOR,
+            "units": "samples.npy and truth.npy physical; y.npy in the observation's (standardised) units",
+            "standardisation": units,
+        });
+        write_atomic(
+            &out.join("assimilate.json"),
+            serde_json::to_string_pretty(&summary)
+                .expect("json")
+                .as_bytes(),
+        )?;
+        let figure = out.join("trajectories.png");
+        let shown = d.min(FIGURE_COMPONENTS);
+        let first = |v: &[f64]| -> Vec<f64> {
+            v.chunks_exact(d)
+                .flat_map(|s| s[..shown].iter().copied())
+                .collect()
+        };
+        let names = component_names(&trained_on, d);
+        let names: Vec<&str> = names.iter().take(shown).map(String::as_str).collect();
+        let truth_shown = first(&truth);
+        crate::plot::trajectories_png(
+            &figure,
+            &crate::plot::TrajectoriesFigure {
+                title: format!(
+                    "'{}' on {} trajectory {}: {}, {}{}",
+                    a.observation.0,
+                    a.split,
+                    a.index,
+                    guidance.describe(),
+                    sampler.describe(),
+                    if shown < d {
+                        format!(" (components 0–{} of {d})", shown - 1)
+                    } else {
+                        String::new()
+                    }
+                ),
+                len: a.len,
+                components: &names,
+                draws: &first(&x),
+                truth: Some(&truth_shown),
+                reference: None,
+                observations: posterior::observed_coordinates::<DefaultBackend>(
+                    observation.as_ref(),
+                    units,
+                    &y,
+                    &device,
+                )
+                .into_iter()
+                .filter(|o| o.1 < shown)
+                .collect(),
+            },
+        )?;
+        let logprior_text = logprior.map_or(
+            "n/a (no registered system with a transition density)".into(),
+            |v| format!("{v:.1}"),
+        );
+        println!(
+            "{} samples in {:.1} s ({} network evaluations); E[log p(y|x)] = {loglik:.2}, \
+             E[log p(x_2:L|x_1)] = {logprior_text}\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, \
+             trajectories.png",
+            a.samples,
+            report.seconds,
+            report.evaluations,
+            out.display()
+        );
+        Ok(())
+    }
+
+    /// The outputs of a U-Net (Kolmogorov) assimilation: velocity fields, no
+    /// standardisation, the residual check and a vorticity figure.
+    fn field_outputs(
+        &self,
+        p: &Posterior,
+        grid: usize,
+        device: &<DefaultBackend as burn::tensor::backend::BackendTypes>::Device,
+    ) -> Result<()> {
+        let a = self;
+        let (observation, guidance, sampler) = &p.components;
+        let (truth, y, x, report, blanket) = (&p.truth, &p.y, &p.x, &p.report, &p.blanket);
+        let d = 2 * grid * grid;
+        let residual = flow::residual_std::<DefaultBackend>(observation.as_ref(), &y, &x, &device);
+        let sigma = observation.noise_std().first().copied().unwrap_or(f64::NAN);
+        let out = a.write_arrays(&[2, grid, grid], &x, &truth, &y)?;
+        let magnitude = warn_divergence(&x, &truth);
+        let summary = serde_json::json!({
+            "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
+            "observation": [a.observation.0, a.observation.1.to_string()],
+            "guidance": [a.guidance.0, a.guidance.1.to_string()],
+            "blanket": blanket,
+            "sampler": sampler.describe(),
+            "samples": a.samples, "steps": a.steps, "seed": a.seed,
+            "evaluations": report.evaluations, "seconds": report.seconds,
+            "residual_std": residual, "sigma_y": sigma,
+            "magnitude_ratio": magnitude,
+            "diverged": magnitude > crate::metrics::DIVERGENCE_FACTOR,
+        });
+        write_atomic(
+            &out.join("assimilate.json"),
+            serde_json::to_string_pretty(&summary)
+                .expect("json")
+                .as_bytes(),
+        )?;
+        let every = a.len.div_ceil(8);
+        let mut rows = vec![(
+            "truth".to_string(),
+            flow::vorticity_strip(&truth, a.len, grid, every),
+        )];
+        if let Some(row) =
+            flow::observation_figure_row(observation.as_ref(), &y, a.len, every, grid)
+        {
+            rows.push(("observation".to_string(), row));
+        }
+        for (i, sample) in x.chunks_exact(a.len * d).take(3).enumerate() {
+            rows.push((
+                format!("sample {}", i + 1),
+                flow::vorticity_strip(sample, a.len, grid, every),
+            ));
+        }
+        let figure = out.join("vorticity.png");
+        crate::plot::vorticity_rows_png(
+            &figure,
+            &rows,
+            grid,
+            &format!(
+                "'{}': {}, {} — vorticity of {}",
+                a.observation.0,
+                guidance.describe(),
+                sampler.describe(),
+                flow::every_nth_state(every)
+            ),
+        )?;
+        println!(
+            "{} samples in {:.1} s ({} network evaluations); residual std of A(x) − y {residual:.4} \
+             (σ_y = {sigma})\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, vorticity.png",
+            a.samples,
+            report.seconds,
+            report.evaluations,
+            out.display()
+        );
+        Ok(())
+    }
+}

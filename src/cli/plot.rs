@@ -1,0 +1,81 @@
+//! `sda plot`: the vorticity of a Kolmogorov trajectory as a PNG strip.
+
+use crate::systems::kolmogorov::vorticity_from_velocity;
+use crate::Result;
+
+/// Render the vorticity of a Kolmogorov trajectory (`[N, T, 2, n, n]` .npy) as a PNG strip.
+#[derive(clap::Args, Debug)]
+pub struct PlotArgs {
+    /// The `.npy` file (e.g. data/kolmogorov/test.npy).
+    data: String,
+    /// Which trajectory.
+    #[arg(long, default_value_t = 0)]
+    trajectory: usize,
+    /// Number of snapshots in the strip.
+    #[arg(long, default_value_t = 8)]
+    count: usize,
+    /// Snapshots between two panels.
+    #[arg(long, default_value_t = 4)]
+    every: usize,
+    /// Output PNG.
+    #[arg(long, default_value = "runs/plot/vorticity.png")]
+    out: String,
+}
+
+impl PlotArgs {
+    /// Runs the command.
+    pub fn run(self) -> Result<()> {
+        let Self {
+            data,
+            trajectory,
+            count,
+            every,
+            out,
+        } = self;
+        let a = crate::data::read_npy(std::path::Path::new(&data))?;
+        let [n_traj, t, c, h, w] = a.shape[..] else {
+            return Err(crate::Error::Shape(format!(
+                "{data}: expected [trajectories, time, 2, n, n], got {:?}",
+                a.shape
+            )));
+        };
+        if c != 2 || h != w {
+            return Err(crate::Error::Shape(format!(
+                "{data}: shape {:?} does not hold 2 velocity channels on a square grid",
+                a.shape
+            )));
+        }
+        if trajectory >= n_traj {
+            return Err(crate::Error::Invalid(format!(
+                "{data} holds {n_traj} trajectories; --trajectory {trajectory} is out of range"
+            )));
+        }
+        if count == 0 || every == 0 {
+            return Err(crate::Error::Invalid(format!(
+                "--count and --every must be ≥ 1, got {count} and {every}"
+            )));
+        }
+        let state = 2 * h * w;
+        let fields: Vec<Vec<f64>> = (0..t)
+            .step_by(every)
+            .take(count)
+            .map(|s| {
+                let off = (trajectory * t + s) * state;
+                let uv: Vec<f64> = a.data[off..off + state].iter().map(|&v| v as f64).collect();
+                vorticity_from_velocity(&uv[..h * w], &uv[h * w..], h)
+            })
+            .collect();
+        let path = std::path::Path::new(&out);
+        crate::plot::vorticity_strip_png(
+            path,
+            &fields,
+            h,
+            &format!(
+                "{data}: trajectory {trajectory}, vorticity of {}",
+                crate::experiments::flow::every_nth_state(every)
+            ),
+        )?;
+        println!("wrote {}", path.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,52 @@
+//! The dynamical systems SDA learns and assimilates: Markov chains
+//! `p(x_1) Π p(x_{i+1} | x_i)` (paper eq. 1), simulated as plain `f64` on the host. The
+//! built-in systems are in [`crate::systems`]; the particle filter, the metrics and dataset
+//! generation see only this trait.
+
+use rand::RngCore;
+
+/// A discrete-time stochastic dynamical system.
+pub trait Dynamics: Send + Sync {
+    /// Short name (as registered).
+    fn name(&self) -> String;
+    /// Shape of one state (e.g. `[3]` for Lorenz-63, `[2, 64, 64]` for Kolmogorov flow).
+    fn state_shape(&self) -> Vec<usize>;
+    /// Flattened dimension D of one state.
+    fn state_dim(&self) -> usize {
+        self.state_shape().iter().product()
+    }
+    /// Draws `x_1` from the initial prior `p(x_1)`.
+    fn sample_initial(&self, rng: &mut dyn RngCore) -> Vec<f64>;
+    /// Draws `x_{i+1} ~ p(x_{i+1} | x_i)`.
+    fn step(&self, x: &[f64], rng: &mut dyn RngCore) -> Vec<f64>;
+    /// `log p(x_{i+1} | x_i)` when the transition density is known in closed form.
+    fn log_transition(&self, _x: &[f64], _x_next: &[f64]) -> Option<f64> {
+        None
+    }
+
+    /// A trajectory of `len` states after `burn_in` discarded transitions, flattened `[L·D]`.
+    fn trajectory(&self, len: usize, burn_in: usize, rng: &mut dyn RngCore) -> Vec<f64> {
+        let mut x = self.sample_initial(rng);
+        for _ in 0..burn_in {
+            x = self.step(&x, rng);
+        }
+        let mut out = Vec::with_capacity(len * x.len());
+        for i in 0..len {
+            if i > 0 {
+                x = self.step(&x, rng);
+            }
+            out.extend_from_slice(&x);
+        }
+        out
+    }
+
+    /// `log p(x_{2:L} | x_1) = Σ_i log p(x_{i+1} | x_i)` of a flattened trajectory, if known.
+    fn log_prior(&self, trajectory: &[f64]) -> Option<f64> {
+        let d = self.state_dim();
+        trajectory
+            .chunks_exact(d)
+            .zip(trajectory.chunks_exact(d).skip(1))
+            .map(|(a, b)| self.log_transition(a, b))
+            .sum()
+    }
+}

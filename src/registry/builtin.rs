@@ -1,0 +1,192 @@
+//! The registrations of the math core's own plugins: the `pick` and field observations, the
+//! temporal-window blanket, the predictor–corrector and DDIM samplers, the VP schedules and the
+//! SDA and DPS guidance. Systems register in their own files, experiment presets (Lorenz-63's
+//! `lo` and `hi`) in their experiment's.
+
+use std::sync::Arc;
+
+use super::{
+    params, BlanketPlugin, GuidancePlugin, NoParams, ObservationPlugin, SamplerPlugin,
+    SchedulePlugin,
+};
+use crate::backend::DefaultBackend;
+use crate::blanket::TemporalWindow;
+use crate::guidance::{Dps, SdaGaussian};
+use crate::observe::{
+    ops::{Pick, PickConfig},
+    ObservationModel,
+};
+use crate::sampler::PredictorCorrector;
+use crate::schedule::{check_eta, VpCosine, VpExp, VpLinear};
+use crate::{Result, TrajectoryShape};
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowParams {
+    k: usize,
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "pick",
+        description: "chosen components at chosen states + N(0, sigma²): states=[..] | every=n, components=[..], sigma",
+        build: |p, shape| Ok(Box::new(Pick::from_config(shape, params::<PickConfig>(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    BlanketPlugin {
+        name: "temporal-window",
+        description: "windows x_{i-k:i+k} of 2k+1 states (Algorithm 2): k",
+        build: |p| Ok(Box::new(TemporalWindow::new(params::<WindowParams>(p)?.k)?)),
+    }
+}
+
+inventory::submit! {
+    SamplerPlugin {
+        name: "pc",
+        description: "predictor-corrector, Algorithm 4: corrections (C, default 0), tau (default 0.25)",
+        build: |p| {
+            let c: PredictorCorrector = params(p)?;
+            Ok(Box::new(PredictorCorrector::new(c.corrections, c.tau)?))
+        },
+    }
+}
+
+inventory::submit! {
+    SamplerPlugin {
+        name: "ddim",
+        description: "deterministic DDIM / exponential integrator (predictor only, C = 0)",
+        build: |p| {
+            let NoParams {} = params(p)?;
+            Ok(Box::new(PredictorCorrector::ddim()))
+        },
+    }
+}
+
+inventory::submit! {
+    SchedulePlugin {
+        name: "vp-cosine",
+        description: "mu = cos(omega t)^2, omega = arccos sqrt(eta) (paper): eta (default 1e-3)",
+        build: |p| { let s: VpCosine = params(p)?; check_eta(s.eta)?; Ok(Arc::new(s)) },
+    }
+}
+
+inventory::submit! {
+    SchedulePlugin {
+        name: "vp-linear",
+        description: "mu = 1 - (1 - eta) t: eta (default 1e-3)",
+        build: |p| { let s: VpLinear = params(p)?; check_eta(s.eta)?; Ok(Arc::new(s)) },
+    }
+}
+
+inventory::submit! {
+    SchedulePlugin {
+        name: "vp-exp",
+        description: "mu = exp(ln(eta) t^2): eta (default 1e-3)",
+        build: |p| { let s: VpExp = params(p)?; check_eta(s.eta)?; Ok(Arc::new(s)) },
+    }
+}
+
+inventory::submit! {
+    GuidancePlugin {
+        name: "sda",
+        description: "Algorithm 3: v = Sigma_y + (sigma/mu)^2 gamma: gamma",
+        build: |p| Ok(Box::new(SdaGaussian::new(params::<SdaGaussian>(p)?.gamma)?)),
+    }
+}
+
+inventory::submit! {
+    GuidancePlugin {
+        name: "dps",
+        description: "diffusion posterior sampling, per-sample norm: zeta",
+        build: |p| Ok(Box::new(Dps::new(params::<Dps>(p)?.zeta)?)),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldParams {
+    ops: Vec<crate::observe::field::FieldOp>,
+    sigma: f64,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrideParams {
+    stride: usize,
+}
+
+fn field_preset(
+    p: &toml::Value,
+    shape: TrajectoryShape,
+    scenario: crate::observe::field::FieldScenario,
+) -> Result<Box<dyn ObservationModel<DefaultBackend>>> {
+    let NoParams {} = params(p)?;
+    let grid = crate::observe::field::grid_of(shape)?;
+    Ok(Box::new(scenario.build(shape.len, grid)?))
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "field",
+        description: "pipeline on (u, v) fields: ops = [{every-state = {every = 4}}, {pool = {factor = 8}}, \"vorticity\", ...], sigma",
+        build: |p, shape| {
+            let f: FieldParams = params(p)?;
+            let grid = crate::observe::field::grid_of(shape)?;
+            Ok(Box::new(crate::observe::field::FieldObservation::new(shape.len, grid, f.ops, f.sigma)?))
+        },
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-assimilation",
+        description: "Kolmogorov: every 4th state, 8x8 mean pooling, sigma 0.1",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Assimilation),
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-extrapolation",
+        description: "Kolmogorov: states 0, 3, 6 pooled 4x, centre crop [4:12], sigma 0.01",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Extrapolation),
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-saturation",
+        description: "Kolmogorov: every 3rd state pooled 4x, vorticity w (grid units), w/(1+|w|), crop [2:14], sigma 0.05",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Saturation),
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-subsampling",
+        description: "Kolmogorov: every stride-th grid point of every state, sigma 0.1: stride",
+        build: |p, shape| {
+            let s: StrideParams = params(p)?;
+            let grid = crate::observe::field::grid_of(shape)?;
+            Ok(Box::new(crate::observe::field::FieldScenario::Subsampling(s.stride).build(shape.len, grid)?))
+        },
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-circle",
+        description: "Kolmogorov: vorticity (grid units) of the last state on the ring 0.4 < r^2 < 0.6, sigma 0.2 (y = 0.6)",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Circle),
+    }
+}
+
+inventory::submit! {
+    ObservationPlugin {
+        name: "kolmogorov-loop",
+        description: "Kolmogorov: loop closure x_1 - x_L, sigma 0.01 (y = 0)",
+        build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Loop),
+    }
+}

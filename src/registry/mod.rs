@@ -1,0 +1,191 @@
+//! Plugins by name, through `inventory`.
+//!
+//! Each registry entry is a name, a one-line description and a constructor from typed
+//! parameters (a TOML table deserialised into the implementation's own config struct with
+//! `deny_unknown_fields`, so typos are errors). Any crate linked into the program — the
+//! library, an example, a user's binary, a test — registers with `inventory::submit!`; the
+//! CLI then finds it by name. Registries are typed at [`DefaultBackend`], the backend chosen
+//! once for the program; the generic traits remain the core API.
+//!
+//! ```ignore
+//! inventory::submit! {
+//!     sda::registry::ObservationPlugin {
+//!         name: "my-observation",
+//!         description: "what it observes",
+//!         build: |params, shape| Ok(Box::new(MyObservation::new(shape, sda::registry::params(params)?)?)),
+//!     }
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::backend::DefaultBackend;
+use crate::blanket::MarkovBlanket;
+use crate::dynamics::Dynamics;
+use crate::guidance::Guidance;
+use crate::observe::ObservationModel;
+use crate::sampler::Sampler;
+use crate::schedule::NoiseSchedule;
+use crate::{Error, Result, TrajectoryShape};
+
+mod builtin;
+
+/// Typed parameters: `params::<T>(value)` deserialises a TOML table into `T`
+/// (unknown keys are rejected when `T` uses `deny_unknown_fields`).
+pub fn params<T: DeserializeOwned>(value: &toml::Value) -> Result<T> {
+    value
+        .clone()
+        .try_into()
+        .map_err(|e| Error::config("plugin parameters", e))
+}
+
+/// Parses CLI parameters written as the inside of a TOML inline table,
+/// e.g. `states = [0, 5], components = [0], sigma = 0.1` (empty string → empty table).
+pub fn parse_params(text: &str) -> Result<toml::Value> {
+    let doc = format!("p = {{ {text} }}");
+    let mut table: toml::Table =
+        toml::from_str(&doc).map_err(|e| Error::config(format!("parameters '{text}'"), e))?;
+    Ok(table.remove("p").expect("key p was written above"))
+}
+
+/// A dynamical system by name.
+pub struct SystemPlugin {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor from parameters.
+    pub build: fn(&toml::Value) -> Result<Box<dyn Dynamics>>,
+}
+
+/// Constructor of a registered observation model: parameters and trajectory shape in.
+pub type ObservationBuilder =
+    fn(&toml::Value, TrajectoryShape) -> Result<Box<dyn ObservationModel<DefaultBackend>>>;
+
+/// An observation model by name, built for a trajectory shape.
+pub struct ObservationPlugin {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor from parameters and the trajectory shape.
+    pub build: ObservationBuilder,
+}
+
+/// A Markov blanket by name.
+pub struct BlanketPlugin {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor from parameters.
+    pub build: fn(&toml::Value) -> Result<Box<dyn MarkovBlanket<DefaultBackend>>>,
+}
+
+/// A sampler by name.
+pub struct SamplerPlugin {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor from parameters.
+    pub build: fn(&toml::Value) -> Result<Box<dyn Sampler<DefaultBackend>>>,
+}
+
+/// A noise schedule by name.
+pub struct SchedulePlugin {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor from parameters.
+    pub build: fn(&toml::Value) -> Result<Arc<dyn NoiseSchedule>>,
+}
+
+/// A likelihood-score approximation by name.
+pub struct GuidancePlugin {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor from parameters.
+    pub build: fn(&toml::Value) -> Result<Box<dyn Guidance<DefaultBackend>>>,
+}
+
+inventory::collect!(SystemPlugin);
+inventory::collect!(ObservationPlugin);
+inventory::collect!(BlanketPlugin);
+inventory::collect!(SamplerPlugin);
+inventory::collect!(SchedulePlugin);
+inventory::collect!(GuidancePlugin);
+
+/// What every registry entry exposes.
+pub trait Plugin: 'static {
+    /// The registry's noun, for messages.
+    const KIND: &'static str;
+    /// Registered name.
+    fn name(&self) -> &'static str;
+    /// One-line description.
+    fn description(&self) -> &'static str;
+}
+
+macro_rules! plugin {
+    ($t:ty, $kind:literal) => {
+        impl Plugin for $t {
+            const KIND: &'static str = $kind;
+            fn name(&self) -> &'static str {
+                self.name
+            }
+            fn description(&self) -> &'static str {
+                self.description
+            }
+        }
+    };
+}
+plugin!(SystemPlugin, "system");
+plugin!(ObservationPlugin, "observation");
+plugin!(BlanketPlugin, "blanket");
+plugin!(SamplerPlugin, "sampler");
+plugin!(SchedulePlugin, "schedule");
+plugin!(GuidancePlugin, "guidance");
+
+/// All entries of a registry, sorted by name; an error if two share a name.
+pub fn entries<T>() -> Result<Vec<&'static T>>
+where
+    T: Plugin + inventory::Collect,
+{
+    let mut map: BTreeMap<&'static str, &'static T> = BTreeMap::new();
+    for e in inventory::iter::<T> {
+        if map.insert(e.name(), e).is_some() {
+            return Err(Error::DuplicatePlugin {
+                kind: T::KIND,
+                name: e.name().to_string(),
+            });
+        }
+    }
+    Ok(map.into_values().collect())
+}
+
+/// The entry registered as `name`, or an error listing the registered names.
+pub fn find<T>(name: &str) -> Result<&'static T>
+where
+    T: Plugin + inventory::Collect,
+{
+    let all = entries::<T>()?;
+    all.iter()
+        .find(|e| e.name() == name)
+        .copied()
+        .ok_or_else(|| Error::UnknownPlugin {
+            kind: T::KIND,
+            name: name.to_string(),
+            known: all.iter().map(|e| e.name().to_string()).collect(),
+        })
+}
+
+/// The parameters of a plugin that takes none: any key is an error.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
