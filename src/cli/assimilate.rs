@@ -263,13 +263,13 @@ impl Assimilation {
         let (observation, guidance, sampler) = &p.components;
         let (truth, y, x, report, blanket) = (&p.truth, &p.y, &p.x, &p.report, &p.blanket);
         let d = units.dim();
-        let out = a.write_arrays(&[d], &x, &truth, &y)?;
+        let out = a.write_arrays(&[d], x, truth, y)?;
         let loglik = posterior::expected_log_likelihood::<DefaultBackend>(
             observation.as_ref(),
             units,
-            &y,
-            &x,
-            &device,
+            y,
+            x,
+            device,
         );
         // the log-prior needs the system's transition density (probed on the first true state)
         let has_density = |s: &dyn crate::dynamics::Dynamics| {
@@ -281,11 +281,11 @@ impl Assimilation {
         };
         let logprior = match system {
             Some(s) if has_density(s.as_ref()) => {
-                Some(crate::metrics::expected_log_prior(s.as_ref(), &x, a.len)?)
+                Some(crate::metrics::expected_log_prior(s.as_ref(), x, a.len)?)
             }
             _ => None,
         };
-        let magnitude = warn_divergence(&x, &truth);
+        let magnitude = warn_divergence(x, truth);
         let summary = serde_json::json!({
             "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
             "system": trained_on,
@@ -314,9 +314,9 @@ impl Assimilation {
                 .flat_map(|s| s[..shown].iter().copied())
                 .collect()
         };
-        let names = component_names(&trained_on, d);
+        let names = component_names(trained_on, d);
         let names: Vec<&str> = names.iter().take(shown).map(String::as_str).collect();
-        let truth_shown = first(&truth);
+        let truth_shown = first(truth);
         crate::plot::trajectories_png(
             &figure,
             &crate::plot::TrajectoriesFigure {
@@ -335,14 +335,14 @@ impl Assimilation {
                 ),
                 len: a.len,
                 components: &names,
-                draws: &first(&x),
+                draws: &first(x),
                 truth: Some(&truth_shown),
                 reference: None,
                 observations: posterior::observed_coordinates::<DefaultBackend>(
                     observation.as_ref(),
                     units,
-                    &y,
-                    &device,
+                    y,
+                    device,
                 )
                 .into_iter()
                 .filter(|o| o.1 < shown)
@@ -377,10 +377,10 @@ impl Assimilation {
         let (observation, guidance, sampler) = &p.components;
         let (truth, y, x, report, blanket) = (&p.truth, &p.y, &p.x, &p.report, &p.blanket);
         let d = 2 * grid * grid;
-        let residual = flow::residual_std::<DefaultBackend>(observation.as_ref(), &y, &x, &device);
+        let residual = flow::residual_std::<DefaultBackend>(observation.as_ref(), y, x, device);
         let sigma = observation.noise_std().first().copied().unwrap_or(f64::NAN);
-        let out = a.write_arrays(&[2, grid, grid], &x, &truth, &y)?;
-        let magnitude = warn_divergence(&x, &truth);
+        let out = a.write_arrays(&[2, grid, grid], x, truth, y)?;
+        let magnitude = warn_divergence(x, truth);
         let summary = serde_json::json!({
             "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
             "observation": [a.observation.0, a.observation.1.to_string()],
@@ -402,10 +402,9 @@ impl Assimilation {
         let every = a.len.div_ceil(8);
         let mut rows = vec![(
             "truth".to_string(),
-            flow::vorticity_strip(&truth, a.len, grid, every),
+            flow::vorticity_strip(truth, a.len, grid, every),
         )];
-        if let Some(row) =
-            flow::observation_figure_row(observation.as_ref(), &y, a.len, every, grid)
+        if let Some(row) = flow::observation_figure_row(observation.as_ref(), y, a.len, every, grid)
         {
             rows.push(("observation".to_string(), row));
         }
