@@ -12,10 +12,12 @@
 use std::path::{Path, PathBuf};
 
 use sda::backend::{default_device, DefaultBackend};
-use sda::experiments::evaluate::{self, EvaluateSettings, SdaMethods};
+use sda::experiments::evaluate::{self, EvaluateSettings, Scenario, SdaMethods, Selection};
 use sda::experiments::lorenz;
+use sda::observe::ops::Pick;
 use sda::plot::{figure2_png, Figure2Series};
 use sda::systems::lorenz63::Lorenz63;
+use sda::TrajectoryShape;
 
 type B = DefaultBackend;
 
@@ -37,10 +39,10 @@ fn main() -> sda::Result<()> {
     let scenario = args[3].as_str();
     let runs: Vec<PathBuf> = args[4].split(',').map(PathBuf::from).collect();
     let observations: usize = arg(&args, 5, 16);
+    let preset = lorenz::preset(scenario)
+        .ok_or_else(|| sda::Error::Invalid(format!("unknown scenario '{scenario}' (lo or hi)")))?;
+    let observation = Pick::from_config(TrajectoryShape::new(lorenz::EVAL_LEN, 3), preset)?;
     let settings = EvaluateSettings {
-        observation: lorenz::preset(scenario).ok_or_else(|| {
-            sda::Error::Invalid(format!("unknown scenario '{scenario}' (lo or hi)"))
-        })?,
         len: lorenz::EVAL_LEN,
         samples: arg(&args, 6, 128),
         steps: arg(&args, 7, 256),
@@ -56,7 +58,13 @@ fn main() -> sda::Result<()> {
     let methods = SdaMethods::predictor_corrector(&guidance, &corrections, lorenz::TAU)?;
     sda::backend::check_backend()?;
     let device = default_device();
-    let indices: Vec<usize> = (0..observations).collect();
+    let selection = Selection::range(0, observations);
+    let system = Lorenz63::default();
+    let problem = Scenario {
+        system: &system,
+        observation: &observation,
+        name: format!("{scenario}, lorenz63"),
+    };
     let mut table = format!(
         "| {scenario}: {observations} observations, {} samples, {} steps (medians) | C | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] |\n|---|---:|---:|---:|---:|\n",
         settings.samples, settings.steps
@@ -73,15 +81,9 @@ fn main() -> sda::Result<()> {
             .unwrap_or_else(|| format!("k{k}"));
         let dir = out.join(format!("{name}-{scenario}"));
         let rows = evaluate::evaluate(
-            &Lorenz63::default(),
-            &prior,
-            &methods,
-            &data,
-            &indices,
-            &settings,
-            &dir,
-            &device,
-        )?;
+            &problem, &prior, &methods, &data, &selection, &settings, &dir, &device,
+        )?
+        .rows;
         let mut points = Vec::new();
         // the SDA medians come in the order of the samplers, one per C
         let mut cs = corrections.iter();

@@ -17,16 +17,23 @@ use rayon::prelude::*;
 use crate::dynamics::Dynamics;
 use crate::{Error, Result};
 
-/// `log p(y_i | x_i)` of an observation that factorises over states; `None` where state `i`
-/// is not observed.
-pub trait StateLikelihood: Sync {
-    /// Log-likelihood of the observation of state `state` given its value `x`.
-    fn log_likelihood(&self, state: usize, x: &[f64]) -> Option<f64>;
+/// `log p(y_i | x_i)` of an observation that factorises over states, for the particles of one
+/// state at a time.
+pub trait StateLikelihood {
+    /// `log p(y_state | x)` (up to a constant in x) for each of the values `xs` (`[n, dim]`,
+    /// row-major) of state `state`; `None` where that state is not observed.
+    fn log_likelihoods(&self, state: usize, xs: &[f64], dim: usize) -> Result<Option<Vec<f64>>>;
 }
 
+/// A closure `|state, x| Some(log p(y_state | x))` (or `None` where the state is not observed),
+/// evaluated over the particles in parallel.
 impl<F: Fn(usize, &[f64]) -> Option<f64> + Sync> StateLikelihood for F {
-    fn log_likelihood(&self, state: usize, x: &[f64]) -> Option<f64> {
-        self(state, x)
+    fn log_likelihoods(&self, state: usize, xs: &[f64], dim: usize) -> Result<Option<Vec<f64>>> {
+        let values: Vec<Option<f64>> = xs.par_chunks(dim).map(|x| self(state, x)).collect();
+        Ok(values
+            .iter()
+            .any(Option::is_some)
+            .then(|| values.iter().map(|v| v.unwrap_or(0.0)).collect()))
     }
 }
 
@@ -159,13 +166,18 @@ impl ParticleFilter {
                     })
                     .collect();
             }
-            let increments: Vec<Option<f64>> = current
-                .par_chunks(d)
-                .map(|x| likelihood.log_likelihood(i, x))
-                .collect();
-            let observed = increments.iter().any(Option::is_some);
-            for (l, inc) in logw.iter_mut().zip(&increments) {
-                *l += inc.unwrap_or(0.0);
+            let increments = likelihood.log_likelihoods(i, &current, d)?;
+            let observed = increments.is_some();
+            if let Some(inc) = &increments {
+                if inc.len() != np {
+                    return Err(Error::Shape(format!(
+                        "the likelihood of state {i} gave {} values for {np} particles",
+                        inc.len()
+                    )));
+                }
+                for (l, v) in logw.iter_mut().zip(inc) {
+                    *l += v;
+                }
             }
             let w = normalise(&logw)?;
             ancestors.push(parent.clone());

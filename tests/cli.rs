@@ -1,7 +1,7 @@
 //! The `sda` binary end to end.
 
 mod common;
-use common::{fails_with, sda};
+use common::{fails_with, ok, sda};
 
 #[test]
 fn list_prints_every_registry() {
@@ -159,6 +159,42 @@ fn oracle_by_name_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8(out.stdout).unwrap().contains("DDIM"));
+    // another observation gets its own parameters, not pick's default ones
+    let out = sda(&[
+        "oracle",
+        "--observation",
+        "lo",
+        "--guidance",
+        "exact",
+        "--samples",
+        "16",
+        "--steps",
+        "8",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn each_command_keeps_its_own_defaults_in_the_shared_groups() {
+    // the sampling group is one generic type; each command's instance has its own defaults
+    let help = |command: &str| ok(&sda(&[command, "--help"]));
+    let samples = |text: &str| {
+        text.lines()
+            .skip_while(|l| !l.trim_start().starts_with("--samples"))
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert!(samples(&help("oracle")).contains("[default: 1024]"));
+    assert!(samples(&help("assimilate")).contains("[default: 128]"));
+    assert!(help("oracle").contains(
+        "[default for `pc`: \"corrections = 1, tau = 0.25\"; any other sampler gets only its own defaults]"
+    ));
+    assert!(help("assimilate").contains("[default for `pc`: \"corrections = 2, tau = 0.25\""));
 }
 
 #[test]

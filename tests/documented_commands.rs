@@ -16,6 +16,9 @@ mod custom_sampler;
 #[path = "../examples/custom_system.rs"]
 #[allow(dead_code)]
 mod custom_system;
+#[path = "../examples/tanh_observation.rs"]
+#[allow(dead_code)]
+mod tanh_observation;
 
 use std::path::{Path, PathBuf};
 
@@ -221,10 +224,13 @@ fn flags<'a>(args: &'a [String], name: &str) -> Vec<&'a str> {
 
 /// A trajectory shape the named observation can be built for: Kolmogorov fields of 2×64×64,
 /// Lorenz-63 states of 3, otherwise the oracle's states of 2.
-fn shape_for(observation: &str, len: Option<usize>) -> TrajectoryShape {
+fn shape_for(observation: &str, len: Option<usize>, data: Option<&str>) -> TrajectoryShape {
     if observation.starts_with("kolmogorov-") || observation == "field" {
         TrajectoryShape::new(len.unwrap_or(8), 2 * 64 * 64)
-    } else if observation == "lo" || observation == "hi" {
+    } else if observation == "lo"
+        || observation == "hi"
+        || data.is_some_and(|d| d.contains("lorenz63"))
+    {
         TrajectoryShape::new(len.unwrap_or(sda::experiments::lorenz::EVAL_LEN), 3)
     } else {
         TrajectoryShape::new(len.unwrap_or(16), 2)
@@ -258,7 +264,11 @@ fn check_plugins(args: &[String]) -> Result<(), String> {
     let observation = flag(args, "--observation").unwrap_or(default_observation);
     let plugin = find::<ObservationPlugin>(observation).map_err(err)?;
     if let Some(p) = flag(args, "--observation-params") {
-        (plugin.build)(&parse_params(p).map_err(err)?, shape_for(observation, len)).map_err(err)?;
+        (plugin.build)(
+            &parse_params(p).map_err(err)?,
+            shape_for(observation, len, flag(args, "--data")),
+        )
+        .map_err(err)?;
     }
 
     let guidance = flag(args, "--guidance").unwrap_or("sda");

@@ -156,7 +156,7 @@ fn lorenz_commands_end_to_end() {
     );
     fails_with(
         &sda(&["evaluate", "--run", run_s, "--observation", "nope"]),
-        "lo, hi or pick",
+        "unknown observation 'nope'",
     );
     // bad evaluation settings are named before anything is written to --out
     let bad = base.join("bad-evaluate");

@@ -2,12 +2,14 @@
 //! score — a ResMLP on state vectors or a U-Net on Kolmogorov fields, both read once as a
 //! [`TrainedPrior`](crate::checkpoint::TrainedPrior).
 
-use super::args::{dataset_of, plugin_params, TrainedBlanket};
+use super::args::{
+    dataset_of, Defaults, GuidanceArgs, ObservationArgs, RunArgs, SamplerArgs, SamplingArgs,
+};
 use crate::backend::DefaultBackend;
 use crate::checkpoint::{Checkpoint, PriorKind};
 use crate::data::{write_atomic, Standardisation};
 use crate::experiments::{flow, posterior};
-use crate::registry::{self, parse_params, GuidancePlugin, ObservationPlugin, SamplerPlugin};
+use crate::registry::{self, GuidancePlugin, ObservationPlugin, SamplerPlugin};
 use crate::sampler::SampleOptions;
 use crate::score::network::NetworkConfig;
 use crate::{Result, TrajectoryShape};
@@ -17,12 +19,8 @@ use crate::{Result, TrajectoryShape};
 /// trajectories with the observations and the truth.
 #[derive(clap::Args, Debug)]
 pub struct AssimilateArgs {
-    /// Training folder of the local score (its checkpoint and architecture).
-    #[arg(long)]
-    run: String,
-    /// Dataset folder (the truth comes from its `--split`).
-    #[arg(long, default_value = "data/lorenz63")]
-    data: String,
+    #[command(flatten)]
+    trained: RunArgs,
     /// Split of the observed trajectory.
     #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
     split: String,
@@ -32,34 +30,14 @@ pub struct AssimilateArgs {
     /// Trajectory length L (its first L states).
     #[arg(long, default_value_t = crate::experiments::lorenz::EVAL_LEN)]
     len: usize,
-    /// Observation plugin (`lo`, `hi`, `pick`, or any registered one).
-    #[arg(long, default_value = "lo")]
-    observation: String,
-    /// Observation parameters, as the inside of a TOML inline table.
-    #[arg(long, default_value = "")]
-    observation_params: String,
-    /// Guidance plugin.
-    #[arg(long, default_value = "sda")]
-    guidance: String,
-    /// Guidance parameters [default for `sda`: "gamma = 0.03"; any other guidance gets
-    /// only its own defaults].
-    #[arg(long)]
-    guidance_params: Option<String>,
     #[command(flatten)]
-    blanket: TrainedBlanket,
-    /// Sampler plugin.
-    #[arg(long, default_value = "pc")]
-    sampler: String,
-    /// Sampler parameters [default for `pc`: "corrections = 2, tau = 0.25"; any other
-    /// sampler gets only its own defaults].
-    #[arg(long)]
-    sampler_params: Option<String>,
-    /// Posterior samples.
-    #[arg(long, default_value_t = 128)]
-    samples: usize,
-    /// Reverse-diffusion steps.
-    #[arg(long, default_value_t = 256)]
-    steps: usize,
+    observation: ObservationArgs<Self>,
+    #[command(flatten)]
+    guidance: GuidanceArgs<Self>,
+    #[command(flatten)]
+    sampler: SamplerArgs<Self>,
+    #[command(flatten)]
+    sampling: SamplingArgs<Self>,
     /// Seed of the observation noise and of the sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -68,26 +46,31 @@ pub struct AssimilateArgs {
     out: String,
 }
 
+impl Defaults for AssimilateArgs {
+    const OBSERVATION: (&'static str, &'static str) = ("lo", "");
+    const GUIDANCE: (&'static str, &'static str) = ("sda", "gamma = 0.03");
+    const SAMPLER: (&'static str, &'static str) = ("pc", "corrections = 2, tau = 0.25");
+    const SAMPLES: &'static str = "128";
+    const STEPS: &'static str = "256";
+}
+
 impl AssimilateArgs {
     /// Runs the command.
     pub fn run(self) -> Result<()> {
-        let checkpoint = Checkpoint::read(self.run.as_ref())?;
-        let blanket = self.blanket.build(checkpoint.network().k())?;
+        let RunArgs { run, data, blanket } = self.trained;
+        let checkpoint = Checkpoint::read(run.as_ref())?;
+        let blanket = blanket.build(checkpoint.network().k())?;
         let a = Assimilation {
-            observation: (self.observation, parse_params(&self.observation_params)?),
-            guidance: plugin_params(self.guidance, self.guidance_params, ("sda", "gamma = 0.03"))?,
-            sampler: plugin_params(
-                self.sampler,
-                self.sampler_params,
-                ("pc", "corrections = 2, tau = 0.25"),
-            )?,
-            run: self.run,
-            data: self.data,
+            observation: self.observation.named()?,
+            guidance: self.guidance.named(None)?,
+            sampler: self.sampler.named()?,
+            run,
+            data,
             split: self.split,
             index: self.index,
             len: self.len,
-            samples: self.samples,
-            steps: self.steps,
+            samples: self.sampling.samples,
+            steps: self.sampling.steps,
             seed: self.seed,
             out: self.out,
         };

@@ -1,43 +1,46 @@
 //! `sda evaluate`: the Figure-2 evaluation of a trained state-vector prior against particle filters.
 
-use super::args::{dataset_of, plugin_params, TrainedBlanket};
+use super::args::{dataset_of, Defaults, GuidanceArgs, ObservationArgs, RunArgs, SamplingArgs};
 use crate::backend::DefaultBackend;
 use crate::checkpoint::Checkpoint;
+use crate::experiments::evaluate::{Scenario, Selection};
+use crate::registry::SamplerPlugin;
 use crate::registry::{self, parse_params};
-use crate::registry::{GuidancePlugin, SamplerPlugin};
-use crate::Result;
+use crate::{Result, TrajectoryShape};
 
 /// The paper's Figure-2 evaluation of one trained state-vector local score (Lorenz-63 or
-/// any registered system): for test observations of `lo` / `hi` / `pick`, SDA with each C
-/// (and any registered sampler) against two particle filters of the dataset's system;
-/// medians of W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table.
-/// Resumable: rows are saved per observation in `--out`.
+/// any registered system): for test observations by any registered observation that
+/// factorises over states, SDA with each C (and any registered sampler) against two particle
+/// filters of the dataset's system; medians of W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and
+/// E[log p(x_2:L|x_1)] as a table. Resumable: rows are saved per observation in `--out`;
+/// `--shard i/n` computes every n-th observation, and `sda merge` joins the shards.
 #[derive(clap::Args, Debug)]
 pub struct EvaluateArgs {
-    /// Training folder of the local score.
-    #[arg(long)]
-    run: String,
-    /// Dataset folder (test split).
-    #[arg(long, default_value = "data/lorenz63")]
-    data: String,
-    /// `lo`, `hi` or `pick` (a state-wise observation, which the particle filter needs).
-    #[arg(long, default_value = "lo")]
-    observation: String,
-    /// Parameters of `pick`.
-    #[arg(long, default_value = "")]
-    observation_params: String,
-    /// Number of test observations (trajectories 0, 1, …).
+    #[command(flatten)]
+    trained: RunArgs,
+    // `lo`, `hi`, `pick` or any registered observation that factorises over states, which the
+    // particle filter needs
+    #[command(flatten)]
+    observation: ObservationArgs<Self>,
+    /// Number of test observations (trajectories --first, --first + 1, …).
     #[arg(long, default_value_t = 16)]
     observations: usize,
+    /// The first test trajectory observed.
+    #[arg(long, default_value_t = 0)]
+    first: usize,
+    /// Comma-separated test trajectories to observe, instead of --first/--observations.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["first", "observations"])]
+    indices: Option<Vec<usize>>,
+    /// Compute only shard i of n (`i/n`, 0 ≤ i < n: the observations at positions i, i + n, …
+    /// of the selection), one job each; `sda merge` joins the shards' folders.
+    #[arg(long, default_value = "0/1")]
+    shard: crate::experiments::evaluate::Shard,
     /// Trajectory length L.
     #[arg(long, default_value_t = crate::experiments::lorenz::EVAL_LEN)]
     len: usize,
-    /// SDA samples and particle-filter trajectories per observation.
-    #[arg(long, default_value_t = 128)]
-    samples: usize,
-    /// Reverse-diffusion steps.
-    #[arg(long, default_value_t = 256)]
-    steps: usize,
+    // SDA samples (and particle-filter trajectories) per observation, reverse steps
+    #[command(flatten)]
+    sampling: SamplingArgs<Self>,
     /// Comma-separated corrections C of the paper's sampler (predictor–corrector,
     /// Algorithm 4), one row each [default: 0,1,2,4 when no --sampler is given, else none].
     #[arg(long, value_delimiter = ',')]
@@ -57,14 +60,7 @@ pub struct EvaluateArgs {
     #[arg(long, default_value_t = crate::experiments::evaluate::FILTER_BURN_IN)]
     filter_burn_in: usize,
     #[command(flatten)]
-    blanket: TrainedBlanket,
-    /// Guidance plugin.
-    #[arg(long, default_value = "sda")]
-    guidance: String,
-    /// Guidance parameters [default for `sda`: "gamma = " --gamma; any other guidance gets
-    /// only its own defaults].
-    #[arg(long)]
-    guidance_params: Option<String>,
+    guidance: GuidanceArgs<Self>,
     /// γ of the `sda` guidance when --guidance-params is not given.
     #[arg(long, default_value_t = crate::experiments::lorenz::GAMMA)]
     gamma: f64,
@@ -76,50 +72,40 @@ pub struct EvaluateArgs {
     out: String,
 }
 
+impl Defaults for EvaluateArgs {
+    const OBSERVATION: (&'static str, &'static str) = ("lo", "");
+    const GUIDANCE: (&'static str, &'static str) = ("sda", "gamma = 0.03");
+    /// Unused: `evaluate` takes --corrections and a list of --sampler.
+    const SAMPLER: (&'static str, &'static str) = ("pc", "");
+    const SAMPLES: &'static str = "128";
+    const STEPS: &'static str = "256";
+}
+
 impl EvaluateArgs {
     /// Runs the command.
     pub fn run(self) -> Result<()> {
         let Self {
-            run,
-            data,
+            trained: RunArgs { run, data, blanket },
             observation,
-            observation_params,
             observations,
+            first,
+            indices,
+            shard,
             len,
-            samples,
-            steps,
+            sampling,
             corrections,
             sampler,
             sampler_params,
             particles,
             filter_burn_in,
-            blanket,
             guidance,
-            guidance_params,
             gamma,
             tau,
             out,
         } = self;
-        let pick = match (
-            observation.as_str(),
-            crate::experiments::lorenz::preset(&observation),
-        ) {
-            (_, Some(p)) if observation_params.trim().is_empty() => p,
-            (_, Some(_)) => {
-                return Err(crate::Error::Invalid(format!(
-                    "the preset '{observation}' takes no parameters (use `pick` to change them)"
-                )))
-            }
-            ("pick", None) => registry::params(&parse_params(&observation_params)?)?,
-            (other, None) => {
-                return Err(crate::Error::Invalid(format!(
-                    "evaluate needs a state-wise observation for the particle filter: \
-                     lo, hi or pick (got '{other}')"
-                )))
-            }
-        };
+        observation.plugin()?;
+        let SamplingArgs { samples, steps, .. } = sampling;
         let settings = crate::experiments::evaluate::EvaluateSettings {
-            observation: pick,
             len,
             samples,
             steps,
@@ -127,12 +113,7 @@ impl EvaluateArgs {
             filter_burn_in,
             progress: true,
         };
-        let (guidance, params) = plugin_params(
-            guidance,
-            guidance_params,
-            ("sda", &format!("gamma = {gamma}")),
-        )?;
-        let guidance = (registry::find::<GuidancePlugin>(&guidance)?.build)(&params)?;
+        let guidance = guidance.build(Some(&format!("gamma = {gamma}")))?;
         let samplers = evaluated_samplers(corrections, tau, &sampler, &sampler_params)?;
         let sda = crate::experiments::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?;
         let device = crate::backend::default_device();
@@ -150,29 +131,53 @@ impl EvaluateArgs {
                      manifest.json naming a system registered in this program (`sda list`)"
                 ))
             })?;
-        let indices: Vec<usize> = (0..observations).collect();
+        let selection = Selection {
+            indices: indices.unwrap_or_else(|| Selection::range(first, observations).indices),
+            shard,
+        };
+        let shape = TrajectoryShape::new(len, prior.dim());
+        let model = observation.build(shape)?;
+        let scenario = Scenario {
+            system: system.as_ref(),
+            observation: model.as_ref(),
+            name: format!("{}, {trained_on}", observation.name()),
+        };
         let out = std::path::PathBuf::from(out);
-        let rows = crate::experiments::evaluate::evaluate(
-            system.as_ref(),
+        let summary = crate::experiments::evaluate::evaluate(
+            &scenario,
             &prior,
             &sda,
             data.as_ref(),
-            &indices,
+            &selection,
             &settings,
             &out,
             &device,
         )?;
-        let table = crate::experiments::evaluate::markdown_table(
-            &format!(
-                "{observation}, {trained_on}, {}, {}, {samples} samples, {steps} steps",
-                prior.composed.blanket().describe(),
-                guidance.describe()
-            ),
-            &rows,
-        );
-        crate::data::write_atomic(&out.join("table.md"), table.as_bytes())?;
-        println!("{table}");
+        println!("{}", summary.table);
         println!("rows: {}", out.join("rows.jsonl").display());
+        Ok(())
+    }
+}
+
+/// Joins the folders of `sda evaluate --shard 0/n … n−1/n` (each finished) into the folder one
+/// unsharded evaluation writes: settings.json, rows.jsonl in the order of the selection, and
+/// table.md.
+#[derive(clap::Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' output folders, all n of them, in any order.
+    #[arg(required = true)]
+    shards: Vec<std::path::PathBuf>,
+    /// Output folder (new, or holding this same evaluation).
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+impl MergeArgs {
+    /// Runs the command.
+    pub fn run(self) -> Result<()> {
+        let summary = crate::experiments::evaluate::merge(&self.shards, &self.out)?;
+        println!("{}", summary.table);
+        println!("rows: {}", self.out.join("rows.jsonl").display());
         Ok(())
     }
 }

@@ -50,11 +50,15 @@ enum Command {
     /// state with the solver and compare with the sample and with persistence.
     Resimulate(resimulate::ResimulateArgs),
     /// The paper's Figure-2 evaluation of one trained state-vector local score (Lorenz-63 or
-    /// any registered system): for test observations of `lo` / `hi` / `pick`, SDA with each C
-    /// (and any registered sampler) against two particle filters of the dataset's system;
-    /// medians of W1(SDA, BPF)/W1(BPF′, BPF), E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table.
-    /// Resumable: rows are saved per observation in `--out`.
+    /// any registered system): for test observations by any registered observation that
+    /// factorises over states, SDA with each C (and any registered sampler) against two
+    /// particle filters of the dataset's system; medians of W1(SDA, BPF)/W1(BPF′, BPF),
+    /// E[log p(y|x)] and E[log p(x_2:L|x_1)] as a table. Resumable: rows are saved per
+    /// observation in `--out`; `--shard i/n` computes every n-th observation.
     Evaluate(evaluate::EvaluateArgs),
+    /// Join the folders of `sda evaluate --shard 0/n … n−1/n` into the folder one unsharded
+    /// evaluation writes (settings.json, rows.jsonl, table.md).
+    Merge(evaluate::MergeArgs),
     /// Generate a trajectory dataset (train/valid/test `.npy` + `manifest.json`). Resumable:
     /// rerun the same command after an interruption.
     Generate(generate::GenerateArgs),
@@ -75,6 +79,7 @@ impl Command {
         !matches!(
             self,
             Command::List
+                | Command::Merge(_)
                 | Command::Generate(_)
                 | Command::Plot(_)
                 | Command::Resimulate(_)
@@ -106,6 +111,7 @@ where
         Command::Compare(a) => a.run(),
         Command::Resimulate(a) => a.run(),
         Command::Evaluate(a) => a.run(),
+        Command::Merge(a) => a.run(),
         Command::Generate(a) => a.run(),
         Command::Plot(a) => a.run(),
         Command::Train(a) => a.run(),

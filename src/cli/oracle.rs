@@ -1,6 +1,8 @@
 //! `sda oracle`: one oracle run with every component chosen by registered name.
 
-use super::args::plugin_params;
+use super::args::{
+    BlanketArgs, Defaults, GuidanceArgs, ObservationArgs, SamplerArgs, SamplingArgs,
+};
 use crate::experiments::oracle::{self, NamedRun};
 use crate::registry::parse_params;
 use crate::sampler::SampleOptions;
@@ -9,36 +11,15 @@ use crate::Result;
 /// One oracle run with every component chosen by registered name.
 #[derive(clap::Args, Debug)]
 pub struct OracleArgs {
-    /// Observation plugin.
-    #[arg(long, default_value = "pick")]
-    observation: String,
-    /// Observation parameters, as the inside of a TOML inline table.
-    #[arg(
-        long,
-        default_value = "states = [0, 5, 10, 15], components = [0], sigma = 0.1"
-    )]
-    observation_params: String,
-    /// Guidance plugin (`exact` samples the exact posterior ε instead).
-    #[arg(long, default_value = "sda")]
-    guidance: String,
-    /// Guidance parameters [default for `sda`: "gamma = 0.01"; any other guidance gets
-    /// only its own defaults].
-    #[arg(long)]
-    guidance_params: Option<String>,
-    /// Blanket plugin.
-    #[arg(long, default_value = "temporal-window")]
-    blanket: String,
-    /// Blanket parameters [default for `temporal-window`: "k = 2"; any other blanket
-    /// gets only its own defaults].
-    #[arg(long)]
-    blanket_params: Option<String>,
-    /// Sampler plugin.
-    #[arg(long, default_value = "pc")]
-    sampler: String,
-    /// Sampler parameters [default for `pc`: "corrections = 1, tau = 0.25"; any other
-    /// sampler gets only its own defaults].
-    #[arg(long)]
-    sampler_params: Option<String>,
+    #[command(flatten)]
+    observation: ObservationArgs<Self>,
+    // `exact` samples the exact posterior ε instead of a guidance's
+    #[command(flatten)]
+    guidance: GuidanceArgs<Self>,
+    #[command(flatten)]
+    blanket: BlanketArgs,
+    #[command(flatten)]
+    sampler: SamplerArgs<Self>,
     /// Diffusion schedule plugin (`vp-cosine` is the paper's).
     #[arg(long, default_value = "vp-cosine")]
     schedule: String,
@@ -48,62 +29,45 @@ pub struct OracleArgs {
     /// Trajectory length L.
     #[arg(long, default_value_t = oracle::ORACLE_LEN)]
     len: usize,
-    /// Posterior samples.
-    #[arg(long, default_value_t = 1024)]
-    samples: usize,
-    /// Reverse-diffusion steps.
-    #[arg(long, default_value_t = 256)]
-    steps: usize,
+    #[command(flatten)]
+    sampling: SamplingArgs<Self>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
+impl Defaults for OracleArgs {
+    const OBSERVATION: (&'static str, &'static str) = (
+        "pick",
+        "states = [0, 5, 10, 15], components = [0], sigma = 0.1",
+    );
+    const GUIDANCE: (&'static str, &'static str) = ("sda", "gamma = 0.01");
+    const SAMPLER: (&'static str, &'static str) = ("pc", "corrections = 1, tau = 0.25");
+    const SAMPLES: &'static str = "1024";
+    const STEPS: &'static str = "256";
+    const EXACT_GUIDANCE: bool = true;
+}
+
 impl OracleArgs {
     /// Runs the command.
     pub fn run(self) -> Result<()> {
-        let Self {
-            observation,
-            observation_params,
-            guidance,
-            guidance_params,
-            blanket,
-            blanket_params,
-            sampler,
-            sampler_params,
-            schedule,
-            schedule_params,
-            len,
-            samples,
-            steps,
-            seed,
-        } = self;
         let run = NamedRun {
-            observation: (observation, parse_params(&observation_params)?),
-            guidance: if guidance == "exact" {
-                None
-            } else {
-                Some(plugin_params(
-                    guidance,
-                    guidance_params,
-                    ("sda", "gamma = 0.01"),
-                )?)
+            observation: self.observation.named()?,
+            guidance: match self.guidance.name() {
+                "exact" => None,
+                _ => Some(self.guidance.named(None)?),
             },
-            blanket: plugin_params(blanket, blanket_params, ("temporal-window", "k = 2"))?,
-            sampler: plugin_params(
-                sampler,
-                sampler_params,
-                ("pc", "corrections = 1, tau = 0.25"),
-            )?,
-            schedule: (schedule, parse_params(&schedule_params)?),
-            len,
+            blanket: self.blanket.named(2)?,
+            sampler: self.sampler.named()?,
+            schedule: (self.schedule, parse_params(&self.schedule_params)?),
+            len: self.len,
             options: SampleOptions {
-                samples,
-                steps,
-                seed: seed.wrapping_add(100),
+                samples: self.sampling.samples,
+                steps: self.sampling.steps,
+                seed: self.seed.wrapping_add(100),
                 progress: true,
             },
-            problem_seed: seed,
+            problem_seed: self.seed,
         };
         let row = oracle::run_named(&run)?;
         println!("{}", oracle::format_table([&row]));

@@ -1,6 +1,6 @@
 //! The Lorenz-63 experiment of the paper (§4.1, Figure 2): its constants, its observation
 //! presets, its trained prior and the small end-to-end quickstart. The pieces are generic:
-//! the prior and its units are [`crate::experiments::vector`]'s, the Figure-2 evaluation against particle
+//! the prior and its units are a [`TrainedPrior`], the Figure-2 evaluation against particle
 //! filters is [`crate::experiments::evaluate`]'s.
 //!
 //! Units: networks, observations and guidance work on **standardised** states
@@ -16,7 +16,7 @@ use burn::tensor::backend::Backend;
 
 use crate::checkpoint::{Checkpoint, TrainedPrior};
 use crate::experiments::evaluate::{
-    evaluate_observation, EvaluateRow, EvaluateSettings, SdaMethods,
+    evaluate_observation, EvaluateRow, EvaluateSettings, Scenario, SdaMethods,
 };
 use crate::experiments::posterior::{observed_coordinates, trajectory};
 use crate::observe::ops::{Pick, PickConfig};
@@ -137,7 +137,6 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
     let prior = load_prior::<B>(&run, &device)?;
     let truth = trajectory(&data, "test", 0, EVAL_LEN, 3)?;
     let eval = EvaluateSettings {
-        observation: preset("lo").expect("preset"),
         len: EVAL_LEN,
         samples: settings.samples,
         steps: settings.steps,
@@ -148,8 +147,16 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
     let system = Lorenz63::default();
     let guidance = crate::guidance::SdaGaussian::new(GAMMA)?;
     let sda = SdaMethods::predictor_corrector(&guidance, &[settings.corrections], TAU)?;
-    let evaluation = evaluate_observation(&system, &prior, &sda, &truth, 0, &eval, &device)?;
-    let pick = Pick::from_config(TrajectoryShape::new(EVAL_LEN, 3), eval.observation.clone())?;
+    let pick = Pick::from_config(
+        TrajectoryShape::new(EVAL_LEN, 3),
+        preset("lo").expect("preset"),
+    )?;
+    let scenario = Scenario {
+        system: &system,
+        observation: &pick,
+        name: "lo, lorenz63".into(),
+    };
+    let evaluation = evaluate_observation(&scenario, &prior, &sda, &truth, 0, &eval, &device)?;
     let figure = settings.out.join("lorenz.png");
     crate::plot::trajectories_png(
         &figure,

@@ -19,9 +19,9 @@ use crate::blanket::MarkovBlanket;
 use crate::checkpoint::TrainedPrior;
 use crate::data::{load_states, Standardisation};
 use crate::dynamics::Dynamics;
-use crate::filter::ParticleFilter;
+use crate::filter::{ParticleFilter, StateLikelihood};
 use crate::guidance::Guidance;
-use crate::observe::{ops::Pick, ObservationModel};
+use crate::observe::{checked_state_parts, ObservationModel};
 use crate::sampler::{sample_posterior, SampleOptions, SampleReport, Sampler};
 use crate::{Error, Result};
 
@@ -169,22 +169,53 @@ pub fn observed_coordinates<B: Backend>(
 }
 
 /// Ground truth: bootstrap-particle-filter posterior trajectories of `system` (physical units)
-/// for a [`Pick`] observation of standardised states.
-pub fn particle_posterior(
+/// for any observation of standardised states that factorises over states
+/// ([`ObservationModel::state_parts`]), weighed with its per-state likelihood
+/// ([`ObservationModel::state_log_likelihood`]).
+pub fn particle_posterior<B: Backend>(
     system: &dyn Dynamics,
     units: &Standardisation,
-    pick: &Pick,
+    observation: &dyn ObservationModel<B>,
     y: &[f64],
     filter: &ParticleFilter,
+    device: &B::Device,
 ) -> Result<Vec<f64>> {
-    if system.state_dim() != units.dim() {
+    if system.state_dim() != units.dim() || observation.trajectory_shape().dim != units.dim() {
         return Err(Error::Shape(format!(
-            "the system's states have {} values, the units {}",
+            "the system's states have {} values, the units {}, the observation's {}",
             system.state_dim(),
-            units.dim()
+            units.dim(),
+            observation.trajectory_shape().dim
         )));
     }
-    let len = pick.shape().len;
-    let lik = |i: usize, x: &[f64]| pick.state_log_likelihood(y, i, &units.standardise(x));
-    filter.run(system, len, &lik)
+    crate::observe::check_observation(observation, y)?;
+    let likelihood = PerState {
+        observation,
+        parts: checked_state_parts(observation)?,
+        units,
+        y,
+        device,
+    };
+    filter.run(system, observation.trajectory_shape().len, &likelihood)
+}
+
+/// An observation's per-state likelihood of physical particles, for the particle filter.
+struct PerState<'a, B: Backend> {
+    observation: &'a dyn ObservationModel<B>,
+    parts: Vec<std::ops::Range<usize>>,
+    units: &'a Standardisation,
+    y: &'a [f64],
+    device: &'a B::Device,
+}
+
+impl<B: Backend> StateLikelihood for PerState<'_, B> {
+    fn log_likelihoods(&self, state: usize, xs: &[f64], _dim: usize) -> Result<Option<Vec<f64>>> {
+        if self.parts.get(state).is_none_or(|p| p.is_empty()) {
+            return Ok(None);
+        }
+        let xs = self.units.standardise(xs);
+        self.observation
+            .state_log_likelihood(self.y, state, &xs, self.device)
+            .map(Some)
+    }
 }

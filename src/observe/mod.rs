@@ -9,6 +9,8 @@ pub mod field;
 pub mod ops;
 
 use burn::tensor::{backend::Backend, Tensor};
+use std::ops::Range;
+
 use nalgebra::DMatrix;
 
 use crate::backend::{from_host, to_host, NoiseSource};
@@ -43,6 +45,64 @@ pub trait ObservationModel<B: Backend>: Send + Sync {
     /// image under its state; `None` (the default) when unknown or when y is not images.
     fn observed_states(&self) -> Option<Vec<usize>> {
         None
+    }
+
+    /// How y factorises over states, when it does: `parts[i]` is the range of y's indices whose
+    /// values depend on state `i` alone (empty where state `i` is not observed), the ranges
+    /// disjoint and covering y, so `p(y | x_{1:L}) = Π_i p(y_{parts[i]} | x_i)` — what a
+    /// particle filter weighs each state with. `None` (the default) when some value of y
+    /// depends on several states. [`state_major_parts`] writes the common case.
+    fn state_parts(&self) -> Option<Vec<Range<usize>>> {
+        None
+    }
+
+    /// `log N(y_i | A(x)_i, Σ_{y,i})` up to a constant in x, with `i` the part of y of state
+    /// `state` ([`state_parts`](Self::state_parts)), for each of the values `xs` (`[n, D]`,
+    /// row-major, in the model's units) of that state: the per-state likelihood of a particle
+    /// filter. The default places each value in an otherwise-zero trajectory, applies A on
+    /// `device` (a bounded number of trajectories at a time) and reads the state's part; a model
+    /// may answer on the host instead. An error when the model does not factorise.
+    fn state_log_likelihood(
+        &self,
+        y: &[f64],
+        state: usize,
+        xs: &[f64],
+        device: &B::Device,
+    ) -> Result<Vec<f64>> {
+        let parts = checked_state_parts(self)?;
+        let TrajectoryShape { len, dim } = self.trajectory_shape();
+        let part = parts.get(state).cloned().ok_or_else(|| {
+            Error::Shape(format!(
+                "state {state} is outside the trajectory (L = {len})"
+            ))
+        })?;
+        if !xs.len().is_multiple_of(dim) {
+            return Err(Error::Shape(format!(
+                "{} values are not whole states of {dim}",
+                xs.len()
+            )));
+        }
+        let n = xs.len() / dim;
+        if part.is_empty() {
+            return Ok(vec![0.0; n]);
+        }
+        let (m, std) = (self.output_dim(), self.noise_std());
+        let batch = (BASIS_BATCH_VALUES / (len * dim)).clamp(1, n.max(1));
+        let mut out = Vec::with_capacity(n);
+        for chunk in xs.chunks(batch * dim) {
+            let count = chunk.len() / dim;
+            let mut x = vec![0.0; count * len * dim];
+            for (j, value) in chunk.chunks(dim).enumerate() {
+                x[(j * len + state) * dim..(j * len + state + 1) * dim].copy_from_slice(value);
+            }
+            let a = to_host(self.apply(from_host::<B, 3>(&x, [count, len, dim], device)));
+            out.extend((0..count).map(|j| {
+                part.clone()
+                    .map(|r| -0.5 * ((y[r] - a[j * m + r]) / std[r]).powi(2))
+                    .sum::<f64>()
+            }));
+        }
+        Ok(out)
     }
 
     /// Draws `y ~ N(A(x), Σ_y)` for each trajectory of the batch.
@@ -101,6 +161,60 @@ pub fn check_observation<B: Backend>(model: &dyn ObservationModel<B>, y: &[f64])
         )));
     }
     Ok(())
+}
+
+/// The [`ObservationModel::state_parts`] of a y ordered state-major with `per_state` values for
+/// each of the observed `states` (in that order), in trajectories of `len` states.
+pub fn state_major_parts(len: usize, states: &[usize], per_state: usize) -> Vec<Range<usize>> {
+    let mut parts = vec![0..0; len];
+    for (j, &s) in states.iter().enumerate() {
+        if let Some(p) = parts.get_mut(s) {
+            *p = j * per_state..(j + 1) * per_state;
+        }
+    }
+    parts
+}
+
+/// A model's [`ObservationModel::state_parts`], checked: one range per state, within y,
+/// disjoint and covering it; an error naming the model when it does not factorise over states
+/// or its parts are inconsistent.
+pub fn checked_state_parts<B: Backend, M: ObservationModel<B> + ?Sized>(
+    model: &M,
+) -> Result<Vec<Range<usize>>> {
+    let parts = model.state_parts().ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} does not factorise over states (its `state_parts` is None), and a particle \
+             filter needs a per-state likelihood",
+            model.describe()
+        ))
+    })?;
+    let (len, m) = (model.trajectory_shape().len, model.output_dim());
+    if parts.len() != len {
+        return Err(Error::Shape(format!(
+            "{} gives state parts for {} states of a trajectory of {len}",
+            model.describe(),
+            parts.len()
+        )));
+    }
+    let mut seen = vec![false; m];
+    for (i, part) in parts.iter().enumerate() {
+        for r in part.clone() {
+            if r >= m || std::mem::replace(&mut seen[r], true) {
+                return Err(Error::Shape(format!(
+                    "{}: the part of state {i} ({part:?}) is outside y (M = {m}) or overlaps \
+                     another state's",
+                    model.describe()
+                )));
+            }
+        }
+    }
+    if let Some(r) = seen.iter().position(|s| !s) {
+        return Err(Error::Shape(format!(
+            "{}: y[{r}] belongs to no state's part",
+            model.describe()
+        )));
+    }
+    Ok(parts)
 }
 
 /// The number of values in one batch of basis trajectories [`linear_matrix`] applies A to:
@@ -182,6 +296,18 @@ macro_rules! forward_observation {
             }
             fn observed_states(&self) -> Option<Vec<usize>> {
                 (**self).observed_states()
+            }
+            fn state_parts(&self) -> Option<Vec<Range<usize>>> {
+                (**self).state_parts()
+            }
+            fn state_log_likelihood(
+                &self,
+                y: &[f64],
+                state: usize,
+                xs: &[f64],
+                device: &B::Device,
+            ) -> Result<Vec<f64>> {
+                (**self).state_log_likelihood(y, state, xs, device)
             }
             fn sample(&self, x: Tensor<B, 3>, noise: &mut NoiseSource) -> Tensor<B, 2> {
                 (**self).sample(x, noise)

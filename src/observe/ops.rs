@@ -5,7 +5,11 @@
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
-use super::ObservationModel;
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::{state_major_parts, ObservationModel};
 use crate::{Error, Result, TrajectoryShape};
 
 /// Typed parameters of [`Pick`] (unknown keys are rejected).
@@ -107,21 +111,6 @@ impl Pick {
     pub fn sigma(&self) -> f64 {
         self.sigma
     }
-
-    /// The factor of `log p(y | x)` that involves state `state` (up to the constant), on the
-    /// host: `−½ Σ_c ((x_c − y_{state,c}) / σ_y)²`, or `None` where the state is not observed.
-    /// This is what a particle filter weights with (`y` ordered state-major as [`Pick`] emits).
-    pub fn state_log_likelihood(&self, y: &[f64], state: usize, x: &[f64]) -> Option<f64> {
-        let m = self.states.iter().position(|&s| s == state)?;
-        let nc = self.components.len();
-        Some(
-            self.components
-                .iter()
-                .enumerate()
-                .map(|(j, &c)| -0.5 * ((x[c] - y[m * nc + j]) / self.sigma).powi(2))
-                .sum(),
-        )
-    }
 }
 
 fn index_tensor<B: Backend>(idx: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -148,6 +137,48 @@ impl<B: Backend> ObservationModel<B> for Pick {
 
     fn noise_std(&self) -> Vec<f64> {
         vec![self.sigma; self.states.len() * self.components.len()]
+    }
+
+    fn state_parts(&self) -> Option<Vec<Range<usize>>> {
+        Some(state_major_parts(
+            self.shape.len,
+            &self.states,
+            self.components.len(),
+        ))
+    }
+
+    /// On the host, in parallel over the values:
+    /// `−½ Σ_c ((x_c − y_{state,c}) / σ_y)²`, 0 where the state is not observed.
+    fn state_log_likelihood(
+        &self,
+        y: &[f64],
+        state: usize,
+        xs: &[f64],
+        _device: &B::Device,
+    ) -> Result<Vec<f64>> {
+        let d = self.shape.dim;
+        if !xs.len().is_multiple_of(d) || y.len() != self.states.len() * self.components.len() {
+            return Err(Error::Shape(format!(
+                "pick: {} values are not whole states of {d}, or y has {} values, not {}",
+                xs.len(),
+                y.len(),
+                self.states.len() * self.components.len()
+            )));
+        }
+        let Some(m) = self.states.iter().position(|&s| s == state) else {
+            return Ok(vec![0.0; xs.len() / d]);
+        };
+        let nc = self.components.len();
+        Ok(xs
+            .par_chunks(d)
+            .map(|x| {
+                self.components
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &c)| -0.5 * ((x[c] - y[m * nc + j]) / self.sigma).powi(2))
+                    .sum()
+            })
+            .collect())
     }
 
     fn describe(&self) -> String {

@@ -1,0 +1,313 @@
+//! The paper's Figure-2 evaluation of a trained state-vector prior (§4.1): on observations of
+//! test trajectories, SDA (guided by any guidance, the paper's Algorithm 3 with γ by default,
+//! and sampled by each of a list of samplers, the paper's Algorithm 4 with each C) against two
+//! independent bootstrap particle filters of the dataset's system, with the medians of
+//! `W1(SDA, BPF) / W1(BPF′, BPF)`,
+//! `E[log p(y | x)]` and `E[log p(x_{2:L} | x_1)]`. Written for Lorenz-63; any registered
+//! state-vector system with any observation that factorises over states
+//! ([`ObservationModel::state_parts`]) runs the same way (`sda evaluate`).
+//!
+//! [`evaluate_observation`] is one observation; [`evaluate`] runs a list of test trajectories,
+//! resumably, or one shard of them ([`Selection`]), and [`merge`] joins the shards' rows into
+//! those of one run; [`markdown_table`] summarises the rows.
+
+mod store;
+mod table;
+
+pub use store::Summary;
+pub use store::{evaluate, merge, Selection, Shard};
+use table::method_label;
+pub use table::{markdown_table, median, medians, MethodSummary};
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+
+use crate::blanket::MarkovBlanket;
+use crate::checkpoint::TrainedPrior;
+use crate::dynamics::Dynamics;
+use crate::experiments::posterior::{
+    expected_log_likelihood, observe, particle_posterior, posterior,
+};
+use crate::filter::ParticleFilter;
+use crate::guidance::Guidance;
+use crate::metrics::expected_log_prior;
+use crate::observe::ObservationModel;
+use crate::sampler::{PredictorCorrector, SampleOptions, Sampler};
+use crate::transport::wasserstein1;
+use crate::{Error, Result};
+
+/// The paper's three statistics of a set of posterior trajectories. In `rows.jsonl` a
+/// non-finite value (a diverged run's) is written `null`, as JSON has no NaN, and read back as
+/// NaN — as NumPy and pandas read it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Statistics {
+    /// `W1(method, BPF) / W1(BPF, BPF′)` (1 for the BPF′ itself).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub w1_ratio: f64,
+    /// `E[log p(y | x)]`.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub log_likelihood: f64,
+    /// `E[log p(x_{2:L} | x_1)]`.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub log_prior: f64,
+}
+
+/// A number, or NaN for the `null` that JSON writes for a non-finite one.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// What an evaluation observes: the system whose particle filters give the reference, and the
+/// observation process.
+pub struct Scenario<'a, B: Backend> {
+    /// The system the particle filters run (the dataset's).
+    pub system: &'a dyn Dynamics,
+    /// The observation of standardised trajectories of the evaluation's length, factorising over
+    /// states ([`ObservationModel::state_parts`]).
+    pub observation: &'a dyn ObservationModel<B>,
+    /// The scenario in a table's title, e.g. `lo, lorenz63`.
+    pub name: String,
+}
+
+/// The filters' burn-in by default: the filter's prior of `x_1` is the system's initial prior
+/// advanced 64 transitions (Lorenz-63 reaches its attractor in far fewer; the linear-Gaussian
+/// chain starts stationary). A system that mixes slower needs a longer one.
+pub const FILTER_BURN_IN: usize = 64;
+
+/// Settings of [`evaluate_observation`].
+#[derive(Debug, Clone)]
+pub struct EvaluateSettings {
+    /// Trajectory length L (65 in the paper); the observation is built for it.
+    pub len: usize,
+    /// SDA samples and particle-filter trajectories per observation (1024 in the paper).
+    pub samples: usize,
+    /// Reverse steps (256 in the paper).
+    pub steps: usize,
+    /// Particles of each particle filter.
+    pub particles: usize,
+    /// Transitions of the system from its initial prior before the filter's first state
+    /// ([`FILTER_BURN_IN`] by default).
+    pub filter_burn_in: usize,
+    /// Progress bars.
+    pub progress: bool,
+}
+
+/// The SDA side of an evaluation: one guidance and the samplers to compare, one row each per
+/// observation, all from the same prior.
+pub struct SdaMethods<'a, B: Backend> {
+    /// The likelihood score (Algorithm 3 with γ in the paper).
+    pub guidance: &'a dyn Guidance<B>,
+    /// The samplers, in the order of the rows; their descriptions
+    /// ([`Sampler::describe`]) name the rows and must differ.
+    pub samplers: Vec<Box<dyn Sampler<B>>>,
+}
+
+impl<'a, B: Backend> SdaMethods<'a, B> {
+    /// `guidance` with any samplers; an error when there are none or two share a description.
+    pub fn new(guidance: &'a dyn Guidance<B>, samplers: Vec<Box<dyn Sampler<B>>>) -> Result<Self> {
+        if samplers.is_empty() {
+            return Err(Error::Invalid(
+                "an evaluation needs at least one sampler".into(),
+            ));
+        }
+        let labels = samplers.iter().map(|s| s.describe()).collect::<Vec<_>>();
+        if let Some(twice) = labels
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| labels[..i].contains(l).then_some(l))
+        {
+            return Err(Error::Invalid(format!(
+                "two samplers describe themselves as '{twice}'; an evaluation names its rows by \
+                 the sampler's description, so each sampler may appear once"
+            )));
+        }
+        Ok(Self { guidance, samplers })
+    }
+
+    /// The paper's Figure 2: `guidance` with the [`predictor_correctors`] of `corrections`.
+    pub fn predictor_corrector(
+        guidance: &'a dyn Guidance<B>,
+        corrections: &[usize],
+        tau: f64,
+    ) -> Result<Self> {
+        Self::new(guidance, predictor_correctors(corrections, tau)?)
+    }
+
+    /// The row names of the samplers, in order ([`Sampler::describe`]).
+    pub fn labels(&self) -> Vec<String> {
+        self.samplers.iter().map(|s| s.describe()).collect()
+    }
+}
+
+/// The paper's Figure-2 samplers: Algorithm 4 (predictor–corrector) with each number of
+/// corrections C in `corrections`, of scale τ.
+pub fn predictor_correctors<B: Backend>(
+    corrections: &[usize],
+    tau: f64,
+) -> Result<Vec<Box<dyn Sampler<B>>>> {
+    corrections
+        .iter()
+        .map(|&c| Ok(Box::new(PredictorCorrector::new(c, tau)?) as Box<dyn Sampler<B>>))
+        .collect()
+}
+
+/// One line of an evaluation: a method on one observation.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EvaluateRow {
+    /// Index of the test trajectory observed.
+    pub observation: usize,
+    /// `None` for the particle filter, else the description of the SDA sampler
+    /// ([`Sampler::describe`], e.g. `PC (C=1, tau=0.25)`).
+    pub sampler: Option<String>,
+    /// The statistics.
+    pub stats: Statistics,
+    /// Wall-clock seconds of the method.
+    pub seconds: f64,
+    /// ε evaluations per SDA sample (steps × the sampler's evaluations per step, the cost that
+    /// compares samplers); 0 for the particle filter.
+    #[serde(default)]
+    pub evaluations: usize,
+    /// Whether the method's trajectories diverged: their largest magnitude exceeds
+    /// [`DIVERGENCE_FACTOR`](crate::metrics::DIVERGENCE_FACTOR) times the reference particle
+    /// filter's ([`crate::metrics::diverged`]). Rows saved before this check read as `false`.
+    #[serde(default)]
+    pub diverged: bool,
+}
+
+/// Everything [`evaluate_observation`] produced for one observation.
+pub struct Evaluation {
+    /// The BPF′ row, then one row per sampler.
+    pub rows: Vec<EvaluateRow>,
+    /// The observation y (standardised units, as the observation model emits it).
+    pub y: Vec<f64>,
+    /// The reference particle-filter trajectories (physical, `[N·L·D]`).
+    pub reference: Vec<f64>,
+    /// The SDA trajectories of each sampler, in the order of [`SdaMethods::samplers`]
+    /// (physical).
+    pub samples: Vec<Vec<f64>>,
+}
+
+/// Evaluates SDA (the prior guided by `sda.guidance` — Algorithm 3 with γ in the paper — and
+/// sampled by each of `sda.samplers` — PC with each C in the paper) on one observation of the
+/// physical trajectory `truth` against two independent particle filters of `system`, as in the
+/// paper's Figure 2. Seeds derive from `index`, so every row is reproducible on its own.
+pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
+    scenario: &Scenario<'_, B>,
+    prior: &TrainedPrior<B, M>,
+    sda: &SdaMethods<'_, B>,
+    truth: &[f64],
+    index: usize,
+    settings: &EvaluateSettings,
+    device: &B::Device,
+) -> Result<Evaluation> {
+    use crate::filter::Smoother;
+    let (system, observation) = (scenario.system, scenario.observation);
+    let d = prior.dim();
+    if system.state_dim() != d {
+        return Err(Error::Shape(format!(
+            "the system {} has states of {}, the prior's have {d}",
+            system.name(),
+            system.state_dim()
+        )));
+    }
+    if settings.len == 0 || truth.len() != settings.len * d {
+        return Err(Error::Shape(format!(
+            "a truth of {} values is not {} states of {d}",
+            truth.len(),
+            settings.len
+        )));
+    }
+    if system.log_transition(&truth[..d], &truth[..d]).is_none() {
+        return Err(Error::Invalid(format!(
+            "the evaluation reports E[log p(x_2:L | x_1)], which needs the transition density of \
+             {}; it has none",
+            system.name()
+        )));
+    }
+    let shape = observation.trajectory_shape();
+    if (shape.len, shape.dim) != (settings.len, d) {
+        return Err(Error::Shape(format!(
+            "{} is built for {}×{} trajectories, the evaluation's are {}×{d}",
+            observation.describe(),
+            shape.len,
+            shape.dim,
+            settings.len
+        )));
+    }
+    let y = observe::<B>(
+        observation,
+        &prior.units,
+        truth,
+        None,
+        1000 + index as u64,
+        device,
+    )?;
+    let seed = 2 * index as u64;
+    let filter = |seed: u64| ParticleFilter {
+        particles: settings.particles,
+        burn_in: settings.filter_burn_in,
+        samples: settings.samples,
+        seed,
+        smoother: Smoother::Genealogy,
+    };
+    let start = std::time::Instant::now();
+    let reference =
+        particle_posterior(system, &prior.units, observation, &y, &filter(seed), device)?;
+    let bpf_seconds = start.elapsed().as_secs_f64();
+    let second = particle_posterior(
+        system,
+        &prior.units,
+        observation,
+        &y,
+        &filter(seed + 1),
+        device,
+    )?;
+    let floor = wasserstein1(&second, &reference, settings.len * d)?;
+    let stats = |x: &[f64], ratio: f64| -> Result<Statistics> {
+        Ok(Statistics {
+            w1_ratio: ratio,
+            log_likelihood: expected_log_likelihood::<B>(observation, &prior.units, &y, x, device),
+            log_prior: expected_log_prior(system, x, settings.len)?,
+        })
+    };
+    let mut rows = vec![EvaluateRow {
+        observation: index,
+        sampler: None,
+        stats: stats(&second, 1.0)?,
+        seconds: bpf_seconds,
+        evaluations: 0,
+        diverged: crate::metrics::diverged(&second, &reference),
+    }];
+    let mut samples = Vec::new();
+    for sampler in &sda.samplers {
+        let (x, report) = posterior::<B, M>(
+            prior,
+            observation,
+            &y,
+            sda.guidance,
+            sampler.as_ref(),
+            &SampleOptions {
+                samples: settings.samples,
+                steps: settings.steps,
+                seed: 7 + index as u64,
+                progress: settings.progress,
+            },
+            device,
+        )?;
+        let ratio = wasserstein1(&x, &reference, settings.len * d)? / floor;
+        rows.push(EvaluateRow {
+            observation: index,
+            sampler: Some(sampler.describe()),
+            stats: stats(&x, ratio)?,
+            seconds: report.seconds,
+            evaluations: report.evaluations,
+            diverged: crate::metrics::diverged(&x, &reference),
+        });
+        samples.push(x);
+    }
+    Ok(Evaluation {
+        rows,
+        y,
+        reference,
+        samples,
+    })
+}

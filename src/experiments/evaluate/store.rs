@@ -1,0 +1,446 @@
+//! An evaluation over many test trajectories, saved as it goes: the rows of each observation
+//! are written to `rows.jsonl` as soon as they are done, so a killed run resumes; the settings
+//! that produced them are in `settings.json`, so a rerun with other settings is refused rather
+//! than mixed in. The per-observation work is independent, so the trajectories split into
+//! shards (`i/n`, one job each on a cluster) whose folders [`merge`] joins into the folder one
+//! unsharded run writes.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::AutodiffBackend;
+use serde_json::Value;
+
+use super::{
+    evaluate_observation, markdown_table, method_label, EvaluateRow, EvaluateSettings, Scenario,
+    SdaMethods,
+};
+use crate::blanket::MarkovBlanket;
+use crate::checkpoint::TrainedPrior;
+use crate::data::{load_states, read_json, write_atomic};
+use crate::{Error, Result};
+
+/// Share `index` of `count` of an evaluation's observations: the observations at positions
+/// `index, index + count, …` of the selection. `0/1` is the whole selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which share, `0 ≤ index < count`.
+    pub index: usize,
+    /// Number of shares.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole selection.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = Error;
+
+    /// `i/n` with `0 ≤ i < n`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Invalid(format!(
+                "shard '{s}' is not i/n with 0 ≤ i < n (e.g. 0/4 … 3/4)"
+            ))
+        };
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+/// The test trajectories an evaluation observes, in order, and the shard of them this run
+/// computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// Indices of the test trajectories (distinct).
+    pub indices: Vec<usize>,
+    /// The share of `indices` this run computes.
+    pub shard: Shard,
+}
+
+impl Selection {
+    /// Trajectories `first, first + 1, …, first + count − 1`, all of them.
+    pub fn range(first: usize, count: usize) -> Self {
+        Self {
+            indices: (first..first.saturating_add(count)).collect(),
+            shard: Shard::WHOLE,
+        }
+    }
+
+    /// The indices this run's shard computes.
+    pub fn mine(&self) -> Vec<usize> {
+        self.indices
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| p % self.shard.count == self.shard.index)
+            .map(|(_, &j)| j)
+            .collect()
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.indices.is_empty() {
+            return Err(Error::Invalid(
+                "no test observation to evaluate (ask for at least one)".into(),
+            ));
+        }
+        if let Some(j) = self
+            .indices
+            .iter()
+            .enumerate()
+            .find_map(|(p, j)| self.indices[..p].contains(j).then_some(j))
+        {
+            return Err(Error::Invalid(format!(
+                "test trajectory {j} is asked for twice; each observation is evaluated once"
+            )));
+        }
+        if self.mine().is_empty() {
+            return Err(Error::Invalid(format!(
+                "shard {} of {} observations is empty; use at most {} shards",
+                self.shard,
+                self.indices.len(),
+                self.indices.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What an evaluation folder holds: its rows, in the order of the selection, and their table.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// One BPF′ row and one row per sampler for each observation.
+    pub rows: Vec<EvaluateRow>,
+    /// [`markdown_table`] of the rows (also written to `table.md`).
+    pub table: String,
+}
+
+/// Evaluates `prior` on observations of the test trajectories of `selection` (this run's
+/// shard of them; first `settings.len` states of the test split of `data`), appending each
+/// observation's rows to `out/rows.jsonl` as soon as it is done, and writes their table to
+/// `out/table.md`. Observations already in that file are not recomputed (a killed evaluation
+/// resumes), provided it was written with the same settings (`out/settings.json`).
+/// Returns the rows in the order of the selection, and the table.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
+    scenario: &Scenario<'_, B>,
+    prior: &TrainedPrior<B, M>,
+    sda: &SdaMethods<'_, B>,
+    data: &Path,
+    selection: &Selection,
+    settings: &EvaluateSettings,
+    out: &Path,
+    device: &B::Device,
+) -> Result<Summary> {
+    // bad settings are refused before anything is written to `out`
+    selection.check()?;
+    let d = prior.dim();
+    crate::score::EpsilonModel::<B>::check_shape(&prior.composed, settings.len, d)?;
+    let all = load_states(data, "test", d)?;
+    let (n, t) = (all.shape[0], all.shape[1]);
+    if let Some(&bad) = selection.indices.iter().find(|&&i| i >= n) {
+        return Err(Error::Invalid(format!(
+            "test trajectory {bad} does not exist: {} has {n} test trajectories (0–{})",
+            data.display(),
+            n.saturating_sub(1)
+        )));
+    }
+    if settings.len > t {
+        return Err(Error::Shape(format!(
+            "L = {} is longer than the test trajectories ({t} states)",
+            settings.len
+        )));
+    }
+    crate::observe::checked_state_parts(scenario.observation)?;
+    let title = format!(
+        "{}, {}, {}, {} samples, {} steps",
+        scenario.name,
+        prior.composed.blanket().describe(),
+        sda.guidance.describe(),
+        settings.samples,
+        settings.steps
+    );
+    let fingerprint = serde_json::json!({
+        "title": title,
+        "system": scenario.system.name(),
+        "observation": scenario.observation.describe(),
+        "len": settings.len,
+        "samples": settings.samples,
+        "steps": settings.steps,
+        "samplers": sda.labels(),
+        "particles": settings.particles,
+        "filter_burn_in": settings.filter_burn_in,
+        "blanket": prior.composed.blanket().describe(),
+        "guidance": sda.guidance.describe(),
+        "data": data.display().to_string(),
+        "indices": selection.indices,
+        "shard": selection.shard.to_string(),
+    });
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let settings_path = out.join("settings.json");
+    let rows_path = out.join("rows.jsonl");
+    let mut done = if settings_path.exists() {
+        let old: Value = read_json(&settings_path)?;
+        if old != fingerprint {
+            return Err(Error::Invalid(format!(
+                "{} holds an evaluation with other settings ({}); choose another --out",
+                out.display(),
+                differences(&old, &fingerprint)
+            )));
+        }
+        read_rows(&rows_path)?
+    } else {
+        write_json(&settings_path, &fingerprint)?;
+        let _ = std::fs::remove_file(&rows_path);
+        Vec::new()
+    };
+    let mine = selection.mine();
+    let bar = if settings.progress {
+        let bar = indicatif::ProgressBar::new(mine.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "observations [{bar:30}] {pos}/{len}, {msg} ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut rows = Vec::new();
+    for &j in &mine {
+        let previous: Vec<EvaluateRow> = done
+            .iter()
+            .filter(|r| r.observation == j)
+            .cloned()
+            .collect();
+        if previous.len() == 1 + sda.samplers.len() {
+            rows.extend(previous);
+            bar.inc(1);
+            continue;
+        }
+        let off = j * t * d;
+        let truth: Vec<f64> = all.data[off..off + settings.len * d]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let quiet = EvaluateSettings {
+            progress: false,
+            ..settings.clone()
+        };
+        let e = evaluate_observation(scenario, prior, sda, &truth, j, &quiet, device)?;
+        done.retain(|r| r.observation != j);
+        done.extend(e.rows.iter().cloned());
+        write_rows(&rows_path, &done)?;
+        for r in e.rows.iter().filter(|r| r.diverged) {
+            bar.suspend(|| {
+                eprintln!(
+                    "warning: observation {j}, {}: the trajectories diverged (largest |x| over \
+                     {}× the reference filter's)",
+                    method_label(r.sampler.as_deref(), "BPF′"),
+                    crate::metrics::DIVERGENCE_FACTOR
+                )
+            });
+        }
+        if let Some(r) = e.rows.get(1) {
+            bar.set_message(format!("last W1 ratio {:.2},", r.stats.w1_ratio));
+        }
+        rows.extend(e.rows);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let title = match selection.shard {
+        Shard::WHOLE => title,
+        shard => format!("{title}, shard {shard}"),
+    };
+    let table = markdown_table(&title, &rows);
+    write_atomic(&out.join("table.md"), table.as_bytes())?;
+    Ok(Summary { rows, table })
+}
+
+/// Joins the folders of the shards `0/n … n−1/n` of one evaluation (each finished) into `out`:
+/// the `settings.json`, `rows.jsonl` and `table.md` that one unsharded run of the same
+/// selection writes (the same rows in the same order; only the measured seconds differ).
+/// `out` may be new or hold that same evaluation already.
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
+    let mut parts: Vec<(Shard, &PathBuf, Value)> = Vec::new();
+    for dir in shards {
+        let path = dir.join("settings.json");
+        if !path.exists() {
+            return Err(Error::Invalid(format!(
+                "{} holds no evaluation (no settings.json)",
+                dir.display()
+            )));
+        }
+        let mut settings: Value = read_json(&path)?;
+        let shard: Shard = settings
+            .get("shard")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Corrupt {
+                path: path.clone(),
+                message: "no \"shard\" entry: not written by this version's `sda evaluate`".into(),
+            })?
+            .parse()?;
+        settings["shard"] = Value::String(Shard::WHOLE.to_string());
+        parts.push((shard, dir, settings));
+    }
+    let Some((first, first_dir, whole)) = parts.first().cloned() else {
+        return Err(Error::Invalid(
+            "merge needs the folders of the shards".into(),
+        ));
+    };
+    let count = first.count;
+    for (shard, dir, settings) in &parts {
+        if settings != &whole {
+            return Err(Error::Invalid(format!(
+                "{} and {} are shards of different evaluations ({})",
+                first_dir.display(),
+                dir.display(),
+                differences(&whole, settings)
+            )));
+        }
+        if shard.count != count {
+            return Err(Error::Invalid(format!(
+                "{} is shard {shard} but {} is shard {first}: all must be shares of {count}",
+                dir.display(),
+                first_dir.display()
+            )));
+        }
+    }
+    for index in 0..count {
+        match parts.iter().filter(|(s, _, _)| s.index == index).count() {
+            1 => {}
+            0 => {
+                return Err(Error::Invalid(format!(
+                    "shard {index}/{count} is missing; merge needs all {count}"
+                )))
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "shard {index}/{count} is given twice"
+                )))
+            }
+        }
+    }
+    let indices: Vec<usize> =
+        serde_json::from_value(whole["indices"].clone()).map_err(|e| Error::Corrupt {
+            path: first_dir.join("settings.json"),
+            message: format!("\"indices\": {e}"),
+        })?;
+    let per_observation = 1 + whole["samplers"].as_array().map_or(0, Vec::len);
+    let mut rows = Vec::new();
+    for (p, &j) in indices.iter().enumerate() {
+        let (_, dir, _) = parts
+            .iter()
+            .find(|(s, _, _)| s.index == p % count)
+            .expect("every shard is present");
+        let found: Vec<EvaluateRow> = read_rows(&dir.join("rows.jsonl"))?
+            .into_iter()
+            .filter(|r| r.observation == j)
+            .collect();
+        if found.len() != per_observation {
+            return Err(Error::Invalid(format!(
+                "shard {}/{count} ({}) is not finished: observation {j} has {} of its {} rows; \
+                 rerun that shard (it resumes)",
+                p % count,
+                dir.display(),
+                found.len(),
+                per_observation
+            )));
+        }
+        rows.extend(found);
+    }
+    let settings_path = out.join("settings.json");
+    if settings_path.exists() {
+        let old: Value = read_json(&settings_path)?;
+        if old != whole {
+            return Err(Error::Invalid(format!(
+                "{} holds another evaluation ({}); choose another --out",
+                out.display(),
+                differences(&old, &whole)
+            )));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    write_json(&settings_path, &whole)?;
+    write_rows(&out.join("rows.jsonl"), &rows)?;
+    let title = whole["title"].as_str().unwrap_or("evaluation");
+    let table = markdown_table(title, &rows);
+    write_atomic(&out.join("table.md"), table.as_bytes())?;
+    Ok(Summary { rows, table })
+}
+
+/// The keys whose values differ between two settings objects, as `key: old → new`.
+fn differences(old: &Value, new: &Value) -> String {
+    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
+        return format!("{old} → {new}");
+    };
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |v: Option<&Value>| v.map_or("(none)".to_string(), Value::to_string);
+            format!("{k}: {} → {}", show(a.get(k)), show(b.get(k)))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<()> {
+    write_atomic(
+        path,
+        serde_json::to_string_pretty(value)
+            .expect("a JSON value serialises")
+            .as_bytes(),
+    )
+}
+
+fn write_rows(path: &Path, rows: &[EvaluateRow]) -> Result<()> {
+    let text: String = rows
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("a row serialises") + "\n")
+        .collect();
+    write_atomic(path, text.as_bytes())
+}
+
+/// The rows of a `rows.jsonl` (none when it does not exist); a bad line is named by number.
+fn read_rows(path: &Path) -> Result<Vec<EvaluateRow>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,122 @@
+//! The summary of an evaluation: per method, the medians of the paper's statistics over the
+//! observations, as a markdown table.
+
+use super::{EvaluateRow, Statistics};
+
+/// Median of a non-empty list (mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// One method of an evaluation, summarised over its observations by [`medians`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodSummary {
+    /// `None` for the BPF′, else the SDA sampler's description.
+    pub sampler: Option<String>,
+    /// The medians of the three statistics.
+    pub medians: Statistics,
+    /// Mean wall-clock seconds per run.
+    pub seconds: f64,
+    /// ε evaluations per SDA sample (0 for the BPF′).
+    pub evaluations: usize,
+}
+
+/// Per method (BPF′ first, then the SDA samplers in the order their rows first appear) the
+/// medians over observations of the three statistics, the mean seconds and the ε evaluations.
+pub fn medians(rows: &[EvaluateRow]) -> Vec<MethodSummary> {
+    let mut methods: Vec<Option<String>> = vec![None];
+    for r in rows {
+        if !methods.contains(&r.sampler) {
+            methods.push(r.sampler.clone());
+        }
+    }
+    methods
+        .into_iter()
+        .filter(|m| rows.iter().any(|r| &r.sampler == m))
+        .map(|sampler| {
+            let sel: Vec<&EvaluateRow> = rows.iter().filter(|r| r.sampler == sampler).collect();
+            let med = |f: fn(&Statistics) -> f64| median(sel.iter().map(|r| f(&r.stats)).collect());
+            MethodSummary {
+                sampler,
+                medians: Statistics {
+                    w1_ratio: med(|s| s.w1_ratio),
+                    log_likelihood: med(|s| s.log_likelihood),
+                    log_prior: med(|s| s.log_prior),
+                },
+                seconds: sel.iter().map(|r| r.seconds).sum::<f64>() / sel.len() as f64,
+                evaluations: sel.iter().map(|r| r.evaluations).max().unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// `v` with `decimals` decimals, or in scientific notation beyond 10⁶ in magnitude (where a
+/// diverged run's statistics would otherwise print hundreds of digits).
+fn fixed_or_scientific(v: f64, decimals: usize) -> String {
+    if v.is_finite() && v.abs() >= 1e6 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.decimals$}")
+    }
+}
+
+/// The name of a method in a table: `filter` for the BPF′ (`sampler` is `None`), else `SDA, `
+/// and the sampler's description.
+pub(super) fn method_label(sampler: Option<&str>, filter: &str) -> String {
+    sampler.map_or(filter.to_string(), |s| format!("SDA, {s}"))
+}
+
+/// The medians of [`medians`] as a markdown table.
+pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
+    let count = {
+        let mut o: Vec<usize> = rows.iter().map(|r| r.observation).collect();
+        o.sort_unstable();
+        o.dedup();
+        o.len()
+    };
+    let mut s = format!(
+        "| {title} ({count} observations, medians) | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] | ε evals | s per run |\n|---|---:|---:|---:|---:|---:|\n"
+    );
+    for m in medians(rows) {
+        let label = method_label(m.sampler.as_deref(), "BPF′ (second filter)");
+        let evaluations = match m.sampler {
+            None => "–".to_string(),
+            Some(_) => m.evaluations.to_string(),
+        };
+        s.push_str(&format!(
+            "| {label} | {} | {} | {} | {evaluations} | {:.1} |\n",
+            fixed_or_scientific(m.medians.w1_ratio, 2),
+            fixed_or_scientific(m.medians.log_likelihood, 2),
+            fixed_or_scientific(m.medians.log_prior, 1),
+            m.seconds
+        ));
+    }
+    let diverged: Vec<String> = rows
+        .iter()
+        .filter(|r| r.diverged)
+        .map(|r| {
+            let method = method_label(r.sampler.as_deref(), "BPF′");
+            format!("{method} on observation {}", r.observation)
+        })
+        .collect();
+    if !diverged.is_empty() {
+        s.push_str(&format!(
+            "\n**Diverged** ({} of {} runs; largest |x| over {}× the reference filter's, their \
+             statistics are meaningless): {}.\n",
+            diverged.len(),
+            rows.len(),
+            crate::metrics::DIVERGENCE_FACTOR,
+            diverged.join(", ")
+        ));
+    }
+    s
+}

@@ -1,0 +1,312 @@
+//! `sda evaluate` with any observation that factorises over states: a non-linear plugin written
+//! outside the crate (the book's tanh example, compiled here verbatim) and `pick` of two
+//! components, on chosen test trajectories; shards of an evaluation merged into the folder of
+//! one unsharded run; the per-state likelihood that the trait derives from `apply` against
+//! `pick`'s own host code.
+
+#[path = "../examples/custom_observation.rs"]
+mod custom_observation;
+#[path = "../examples/tanh_observation.rs"]
+mod tanh_observation;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use sda::prelude::*;
+
+fn cli(args: &[&str]) -> sda::Result<()> {
+    sda::cli::run(std::iter::once("sda").chain(args.iter().copied()))
+}
+
+fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sda-evaluate-obs-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+/// A small Lorenz-63 dataset and a briefly trained k = 2 prior, made once for the file.
+fn trained() -> &'static (PathBuf, PathBuf) {
+    static ONCE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let base = folder("prior");
+        let (data, run) = (base.join("data"), base.join("run"));
+        cli(&[
+            "generate",
+            "lorenz63",
+            "--trajectories",
+            "80",
+            "--keep",
+            "32",
+            "--burn-in",
+            "64",
+            "--out",
+            &s(&data),
+        ])
+        .unwrap();
+        cli(&[
+            "train",
+            "--data",
+            &s(&data),
+            "--steps",
+            "300",
+            "--out",
+            &s(&run),
+        ])
+        .unwrap();
+        (data, run)
+    })
+}
+
+/// `sda evaluate` of the trained prior at toy sizes (L = 17, 8 samples, 8 steps, C = 1,
+/// 512 particles) with the extra flags.
+fn evaluate(out: &Path, extra: &[&str]) -> sda::Result<()> {
+    let (data, run) = trained();
+    let mut args = vec![
+        "evaluate".to_string(),
+        "--run".into(),
+        s(run),
+        "--data".into(),
+        s(data),
+        "--len".into(),
+        "17".into(),
+        "--samples".into(),
+        "8".into(),
+        "--steps".into(),
+        "8".into(),
+        "--corrections".into(),
+        "1".into(),
+        "--particles".into(),
+        "512".into(),
+        "--out".into(),
+        s(out),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The rows of an evaluation folder, without the measured seconds.
+fn rows(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("rows.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut row: serde_json::Value = serde_json::from_str(l).unwrap();
+            row.as_object_mut().unwrap().remove("seconds");
+            row
+        })
+        .collect()
+}
+
+/// A table without its last column (the measured seconds per run).
+fn without_seconds(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .map(|l| match l.trim_end().strip_suffix('|') {
+            Some(rest) if l.starts_with('|') => rest.rsplit_once('|').unwrap().0.to_string(),
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_registered_nonlinear_observation_is_evaluated_on_chosen_trajectories() {
+    let out = folder("tanh");
+    evaluate(
+        &out,
+        &[
+            "--observation",
+            "tanh",
+            "--observation-params",
+            "component = 0, every = 8, sigma = 0.1",
+            "--indices",
+            "3,1",
+        ],
+    )
+    .unwrap();
+    let rows = rows(&out);
+    let observed: Vec<u64> = rows
+        .iter()
+        .map(|r| r["observation"].as_u64().unwrap())
+        .collect();
+    assert_eq!(observed, [3, 3, 1, 1], "{rows:?}");
+    for r in &rows {
+        for key in ["w1_ratio", "log_likelihood", "log_prior"] {
+            assert!(r["stats"][key].as_f64().unwrap().is_finite(), "{r}");
+        }
+    }
+    let settings: serde_json::Value = sda::data::read_json(&out.join("settings.json")).unwrap();
+    assert_eq!(
+        settings["observation"],
+        "tanh(component=0, states=[0, 8, 16], sigma=0.1)"
+    );
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("tanh, lorenz63"), "{table}");
+    assert!(table.contains("(2 observations, medians)"), "{table}");
+    // an observation that does not say it factorises is refused before anything is written
+    let refused = folder("component-sum");
+    let err = evaluate(
+        &refused,
+        &[
+            "--observation",
+            "component-sum",
+            "--observation-params",
+            "every = 4, sigma = 0.1",
+            "--observations",
+            "1",
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("does not factorise over states"), "{err}");
+    assert!(!refused.exists());
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_evaluation() {
+    let pick = [
+        "--observation",
+        "pick",
+        "--observation-params",
+        "every = 4, components = [0, 2], sigma = 0.2",
+        "--first",
+        "2",
+        "--observations",
+        "5",
+    ];
+    let whole = folder("whole");
+    evaluate(&whole, &pick).unwrap();
+    let shards: Vec<PathBuf> = (0..4).map(|i| folder(&format!("shard{i}"))).collect();
+    for (i, dir) in shards.iter().enumerate() {
+        let shard = format!("{i}/4");
+        evaluate(dir, &[&pick[..], &["--shard", &shard]].concat()).unwrap();
+    }
+    // shard 1/4 holds the 2nd and 6th… trajectories of 2..7: 3 (and nothing past the fifth)
+    let observed: Vec<u64> = rows(&shards[1])
+        .iter()
+        .map(|r| r["observation"].as_u64().unwrap())
+        .collect();
+    assert_eq!(observed, [3, 3]);
+    let merged = folder("merged");
+    let mut args = vec!["merge".to_string(), "--out".into(), s(&merged)];
+    args.extend(shards.iter().rev().map(|d| s(d)));
+    cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    assert_eq!(rows(&merged), rows(&whole));
+    assert_eq!(rows(&whole).len(), 5 * 2);
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    assert_eq!(
+        read(&merged, "settings.json"),
+        read(&whole, "settings.json")
+    );
+    assert_eq!(
+        without_seconds(&read(&merged, "table.md")),
+        without_seconds(&read(&whole, "table.md"))
+    );
+    // the merged folder is an unsharded evaluation: rerunning it computes nothing new
+    evaluate(&merged, &pick).unwrap();
+    assert_eq!(rows(&merged), rows(&whole));
+
+    // refusals: a missing shard, a shard twice, shards of different evaluations
+    let fails = |dirs: &[&PathBuf], needle: &str| {
+        let out = folder("merge-refused");
+        let mut args = vec!["merge".to_string(), "--out".into(), s(&out)];
+        args.extend(dirs.iter().map(|d| s(d)));
+        let err = cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{err}");
+        assert!(!out.exists());
+    };
+    fails(
+        &[&shards[0], &shards[1], &shards[3]],
+        "shard 2/4 is missing",
+    );
+    fails(
+        &[&shards[0], &shards[1], &shards[1], &shards[3]],
+        "shard 1/4 is given twice",
+    );
+    fails(&[&shards[0], &whole], "all must be shares of 4");
+    let other = folder("other-shard");
+    evaluate(
+        &other,
+        &[&pick[..], &["--shard", "2/4", "--filter-burn-in", "32"]].concat(),
+    )
+    .unwrap();
+    fails(
+        &[&shards[0], &shards[1], &other, &shards[3]],
+        "filter_burn_in: 64 → 32",
+    );
+    // a shard with nothing to compute, and a bad shard, are named
+    let err = evaluate(&folder("empty"), &[&pick[..], &["--shard", "5/6"]].concat())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("shard 5/6 of 5 observations is empty"),
+        "{err}"
+    );
+    for dir in shards.iter().chain([&whole, &merged, &other]) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// `pick` with only its required methods and `state_parts`: the per-state likelihood comes from
+/// the trait's default, through `apply` on tensors.
+struct ByDefault(Pick);
+
+impl<B: burn::tensor::backend::Backend> ObservationModel<B> for ByDefault {
+    fn trajectory_shape(&self) -> TrajectoryShape {
+        self.0.shape()
+    }
+    fn output_dim(&self) -> usize {
+        ObservationModel::<B>::output_dim(&self.0)
+    }
+    fn apply(&self, x: burn::tensor::Tensor<B, 3>) -> burn::tensor::Tensor<B, 2> {
+        self.0.apply(x)
+    }
+    fn noise_std(&self) -> Vec<f64> {
+        ObservationModel::<B>::noise_std(&self.0)
+    }
+    fn describe(&self) -> String {
+        "pick by default".into()
+    }
+    fn state_parts(&self) -> Option<Vec<std::ops::Range<usize>>> {
+        ObservationModel::<B>::state_parts(&self.0)
+    }
+}
+
+#[test]
+fn the_default_state_likelihood_matches_picks_host_code() {
+    let device = default_device();
+    let pick = Pick::new(TrajectoryShape::new(9, 3), vec![0, 4, 8], vec![0, 2], 0.3).unwrap();
+    let y: Vec<f64> = (0..6).map(|i| (i as f64 - 2.5) / 2.0).collect();
+    let xs: Vec<f64> = (0..5 * 3)
+        .map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0)
+        .collect();
+    let by_default = ByDefault(pick.clone());
+    for state in 0..9 {
+        let host = ObservationModel::<DefaultBackend>::state_log_likelihood(
+            &pick, &y, state, &xs, &device,
+        )
+        .unwrap();
+        let tensors = ObservationModel::<DefaultBackend>::state_log_likelihood(
+            &by_default,
+            &y,
+            state,
+            &xs,
+            &device,
+        )
+        .unwrap();
+        assert_eq!(host.len(), 5);
+        for (a, b) in host.iter().zip(&tensors) {
+            // the tensor path computes A(x) in single precision
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                "state {state}: {a} vs {b}"
+            );
+        }
+        assert_eq!(host.iter().all(|v| *v == 0.0), state % 4 != 0);
+    }
+}
