@@ -42,13 +42,14 @@ fn main() -> sda::Result<()> {
     let preset = lorenz::preset(scenario)
         .ok_or_else(|| sda::Error::Invalid(format!("unknown scenario '{scenario}' (lo or hi)")))?;
     let observation = Pick::from_config(TrajectoryShape::new(lorenz::EVAL_LEN, 3), preset)?;
-    let settings = EvaluateSettings {
+    let mut settings = EvaluateSettings {
         len: lorenz::EVAL_LEN,
         samples: arg(&args, 6, 128),
         steps: arg(&args, 7, 256),
         particles: arg(&args, 9, 1 << 14),
         filter_burn_in: evaluate::FILTER_BURN_IN,
         progress: true,
+        prior: String::new(),
     };
     let corrections: Vec<usize> = args
         .get(8)
@@ -74,6 +75,7 @@ fn main() -> sda::Result<()> {
     let mut notes = String::new();
     for run in &runs {
         let prior = lorenz::load_prior::<B>(run, &device)?;
+        settings.prior = sda::checkpoint::Checkpoint::read(run)?.fingerprint()?;
         let k = prior.k();
         let name = run
             .file_name()

@@ -152,9 +152,36 @@ pub fn model_bytes<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
     model
         .save_into(&mut store)
         .map_err(|e| Error::Numerical(format!("saving the model: {e}")))?;
-    store
+    let bytes = store
         .get_bytes()
-        .map_err(|e| Error::Numerical(format!("saving the model: {e}")))
+        .map_err(|e| Error::Numerical(format!("saving the model: {e}")))?;
+    Ok(sorted_header(bytes))
+}
+
+/// The safetensors bytes with the keys of their JSON header in sorted order (the metadata map
+/// is written in hash order otherwise), so the same model gives the same bytes on every run.
+/// The header keeps its length (padded with spaces as the format allows); the tensor data is
+/// untouched.
+fn sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return bytes;
+    };
+    // serde_json's map is ordered by key: a parse and a write sort every level
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    let sorted = serde_json::to_vec(&value).expect("a JSON value serialises");
+    if sorted.len() <= len {
+        bytes[8..8 + len].fill(b' ');
+        bytes[8..8 + sorted.len()].copy_from_slice(&sorted);
+    }
+    bytes
 }
 
 /// Loads a model saved by [`model_bytes`] into a network of architecture `cfg`; a file of
@@ -237,6 +264,18 @@ impl Checkpoint {
     /// The training folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What identifies the checkpointed weights: the model file's name and a 64-bit FNV-1a
+    /// hash of its bytes, e.g. `model-00004000.safetensors:3b1f…`. Evaluations record it, so
+    /// that a rerun into the same folder with another network is refused.
+    pub fn fingerprint(&self) -> Result<String> {
+        let path = self.dir.join(&self.state.model_file);
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io { path, source })?;
+        let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        Ok(format!("{}:{hash:016x}", self.state.model_file))
     }
 
     /// The configuration the network was trained with.

@@ -40,6 +40,25 @@ pub trait Dynamics: Send + Sync {
         out
     }
 
+    /// Shape of one state as a dataset stores it (`sda generate`); the state itself by default.
+    /// Kolmogorov flow stores the coarse velocity `[2, n/f, n/f]` of its vorticity state.
+    fn stored_shape(&self) -> Vec<usize> {
+        self.state_shape()
+    }
+
+    /// A dataset trajectory (`sda generate`): `keep` stored states after `burn_in` discarded
+    /// transitions, flattened `[keep · Π stored_shape]`; [`trajectory`](Self::trajectory) by
+    /// default.
+    fn stored_trajectory(&self, keep: usize, burn_in: usize, rng: &mut dyn RngCore) -> Vec<f64> {
+        self.trajectory(keep, burn_in, rng)
+    }
+
+    /// Every parameter of the system, defaults included, as a dataset's manifest records it (and
+    /// its registered constructor accepts back); `None` records the parameters it was built from.
+    fn parameters(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// `log p(x_{2:L} | x_1) = Σ_i log p(x_{i+1} | x_i)` of a flattened trajectory, if known.
     fn log_prior(&self, trajectory: &[f64]) -> Option<f64> {
         let d = self.state_dim();

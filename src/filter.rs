@@ -128,6 +128,11 @@ impl ParticleFilter {
                 self.samples
             )));
         }
+        // every state of every particle is kept for the smoother, with its ancestor and weight
+        crate::resources::check_memory(
+            &format!("a particle filter of {np} particles over {len} states of {d} values"),
+            crate::resources::product(&[np, len, d + 2, 8]),
+        )?;
         // initial particles after burn-in
         let mut current: Vec<f64> = (0..np.div_ceil(BLOCK))
             .into_par_iter()

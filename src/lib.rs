@@ -36,6 +36,8 @@
 pub mod backend;
 mod error;
 pub mod plot;
+pub mod progress;
+pub mod resources;
 pub mod schedule;
 pub mod transport;
 // layer 1: the math core

@@ -6,9 +6,9 @@
 
 use std::time::Instant;
 
+use crate::progress::Progress;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{to_host, NoiseSource};
 use crate::schedule::NoiseSchedule;
@@ -136,6 +136,10 @@ pub fn time_grid(steps: usize) -> impl Iterator<Item = (f64, f64)> {
     })
 }
 
+/// The most network evaluations one sampling run may take per sample (steps × the sampler's
+/// evaluations per step): beyond, a run would take days (e.g. `corrections = 1e12`).
+pub const MAX_EVALUATIONS: usize = 1_000_000_000;
+
 /// Options of one sampling run.
 #[derive(Debug, Clone)]
 pub struct SampleOptions {
@@ -188,39 +192,64 @@ pub fn sample<B: Backend>(
         )));
     }
     eps.check_shape(shape.len, shape.dim)?;
+    // the state and a few tensors of its size (noise, ε, the guidance's gradient), in single
+    // precision, and the per-step report
+    let state = crate::resources::product(&[opts.samples, shape.len, shape.dim, 8 * 4]);
+    let report = crate::resources::product(&[opts.steps, 24]);
+    crate::resources::check_memory(
+        &format!(
+            "sampling --samples {} trajectories of {}×{} values in --steps {}",
+            opts.samples, shape.len, shape.dim, opts.steps
+        ),
+        state.zip(report).and_then(|(a, b)| a.checked_add(b)),
+    )?;
+    let evaluations = opts
+        .steps
+        .checked_mul(sampler.evaluations_per_step())
+        .filter(|&e| e <= MAX_EVALUATIONS)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "--steps {} of {} ({} network evaluations each) exceed {MAX_EVALUATIONS} \
+                 evaluations per sample; reduce the steps or the corrections",
+                opts.steps,
+                sampler.describe(),
+                sampler.evaluations_per_step()
+            ))
+        })?;
     let start = Instant::now();
     let mut noise = NoiseSource::new(opts.seed);
     let mut x = noise.normal::<B, 3>([opts.samples, shape.len, shape.dim], device);
-    let bar = if opts.progress {
-        let bar = ProgressBar::new(opts.steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, ETA {eta}")
-                .expect("valid template"),
-        );
-        bar.set_message(sampler.describe());
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = Progress::new(
+        opts.steps as u64,
+        &sampler.describe(),
+        "steps",
+        "{msg} [{bar:30}] {pos}/{len} steps, ETA {eta}",
+        opts.progress,
+    );
     let schedule = eps.schedule();
     let mut steps = Vec::with_capacity(opts.steps);
-    for (t, t_next) in time_grid(opts.steps) {
+    for (s, (t, t_next)) in time_grid(opts.steps).enumerate() {
         x = sampler.step(eps, x, t, t_next, &mut noise);
         steps.push((t_next, schedule.mu(t_next), schedule.sigma(t_next)));
         bar.inc(1);
+        // a diverged run is named at the step where it diverged, not after the last one
+        let largest = to_host(x.clone().abs().max())[0];
+        if !largest.is_finite() {
+            bar.finish();
+            return Err(Error::Numerical(format!(
+                "sampling with {} diverged at step {} of {} (t = {t_next:.4}): the samples \
+                 became non-finite",
+                sampler.describe(),
+                s + 1,
+                opts.steps
+            )));
+        }
     }
-    bar.finish_and_clear();
-    let check = to_host(x.clone().abs().max());
-    if !check[0].is_finite() {
-        return Err(Error::Numerical(format!(
-            "sampling with {} diverged (non-finite values)",
-            sampler.describe()
-        )));
-    }
+    bar.finish();
     Ok((
         x,
         SampleReport {
-            evaluations: opts.steps * sampler.evaluations_per_step(),
+            evaluations,
             seconds: start.elapsed().as_secs_f64(),
             steps,
         },

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 /// The layer of a module path (`["score", "mlp"]`), by its first name.
 fn layer_of(module: &[String]) -> usize {
     match module.first().map(String::as_str) {
-        None | Some("error" | "backend" | "schedule" | "transport" | "plot") => 0,
+        None
+        | Some(
+            "error" | "backend" | "resources" | "progress" | "schedule" | "transport" | "plot",
+        ) => 0,
         Some(
             "dynamics" | "blanket" | "score" | "observe" | "guidance" | "sampler" | "metrics"
             | "filter" | "data" | "checkpoint" | "registry",

@@ -1,6 +1,12 @@
-//! Bad input gets a clear error naming the problem, never a panic.
+//! Bad input gets a clear error naming the problem, never a panic; existing results are not
+//! overwritten without `--force`. The library's refusals first, then the command line's.
 
+mod common;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use common::{fails_with, ok, sda};
 
 use sda::experiments::oracle::{oracle_observation, NamedRun};
 use sda::prelude::*;
@@ -274,4 +280,228 @@ fn non_finite_linear_gaussian_matrices_are_refused() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("m0 holds inf"), "{err}");
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sda-bad-input-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn given_plugin_parameters_are_merged_over_the_command_defaults() {
+    // `oracle`'s default sampler is `pc` with C = 1: giving only tau keeps C = 1
+    let text = ok(&sda(&[
+        "oracle",
+        "--guidance",
+        "exact",
+        "--sampler-params",
+        "tau = 0.5",
+        "--samples",
+        "16",
+        "--steps",
+        "8",
+    ]));
+    assert!(text.contains("PC (C=1, tau=0.5)"), "{text}");
+}
+
+#[test]
+fn a_negative_number_is_a_value_not_a_flag() {
+    let dir = scratch("lr");
+    let data = small_dataset(&dir);
+    let out = dir.join("run");
+    fails_with(
+        &sda(&["train", "--data", s(&data), "--lr", "-1", "--out", s(&out)]),
+        "the learning rate lr must be ≥ 0 and finite, got -1",
+    );
+}
+
+#[test]
+fn generate_keeps_a_finished_dataset_unless_forced() {
+    let dir = scratch("generate");
+    let out = dir.join("lg");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["generate", "linear-gaussian", "--trajectories", "8"];
+        args.extend(["--keep", "16", "--burn-in", "4", "--out", s(&out)]);
+        args.extend(extra);
+        sda(&args)
+    };
+    ok(&run(&[]));
+    let first = std::fs::read(out.join("train.npy")).unwrap();
+    // the same settings again: nothing to do, nothing rewritten
+    ok(&run(&[]));
+    assert_eq!(std::fs::read(out.join("train.npy")).unwrap(), first);
+    // other settings are refused, and the dataset is still there
+    fails_with(&run(&["--seed", "1"]), "holds a dataset of other settings");
+    assert_eq!(std::fs::read(out.join("train.npy")).unwrap(), first);
+    ok(&run(&["--seed", "1", "--force"]));
+    assert_ne!(std::fs::read(out.join("train.npy")).unwrap(), first);
+    // data files without a manifest are not overwritten either
+    let bare = dir.join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::copy(out.join("train.npy"), bare.join("train.npy")).unwrap();
+    fails_with(
+        &sda(&["generate", "linear-gaussian", "--out", s(&bare)]),
+        "holds train.npy but no manifest.json",
+    );
+}
+
+#[test]
+fn a_diverged_generation_leaves_nothing_that_blocks_the_corrected_rerun() {
+    let out = scratch("generate-diverged").join("l63");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["generate", "lorenz63", "--trajectories", "6", "--keep", "8"];
+        args.extend(["--burn-in", "4", "--out", s(&out)]);
+        args.extend(extra);
+        sda(&args)
+    };
+    // a step of 0.5 makes RK4 blow up: named, and no staging folder is left behind
+    fails_with(
+        &run(&["--system-params", "dt = 0.5"]),
+        "the simulation diverged",
+    );
+    assert!(!out.join(".staging").exists());
+    ok(&run(&[]));
+    assert!(out.join("manifest.json").exists() && !out.join(".staging").exists());
+    // a misspelt parameter names the key, and a config file the file
+    fails_with(
+        &run(&["--system-params", "sigmaa = 1.0"]),
+        "unknown field `sigmaa`",
+    );
+    let config = out.with_file_name("bad.toml");
+    std::fs::write(&config, "grid = 64\n").unwrap();
+    fails_with(
+        &run(&["--config", s(&config), "--force"]),
+        "bad.toml): configuration error in plugin parameters: unknown field `grid`",
+    );
+}
+
+/// Kolmogorov samples `[1, 2, 2, 64, 64]` (the default solver's learning grid), with `bad` at
+/// one value.
+fn field_samples(path: &Path, bad: f32) {
+    let mut data = vec![0.0f32; 2 * 2 * 64 * 64];
+    data[5000] = bad;
+    let a = sda::data::Array::new(vec![1, 2, 2, 64, 64], data).unwrap();
+    sda::data::write_npy(path, &a).unwrap();
+}
+
+#[test]
+fn non_finite_samples_are_refused_and_results_kept() {
+    let dir = scratch("fields");
+    let nan = dir.join("nan.npy");
+    field_samples(&nan, f32::NAN);
+    fails_with(&sda(&["resimulate", s(&nan)]), "NaN or infinite");
+    fails_with(
+        &sda(&["plot", s(&nan), "--out", s(&dir.join("p.png"))]),
+        "NaN or infinite",
+    );
+    assert!(!dir.join("p.png").exists() && !dir.join("resimulate.json").exists());
+    // an existing resimulate.json beside the samples is not replaced without --force
+    let fine = dir.join("samples.npy");
+    field_samples(&fine, 0.0);
+    std::fs::write(dir.join("resimulate.json"), b"[]").unwrap();
+    fails_with(
+        &sda(&["resimulate", s(&fine)]),
+        "resimulate.json exists; give --force",
+    );
+    assert_eq!(std::fs::read(dir.join("resimulate.json")).unwrap(), b"[]");
+}
+
+#[test]
+fn sizes_beyond_the_machine_are_refused_with_the_estimate() {
+    let max = u64::MAX.to_string();
+    for args in [
+        vec!["oracle", "--samples", &max],
+        vec!["oracle", "--samples", "100000000000"],
+        vec!["oracle", "--steps", &max],
+    ] {
+        fails_with(&sda(&args), "reduce the sizes");
+    }
+    let dir = scratch("sizes");
+    let out = dir.join("d");
+    fails_with(
+        &sda(&["generate", "lorenz63", "--keep", &max, "--out", s(&out)]),
+        "--keep 18446744073709551615 states of 3 values needs about",
+    );
+    assert!(!out.exists());
+}
+
+/// A small linear-Gaussian dataset in `dir/data`.
+fn small_dataset(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    ok(&sda(&[
+        "generate",
+        "linear-gaussian",
+        "--trajectories",
+        "10",
+        "--keep",
+        "16",
+        "--burn-in",
+        "4",
+        "--out",
+        s(&data),
+    ]));
+    data
+}
+
+#[test]
+fn training_refuses_a_second_writer_a_missing_run_and_an_unnamed_dataset() {
+    let dir = scratch("train");
+    let data = small_dataset(&dir);
+    let out = dir.join("run");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            s(&data),
+            "--steps",
+            "4",
+            "--out",
+            s(&out),
+        ];
+        args.extend(extra);
+        sda(&args)
+    };
+    // --resume where nothing was trained
+    fails_with(&train(&["--resume"]), "holds no training run to continue");
+    // another live process (pid 1 always exists) holds the folder
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join(".lock"), "1").unwrap();
+    fails_with(&train(&[]), "is in use by another training (process 1");
+    assert!(!out.join("state.json").exists());
+    // a lock left by a process that no longer exists is taken over, and released at the end
+    std::fs::write(out.join(".lock"), "4000000000").unwrap();
+    let text = ok(&train(&[]));
+    assert!(!out.join(".lock").exists());
+    assert!(!text.contains("Some("), "no Rust debug text: {text}");
+    assert!(text.contains("validation loss"), "{text}");
+    // the recorded data folder is absolute, so the run is used from anywhere
+    let state: serde_json::Value = sda::data::read_json(&out.join("state.json")).unwrap();
+    assert!(
+        Path::new(state["config"]["data"].as_str().unwrap()).is_absolute(),
+        "{state}"
+    );
+    fails_with(
+        &train(&["--resume", "--max-steps", "0"]),
+        "--max-steps must be ≥ 1",
+    );
+    // a dataset folder without a manifest is not taken for Lorenz-63
+    let bare = dir.join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    for split in ["train", "valid", "test"] {
+        std::fs::copy(
+            data.join(format!("{split}.npy")),
+            bare.join(format!("{split}.npy")),
+        )
+        .unwrap();
+    }
+    fails_with(
+        &sda(&["train", "--data", s(&bare), "--out", s(&dir.join("r2"))]),
+        "has no manifest.json",
+    );
 }

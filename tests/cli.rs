@@ -252,7 +252,7 @@ fn generate_runs_any_registered_system() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("unknown dataset system 'nope'") && err.contains("kolmogorov"),
+        err.contains("unknown system 'nope'") && err.contains("kolmogorov"),
         "{err}"
     );
     assert!(!base.join("c").join("train.npy").exists() && !base.join("d").exists());

@@ -22,7 +22,6 @@ mod tanh_observation;
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use sda::registry::{
     find, parse_params, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin,
     SchedulePlugin, SystemPlugin,
@@ -357,7 +356,7 @@ fn every_documented_command_parses_and_names_registered_plugins() {
             }
         }
         let argv = std::iter::once("sda".to_string()).chain(c.args.iter().cloned());
-        match sda::cli::Cli::try_parse_from(argv) {
+        match sda::cli::command().try_get_matches_from(argv) {
             Ok(_) => {}
             Err(e) if c.fragment && e.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
             }
@@ -397,10 +396,9 @@ fn every_documented_training_configuration_is_valid() {
 fn a_wrong_command_is_caught() {
     // the checks above can fail: a misspelt flag, an unknown plugin, a bad parameter
     let words = |s: &str| shell_words(s);
-    assert!(sda::cli::Cli::try_parse_from(
-        std::iter::once("sda".to_string()).chain(words("oracle --sample 10"))
-    )
-    .is_err());
+    assert!(sda::cli::command()
+        .try_get_matches_from(std::iter::once("sda".to_string()).chain(words("oracle --sample 10")))
+        .is_err());
     assert!(check_plugins(&words("oracle --observation nothing")).is_err());
     assert!(check_plugins(&words("oracle --schedule vp-cos")).is_err());
     assert!(check_plugins(&words(

@@ -62,7 +62,7 @@ fn trained() -> &'static (PathBuf, PathBuf) {
 }
 
 /// `sda evaluate` of the trained prior at toy sizes (L = 17, 8 samples, 8 steps, C = 1,
-/// 512 particles) with the extra flags.
+/// 512 particles) with the extra flags (which replace those toy sizes they name).
 fn evaluate(out: &Path, extra: &[&str]) -> sda::Result<()> {
     let (data, run) = trained();
     let mut args = vec![
@@ -71,19 +71,20 @@ fn evaluate(out: &Path, extra: &[&str]) -> sda::Result<()> {
         s(run),
         "--data".into(),
         s(data),
-        "--len".into(),
-        "17".into(),
-        "--samples".into(),
-        "8".into(),
-        "--steps".into(),
-        "8".into(),
-        "--corrections".into(),
-        "1".into(),
-        "--particles".into(),
-        "512".into(),
         "--out".into(),
         s(out),
     ];
+    for (flag, value) in [
+        ("--len", "17"),
+        ("--samples", "8"),
+        ("--steps", "8"),
+        ("--corrections", "1"),
+        ("--particles", "512"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+    }
     args.extend(extra.iter().map(|a| a.to_string()));
     cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
@@ -146,6 +147,63 @@ fn a_registered_nonlinear_observation_is_evaluated_on_chosen_trajectories() {
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     assert!(table.contains("tanh, lorenz63"), "{table}");
     assert!(table.contains("(2 observations, medians)"), "{table}");
+    // the folder belongs to this prior: a rerun with another network is refused, not mixed in
+    let (data, _) = trained();
+    let other = folder("other-prior");
+    cli(&[
+        "train",
+        "--data",
+        &s(data),
+        "--steps",
+        "20",
+        "--seed",
+        "1",
+        "--out",
+        &s(&other),
+    ])
+    .unwrap();
+    let mut args = vec![
+        "evaluate".to_string(),
+        "--run".into(),
+        s(&other),
+        "--data".into(),
+        s(data),
+    ];
+    args.extend(
+        [
+            "--len",
+            "17",
+            "--samples",
+            "8",
+            "--steps",
+            "8",
+            "--corrections",
+            "1",
+            "--particles",
+            "512",
+            "--observation",
+            "tanh",
+            "--observation-params",
+            "component = 0, every = 8, sigma = 0.1",
+            "--indices",
+            "3,1",
+            "--out",
+        ]
+        .map(String::from),
+    );
+    args.push(s(&out));
+    let err = cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("other settings") && err.contains("prior: "),
+        "{err}"
+    );
+    // a run refused at its first observation leaves no settings that would block the rerun
+    let refused = folder("no-samples");
+    let err = evaluate(&refused, &["--samples", "0", "--observations", "1"]).unwrap_err();
+    assert!(err.to_string().contains("samples"), "{err}");
+    assert!(!refused.join("settings.json").exists());
     // an observation that does not say it factorises is refused before anything is written
     let refused = folder("component-sum");
     let err = evaluate(

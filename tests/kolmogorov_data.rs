@@ -30,6 +30,7 @@ fn opts(out: &Path, max_new: Option<usize>) -> GenerateOptions {
         keep: 8,
         max_new,
         progress: false,
+        force: false,
     }
 }
 

@@ -17,6 +17,7 @@ fn opts(out: &std::path::Path, max_new: Option<usize>) -> GenerateOptions {
         keep: 65,
         max_new,
         progress: false,
+        force: false,
     }
 }
 

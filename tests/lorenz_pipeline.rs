@@ -65,7 +65,7 @@ fn lorenz_commands_end_to_end() {
     let data = q.join("lorenz/data");
     let (run_s, data_s) = (run.to_str().unwrap(), data.to_str().unwrap());
     let a = base.join("a");
-    ok(&sda(&[
+    let assimilated = sda(&[
         "assimilate",
         "--run",
         run_s,
@@ -81,7 +81,12 @@ fn lorenz_commands_end_to_end() {
         "corrections = 1",
         "--out",
         a.to_str().unwrap(),
-    ]));
+    ]);
+    // a diverged assimilation exits with an error naming it, and keeps its outputs
+    let exited_diverged = !assimilated.status.success();
+    if exited_diverged {
+        fails_with(&assimilated, "the samples diverged");
+    }
     let samples = sda::data::read_npy(&a.join("samples.npy")).unwrap();
     assert_eq!(samples.shape, vec![8, 65, 3]);
     assert!(samples.data.iter().all(|v| v.is_finite()));
@@ -110,6 +115,7 @@ fn lorenz_commands_end_to_end() {
         "{ratio} vs {expected}"
     );
     assert_eq!(summary["diverged"], ratio > 100.0);
+    assert_eq!(exited_diverged, ratio > 100.0);
 
     // bad input
     fails_with(

@@ -27,6 +27,7 @@ fn training_resumes_exactly_and_rejects_bad_input() {
             keep: 65,
             max_new: None,
             progress: false,
+            force: false,
         },
     )
     .unwrap();
@@ -71,10 +72,17 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         .unwrap()
         .model::<DefaultBackend, ResMlp<_>>(&device)
         .unwrap();
-    // same parameters, tensor by tensor (the header's metadata order may differ)
+    // same parameters, and the same bytes: the checkpoint files of the resumed and the straight
+    // run are identical (the header's keys are written in sorted order)
     let (ba, bb) = (
         model_bytes(&ma, &ca).unwrap(),
         model_bytes(&mb, &ca).unwrap(),
+    );
+    assert!(ba == bb, "the model bytes differ");
+    let file = "model-00000120.safetensors";
+    assert!(
+        std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
+        "the checkpoint files differ"
     );
     let (ta, tb) = (
         safetensors::SafeTensors::deserialize(&ba).unwrap(),
@@ -136,6 +144,15 @@ fn training_resumes_exactly_and_rejects_bad_input() {
     wide.network = MlpConfig { width: 64, ..net }.into();
     let err = train::<DefaultBackend>(&wide, &a, true, None, false, &device).unwrap_err();
     assert!(err.to_string().contains("same settings"), "{err}");
+    assert!(
+        err.to_string().contains("network: {"),
+        "names the setting: {err}"
+    );
+    // --resume where there is nothing to resume
+    let empty = std::env::temp_dir().join(format!("sda-train-empty-{}", std::process::id()));
+    let err = train::<DefaultBackend>(&cfg, &empty, true, None, false, &device).unwrap_err();
+    assert!(err.to_string().contains("holds no training run"), "{err}");
+    assert!(!empty.exists());
     // a checkpoint of another k or width
     let err = sda::score::train::load_model::<DefaultBackend, ResMlp<_>>(
         &a.join("model-00000120.safetensors"),

@@ -4,8 +4,9 @@
 //!
 //! A group is generic over the command's defaults ([`Defaults`]), so each command keeps its
 //! own default plugins and sizes while the flags, their help and their parsing live here once.
-//! A command's default parameters go to its default plugin only: any other plugin named
-//! without parameters takes its own defaults (another plugin's would be unknown fields to it).
+//! A command's default parameters go to its default plugin only, under those given: any other
+//! plugin takes only the given ones and its own defaults (another plugin's would be unknown
+//! fields to it).
 
 use std::marker::PhantomData;
 
@@ -37,8 +38,8 @@ fn params_help(kind: &str, default: (&str, &str)) -> String {
     let mut noun = kind.to_string();
     noun[..1].make_ascii_uppercase();
     format!(
-        "{noun} parameters, as the inside of a TOML inline table [default for `{}`: \"{}\"; \
-         any other {kind} gets only its own defaults]",
+        "{noun} parameters, as the inside of a TOML inline table, over the defaults [default \
+         for `{}`: \"{}\"; any other {kind} gets only its own defaults]",
         default.0, default.1
     )
 }
@@ -219,22 +220,31 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &str) -> Result<T> {
     toml::from_str(&text).map_err(|e| crate::Error::config(path, e))
 }
 
-/// A plugin's name with its parameters: those given on the command line, else the command's
-/// default when the plugin is the command's default one (`default = (plugin, parameters)`),
-/// else none, so that each plugin falls back on its own defaults (another plugin's defaults
+/// A plugin's name with its parameters. For the command's default plugin
+/// (`default = (plugin, parameters)`) the parameters given on the command line are merged over
+/// the command's defaults (`--sampler-params 'tau = 0.5'` keeps the default C); any other
+/// plugin takes only those given, and its own defaults for the rest (another plugin's defaults
 /// would be unknown fields to it).
 pub fn plugin_params(
     name: String,
     given: Option<String>,
     default: (&str, &str),
 ) -> Result<(String, toml::Value)> {
-    let text = match given {
-        Some(text) => text,
-        None if name == default.0 => default.1.to_string(),
-        None => String::new(),
-    };
-    let params = parse_params(&text)?;
+    let given = parse_params(given.as_deref().unwrap_or(""))?;
+    if name != default.0 {
+        return Ok((name, given));
+    }
+    let mut params = parse_params(default.1)?;
+    merge_params(&mut params, given);
     Ok((name, params))
+}
+
+/// Parameters `over` merged over `base`, key by key (a key in both takes `over`'s value).
+pub fn merge_params(base: &mut toml::Value, over: toml::Value) {
+    match (base.as_table_mut(), over) {
+        (Some(base), toml::Value::Table(over)) => base.extend(over),
+        (_, over) => *base = over,
+    }
 }
 
 /// The manifest of the dataset folder `data`, if it has one; an error if it was made by another

@@ -205,18 +205,19 @@ impl Assimilation {
     }
 }
 
-/// [`crate::metrics::magnitude_ratio`] of the samples against the truth, with a warning on
-/// standard error when it marks a divergence (the samples are still written, for inspection).
-fn warn_divergence(x: &[f64], truth: &[f64]) -> f64 {
-    let ratio = crate::metrics::magnitude_ratio(x, truth);
+/// The end of an assimilation whose outputs are written: an error (a non-zero exit) when the
+/// samples diverged — their largest |x| over [`DIVERGENCE_FACTOR`](crate::metrics::DIVERGENCE_FACTOR)
+/// times the truth's — naming the ratio and the folder, whose files are kept for inspection.
+fn refuse_divergence(ratio: f64, out: &std::path::Path) -> Result<()> {
     if ratio > crate::metrics::DIVERGENCE_FACTOR {
-        eprintln!(
-            "warning: the samples diverged: their largest |x| is {ratio:.3e}× the truth's \
-             (more than {}×); their statistics are meaningless",
-            crate::metrics::DIVERGENCE_FACTOR
-        );
+        return Err(crate::Error::Numerical(format!(
+            "the samples diverged: their largest |x| is {ratio:.3e}× the truth's (more than \
+             {}×), so their statistics are meaningless; the outputs are kept in {} for inspection",
+            crate::metrics::DIVERGENCE_FACTOR,
+            out.display()
+        )));
     }
-    ratio
+    Ok(())
 }
 
 /// Panel names of a trajectories figure: Lorenz-63's `a, b, c`, else `x0, x1, …`.
@@ -268,7 +269,7 @@ impl Assimilation {
             }
             _ => None,
         };
-        let magnitude = warn_divergence(x, truth);
+        let magnitude = crate::metrics::magnitude_ratio(x, truth);
         let summary = serde_json::json!({
             "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
             "system": trained_on,
@@ -345,7 +346,7 @@ impl Assimilation {
             report.evaluations,
             out.display()
         );
-        Ok(())
+        refuse_divergence(magnitude, &out)
     }
 
     /// The outputs of a U-Net (Kolmogorov) assimilation: velocity fields, no
@@ -363,7 +364,7 @@ impl Assimilation {
         let residual = flow::residual_std::<DefaultBackend>(observation.as_ref(), y, x, device);
         let sigma = observation.noise_std().first().copied().unwrap_or(f64::NAN);
         let out = a.write_arrays(&[2, grid, grid], x, truth, y)?;
-        let magnitude = warn_divergence(x, truth);
+        let magnitude = crate::metrics::magnitude_ratio(x, truth);
         let summary = serde_json::json!({
             "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
             "observation": [a.observation.0, a.observation.1.to_string()],
@@ -418,6 +419,6 @@ impl Assimilation {
             report.evaluations,
             out.display()
         );
-        Ok(())
+        refuse_divergence(magnitude, &out)
     }
 }

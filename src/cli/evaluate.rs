@@ -105,19 +105,26 @@ impl EvaluateArgs {
         } = self;
         observation.plugin()?;
         let SamplingArgs { samples, steps, .. } = sampling;
-        let settings = crate::experiments::evaluate::EvaluateSettings {
+        let mut settings = crate::experiments::evaluate::EvaluateSettings {
             len,
             samples,
             steps,
             particles,
             filter_burn_in,
             progress: true,
+            prior: String::new(),
         };
+        if !(gamma.is_finite() && gamma > 0.0) {
+            return Err(crate::Error::Invalid(format!(
+                "--gamma must be positive and finite, got {gamma}"
+            )));
+        }
         let guidance = guidance.build(Some(&format!("gamma = {gamma}")))?;
         let samplers = evaluated_samplers(corrections, tau, &sampler, &sampler_params)?;
         let sda = crate::experiments::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?;
         let device = crate::backend::default_device();
         let checkpoint = Checkpoint::read(run.as_ref())?;
+        settings.prior = checkpoint.fingerprint()?;
         let blanket = blanket.build(checkpoint.network().k())?;
         let prior = checkpoint.prior_with_blanket(blanket, &device)?;
         let trained_on = &checkpoint.config().system;

@@ -1,11 +1,8 @@
 //! `sda generate`: a trajectory dataset of a registered system.
 
-use super::args::read_toml;
-use crate::experiments::generate::{self, GenerateOptions, Outcome};
-use crate::registry::{self, parse_params};
-use crate::registry::{Plugin, SystemPlugin};
-use crate::systems::kolmogorov::KolmogorovConfig;
-use crate::systems::lorenz63::Lorenz63;
+use super::args::{merge_params, read_toml};
+use crate::experiments::generate::{self, GenerateOptions, Outcome, Preset};
+use crate::registry::{self, parse_params, SystemPlugin};
 use crate::Result;
 
 /// Generate a trajectory dataset (train/valid/test `.npy` + `manifest.json`). Resumable:
@@ -33,26 +30,30 @@ pub struct GenerateArgs {
     /// trajectories on a 64² grid (explicit flags still win).
     #[arg(long)]
     small: bool,
-    /// Solver grid size (overrides the config).
+    /// Solver grid size: the parameter `grid` (kolmogorov), over the others.
     #[arg(long)]
     grid: Option<usize>,
-    /// Mean-pooling factor to the learning grid (overrides the config).
+    /// Mean-pooling factor to the learning grid: the parameter `coarsen` (kolmogorov), over the
+    /// others.
     #[arg(long)]
     coarsen: Option<usize>,
-    /// TOML file with the configuration of lorenz63 or kolmogorov (unknown keys are
-    /// errors).
+    /// TOML file of the system's parameters (unknown keys are errors).
     #[arg(long)]
     config: Option<String>,
-    /// Parameters of another registered system, as the inside of a TOML inline table.
+    /// The system's parameters, as the inside of a TOML inline table, over those of --config.
     #[arg(long, default_value = "")]
     system_params: String,
     /// Stop after this many new trajectories (generate in chunks).
     #[arg(long)]
     max_new: Option<usize>,
+    /// Replace a dataset of other settings already in --out.
+    #[arg(long)]
+    force: bool,
 }
 
 impl GenerateArgs {
-    /// Runs the command.
+    /// Runs the command: the system by its registered name, its parameters from the preset
+    /// (`--small`), then --config, then --system-params, then --grid/--coarsen.
     pub fn run(self) -> Result<()> {
         let Self {
             system,
@@ -67,83 +68,41 @@ impl GenerateArgs {
             config,
             system_params,
             max_new,
+            force,
         } = self;
-        // lorenz63 and kolmogorov have their own generators and configuration files;
-        // every other system is generated through its registered `Dynamics`
-        let plugin = if matches!(system.as_str(), "kolmogorov" | "lorenz63") {
-            None
-        } else if let Ok(p) = registry::find::<SystemPlugin>(&system) {
-            Some(p)
-        } else {
-            let mut known: Vec<String> = registry::entries::<SystemPlugin>()?
-                .iter()
-                .map(|e| e.name().to_string())
-                .collect();
-            known.push("kolmogorov".into());
-            known.sort();
-            return Err(crate::Error::UnknownPlugin {
-                kind: "dataset system",
-                name: system,
-                known,
-            });
-        };
-        let (n_default, b_default, k_default) = match (system.as_str(), small) {
-            ("kolmogorov", false) => (1024, 64, 64),
-            ("kolmogorov", true) => (16, 64, 64),
-            (_, false) => (1024, 1024, 1024),
-            (_, true) => (64, 1024, 256),
-        };
-        if system != "kolmogorov" && (grid.is_some() || coarsen.is_some()) {
-            return Err(crate::Error::Invalid(
-                "--grid and --coarsen apply to kolmogorov only".into(),
-            ));
+        let plugin = registry::find::<SystemPlugin>(&system)?;
+        let preset = Preset::of(&system, small);
+        let mut params = parse_params(preset.params)?;
+        if let Some(path) = &config {
+            merge_params(&mut params, read_toml::<toml::Value>(path)?);
         }
-        if plugin.is_some() && config.is_some() {
-            return Err(crate::Error::Invalid(format!(
-                "--config applies to lorenz63 and kolmogorov; give {system}'s parameters \
-                 with --system-params"
-            )));
+        merge_params(&mut params, parse_params(&system_params)?);
+        for (key, value) in [("grid", grid), ("coarsen", coarsen)] {
+            if let Some(v) = value {
+                let v = i64::try_from(v).map_err(|_| {
+                    crate::Error::Invalid(format!("--{key} {v} is beyond any grid"))
+                })?;
+                let mut table = toml::Table::new();
+                table.insert(key.into(), v.into());
+                merge_params(&mut params, toml::Value::Table(table));
+            }
         }
-        if plugin.is_none() && !system_params.trim().is_empty() {
-            return Err(crate::Error::Invalid(format!(
-                "--system-params applies to other registered systems; configure {system} \
-                 with --config"
-            )));
-        }
+        let sys = (plugin.build)(&params).map_err(|e| match &config {
+            Some(path) => crate::Error::Invalid(format!("{system} parameters (from {path}): {e}")),
+            None => e,
+        })?;
         let opts = GenerateOptions {
             out: out.unwrap_or_else(|| format!("data/{system}")).into(),
-            trajectories: trajectories.unwrap_or(n_default),
+            trajectories: trajectories.unwrap_or(preset.trajectories),
             seed,
-            burn_in: burn_in.unwrap_or(b_default),
-            keep: keep.unwrap_or(k_default),
+            burn_in: burn_in.unwrap_or(preset.burn_in),
+            keep: keep.unwrap_or(preset.keep),
             max_new,
             progress: true,
+            force,
         };
         let start = std::time::Instant::now();
-        let outcome = if let Some(plugin) = plugin {
-            let params = parse_params(&system_params)?;
-            let sys = (plugin.build)(&params)?;
-            generate::generate_system(&system, &params, sys.as_ref(), &opts)?
-        } else if system == "lorenz63" {
-            let sys = match &config {
-                Some(path) => read_toml::<Lorenz63>(path)?,
-                None => Lorenz63::default(),
-            };
-            generate::generate_lorenz63(&sys, &opts)?
-        } else {
-            let mut cfg = match &config {
-                Some(path) => read_toml::<KolmogorovConfig>(path)?,
-                None => KolmogorovConfig::default(),
-            };
-            if small {
-                cfg.grid = 64;
-                cfg.coarsen = 1;
-            }
-            cfg.grid = grid.unwrap_or(cfg.grid);
-            cfg.coarsen = coarsen.unwrap_or(cfg.coarsen);
-            generate::generate_kolmogorov(&cfg, &opts)?
-        };
-
+        let outcome = generate::generate_system(&system, &params, sys.as_ref(), &opts)?;
         let secs = start.elapsed().as_secs_f64();
         match outcome {
             Outcome::Complete { computed, reused } => println!(

@@ -2,7 +2,7 @@
 //! [`args`]. [`run`] is public so a downstream binary that links its own plugins (registered
 //! with `inventory`) gets the same commands, with its plugins available by name.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::Result;
 
@@ -88,13 +88,33 @@ impl Command {
     }
 }
 
+/// The command line: every flag that takes a value accepts a negative number as that value
+/// (`--lr -1` reaches the command, which names the bad learning rate, instead of being read as
+/// an unknown flag `-1`).
+pub fn command() -> clap::Command {
+    let mut cli = Cli::command();
+    for sub in cli.get_subcommands_mut() {
+        *sub = std::mem::take(sub).mut_args(|a| {
+            if a.get_action().takes_values() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        });
+    }
+    cli
+}
+
 /// Parses `args` (including the program name) and runs the command.
 pub fn run<I, T>(args: I) -> Result<()>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = command()
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => e.exit(),
     };

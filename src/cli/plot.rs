@@ -33,6 +33,7 @@ impl PlotArgs {
             out,
         } = self;
         let a = crate::data::read_npy(std::path::Path::new(&data))?;
+        crate::data::check_finite(data.as_ref(), &a)?;
         let [n_traj, t, c, h, w] = a.shape[..] else {
             return Err(crate::Error::Shape(format!(
                 "{data}: expected [trajectories, time, 2, n, n], got {:?}",

@@ -22,6 +22,9 @@ pub struct ResimulateArgs {
     /// Mean-pooling factor to the learning grid (overrides the config).
     #[arg(long)]
     coarsen: Option<usize>,
+    /// Replace an existing `resimulate.json` beside the samples.
+    #[arg(long)]
+    force: bool,
 }
 
 impl ResimulateArgs {
@@ -33,6 +36,7 @@ impl ResimulateArgs {
             config,
             grid,
             coarsen,
+            force,
         } = self;
         let mut cfg = match &config {
             Some(path) => read_toml::<KolmogorovConfig>(path)?,
@@ -43,6 +47,7 @@ impl ResimulateArgs {
         let system = crate::systems::kolmogorov::Kolmogorov::new(cfg)?;
         let path = std::path::Path::new(&samples);
         let a = crate::data::read_npy(path)?;
+        crate::data::check_finite(path, &a)?;
         let [n, len, 2, g, g2] = a.shape[..] else {
             return Err(crate::Error::Shape(format!(
                 "{samples}: expected [samples, L, 2, n, n], got {:?}",
@@ -53,6 +58,13 @@ impl ResimulateArgs {
             return Err(crate::Error::Shape(format!(
                 "{samples} holds {g}×{g2} fields; the solver configuration coarsens to {}²",
                 system.coarse_grid()
+            )));
+        }
+        let out = path.with_file_name("resimulate.json");
+        if out.exists() && !force {
+            return Err(crate::Error::Invalid(format!(
+                "{} exists; give --force to replace it",
+                out.display()
             )));
         }
         if count == 0 {
@@ -83,7 +95,6 @@ impl ResimulateArgs {
                 "sample": i, "distance": r.distance, "persistence": r.persistence,
             }));
         }
-        let out = path.with_file_name("resimulate.json");
         crate::data::write_atomic(
             &out,
             serde_json::to_string_pretty(&results)

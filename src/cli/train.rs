@@ -80,10 +80,20 @@ impl TrainArgs {
             None => {
                 // the dataset's manifest names the system and its state shape
                 let dir = data.clone().unwrap_or_else(|| "data/lorenz63".into());
-                let (system, dim) = match crate::data::Manifest::read(dir.as_ref())? {
-                    Some(m) => (m.system, m.state_shape.iter().product()),
-                    None => ("lorenz63".into(), 3),
+                if !std::path::Path::new(&dir).is_dir() {
+                    return Err(crate::Error::Invalid(format!(
+                        "the dataset folder {dir} does not exist: make it with `sda generate` \
+                         or give --data"
+                    )));
+                }
+                let Some(m) = crate::data::Manifest::read(dir.as_ref())? else {
+                    return Err(crate::Error::Invalid(format!(
+                        "{dir} has no manifest.json naming its system and state shape: make the \
+                         dataset with `sda generate`, or give a training config (--config) \
+                         that names them"
+                    )));
                 };
+                let (system, dim) = (m.system, m.state_shape.iter().product());
                 if system == "kolmogorov" {
                     return Err(crate::Error::Invalid(format!(
                         "{dir} holds kolmogorov fields: give a training config with a \
@@ -112,6 +122,16 @@ impl TrainArgs {
         };
         if let Some(d) = data {
             cfg.data = d.into();
+        }
+        // recorded absolute, so the run resumes and is used from any working directory
+        cfg.data = std::fs::canonicalize(&cfg.data).map_err(|source| crate::Error::Io {
+            path: cfg.data.clone(),
+            source,
+        })?;
+        if max_steps == Some(0) {
+            return Err(crate::Error::Invalid(
+                "--max-steps must be ≥ 1 (the steps of this call)".into(),
+            ));
         }
         if let Some(k) = k {
             cfg.network = match cfg.network {
@@ -156,14 +176,18 @@ impl TrainArgs {
         let device = crate::backend::default_device();
         let log = train::train::<DefaultBackend>(&cfg, &out, resume, max_steps, true, &device)?;
         let tail = &log.loss[log.loss.len().saturating_sub(100)..];
+        let validation = match log.valid.last() {
+            Some((step, loss)) => format!("validation loss {loss:.4} at step {step}"),
+            None => "no validation yet".into(),
+        };
         println!(
-            "{}: step {}/{}, mean loss of the last {} steps {:.4}, validation {:?}, {:.0} s of training",
+            "{}: step {}/{}, mean loss of the last {} steps {:.4}, {validation}, {:.0} s of \
+             training",
             out.display(),
             log.step,
             cfg.steps,
             tail.len(),
             tail.iter().sum::<f32>() / tail.len().max(1) as f32,
-            log.valid.last(),
             log.seconds
         );
         Ok(())

@@ -27,6 +27,9 @@ pub struct GenerateOptions {
     /// Show a progress bar.
     #[serde(skip)]
     pub progress: bool,
+    /// Replace a dataset of other settings already in `out` (otherwise refused).
+    #[serde(skip)]
+    pub force: bool,
 }
 
 /// The `manifest.json` of a dataset: how it was made.

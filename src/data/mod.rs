@@ -8,6 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub mod lock;
 mod manifest;
 
 pub use manifest::{GenerateOptions, Manifest};
@@ -199,10 +200,31 @@ pub fn load_split(dir: &Path, split: &str, state_shape: &[usize]) -> Result<Arra
     Ok(a)
 }
 
-/// Errors on the first NaN or infinite value of a `[trajectories, time, …]` split, naming the
-/// file, the trajectory and the time index, so bad data is refused when it is read rather
-/// than turning a training loss or a metric into NaN later.
-fn check_finite(path: &Path, a: &Array) -> Result<()> {
+/// The keys whose values differ between two settings objects (a run's recorded settings and
+/// a rerun's), as `key: old → new; …` — what an error refusing the rerun names.
+pub fn differences(old: &serde_json::Value, new: &serde_json::Value) -> String {
+    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
+        return format!("{old} → {new}");
+    };
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |v: Option<&serde_json::Value>| {
+                v.map_or("(none)".to_string(), serde_json::Value::to_string)
+            };
+            format!("{k}: {} → {}", show(a.get(k)), show(b.get(k)))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Errors on the first NaN or infinite value of a `[trajectories, time, …]` array (a split, or
+/// samples `[samples, time, …]`), naming the file, the trajectory and the time index, so bad
+/// data is refused when it is read rather than drawn, re-simulated or averaged into NaN later.
+pub fn check_finite(path: &Path, a: &Array) -> Result<()> {
     let Some(j) = a.data.iter().position(|v| !v.is_finite()) else {
         return Ok(());
     };

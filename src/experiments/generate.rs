@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::data::{
     read_npy, split_path, split_sizes, write_atomic, write_npy, Array, Manifest, SPLITS,
 };
 use crate::dynamics::Dynamics;
+use crate::progress::Progress;
 use crate::systems::kolmogorov::{Kolmogorov, KolmogorovConfig};
 use crate::systems::lorenz63::Lorenz63;
 use crate::{Error, Result};
@@ -53,6 +53,27 @@ fn staged_path(out: &Path, i: usize) -> PathBuf {
     staging(out).join(format!("traj_{i:06}.npy"))
 }
 
+/// How many finished trajectories the staging folder holds.
+fn staged_count(out: &Path) -> usize {
+    std::fs::read_dir(staging(out))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("traj_"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn remove_staging(out: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(staging(out)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+            path: staging(out),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Generates a dataset with `simulate(i)` producing trajectory `i` (`[keep, state…]`
 /// flattened). Shared by every system.
 pub fn generate_with(
@@ -71,6 +92,21 @@ pub fn generate_with(
     if opts.keep == 0 {
         return Err(Error::Invalid("keep must be at least 1 snapshot".into()));
     }
+    // the largest split is assembled in memory (single precision); each thread holds one
+    // trajectory in double precision while it simulates
+    let state: usize = state_shape.iter().product();
+    let assembled = crate::resources::product(&[opts.trajectories, opts.keep, state, 4]);
+    let simulating =
+        crate::resources::product(&[rayon::current_num_threads(), opts.keep, state, 16]);
+    crate::resources::check_memory(
+        &format!(
+            "generating --trajectories {} × --keep {} states of {state} values",
+            opts.trajectories, opts.keep
+        ),
+        assembled
+            .zip(simulating)
+            .and_then(|(a, b)| a.checked_add(b)),
+    )?;
     let sizes = split_sizes(opts.trajectories);
     let mut start = 0;
     let splits = SPLITS
@@ -92,16 +128,53 @@ pub fn generate_with(
         format: "float32 .npy, [trajectories, time, state...], C order".into(),
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    // a finished dataset is kept: the same settings have nothing to do, others need `force`
+    let finished = opts.out.join("manifest.json");
+    match std::fs::read(&finished) {
+        Ok(old) if old == json && SPLITS.iter().all(|s| split_path(&opts.out, s).exists()) => {
+            return Ok(Outcome::Complete {
+                computed: 0,
+                reused: opts.trajectories,
+            });
+        }
+        Ok(_) if !opts.force => {
+            return Err(Error::Invalid(format!(
+                "{} holds a dataset of other settings ({}); choose another --out, or give \
+                 --force to replace it",
+                opts.out.display(),
+                finished.display()
+            )))
+        }
+        _ => {}
+    }
+    if !opts.force && !finished.exists() {
+        if let Some(s) = SPLITS.iter().find(|s| split_path(&opts.out, s).exists()) {
+            return Err(Error::Invalid(format!(
+                "{} holds {}.npy but no manifest.json; choose another --out, or give --force \
+                 to replace it",
+                opts.out.display(),
+                s
+            )));
+        }
+    }
+    let _lock = crate::data::lock::FolderLock::acquire(&opts.out, "generation")?;
     // a staging folder from another configuration must not be mixed in
+    // (one that holds no trajectory yet, or `force`, is replaced)
     let stage_manifest = staging(&opts.out).join("manifest.json");
     match std::fs::read(&stage_manifest) {
-        Ok(old) if old != json => {
+        Ok(old) if old == json => {}
+        Ok(_) if staged_count(&opts.out) > 0 && !opts.force => {
             return Err(Error::Invalid(format!(
-            "{} holds trajectories of other settings; remove it or rerun with the same settings",
-            staging(&opts.out).display()
-        )))
+                "{} holds {} trajectories of other settings; rerun with the same settings to \
+                 finish them, or give --force to replace them",
+                staging(&opts.out).display(),
+                staged_count(&opts.out)
+            )))
         }
-        Ok(_) => {}
+        Ok(_) => {
+            remove_staging(&opts.out)?;
+            write_atomic(&stage_manifest, &json)?
+        }
         Err(_) => write_atomic(&stage_manifest, &json)?,
     }
     let mut traj_shape = vec![opts.keep];
@@ -119,21 +192,15 @@ pub fn generate_with(
         .copied()
         .take(opts.max_new.unwrap_or(usize::MAX))
         .collect();
-    let bar = if opts.progress {
-        let bar = ProgressBar::new(todo.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} trajectories, {elapsed} elapsed, ETA {eta}",
-            )
-            .expect("valid template"),
-        );
-        bar.set_message(format!("generating {system}"));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = Progress::new(
+        todo.len() as u64,
+        &format!("generating {system}"),
+        "trajectories",
+        "{msg} [{bar:30}] {pos}/{len} trajectories, {elapsed} elapsed, ETA {eta}",
+        opts.progress,
+    );
     let failures = AtomicUsize::new(0);
-    todo.par_iter().try_for_each(|&i| -> Result<()> {
+    let simulated = todo.par_iter().try_for_each(|&i| -> Result<()> {
         let x = simulate(i);
         if x.len() != expected {
             failures.fetch_add(1, Ordering::Relaxed);
@@ -155,8 +222,15 @@ pub fn generate_with(
         write_npy(&staged_path(&opts.out, i), &a)?;
         bar.inc(1);
         Ok(())
-    })?;
-    bar.finish_and_clear();
+    });
+    bar.finish();
+    if let Err(e) = simulated {
+        // nothing finished: leave no staging folder behind to block a corrected rerun
+        if staged_count(&opts.out) == 0 {
+            remove_staging(&opts.out)?;
+        }
+        return Err(e);
+    }
     if todo.len() < missing.len() {
         return Ok(Outcome::Partial {
             computed: todo.len(),
@@ -175,10 +249,7 @@ pub fn generate_with(
         first += n;
     }
     write_atomic(&opts.out.join("manifest.json"), &json)?;
-    std::fs::remove_dir_all(staging(&opts.out)).map_err(|source| Error::Io {
-        path: staging(&opts.out),
-        source,
-    })?;
+    remove_staging(&opts.out)?;
     Ok(Outcome::Complete {
         computed: todo.len(),
         reused,
@@ -189,50 +260,79 @@ pub fn generate_with(
 /// `burn_in` discarded transitions, then `keep` states `[3]` (paper: 1024 and 1024).
 pub fn generate_lorenz63(system: &Lorenz63, opts: &GenerateOptions) -> Result<Outcome> {
     system.check()?;
-    generate_with(
+    generate_system(
         "lorenz63",
-        serde_json::to_value(system).expect("config serialises"),
-        &[3],
+        &toml::Value::Table(Default::default()),
+        system,
         opts,
-        |i| {
-            let mut rng = StdRng::seed_from_u64(trajectory_seed(opts.seed, i));
-            system.trajectory(opts.keep, opts.burn_in, &mut rng)
-        },
     )
 }
 
 /// Generates a Kolmogorov-flow dataset: from seeded random starts, `burn_in` snapshots
 /// discarded, `keep` snapshots of coarse velocity `[2, n/coarsen, n/coarsen]` kept.
 pub fn generate_kolmogorov(cfg: &KolmogorovConfig, opts: &GenerateOptions) -> Result<Outcome> {
-    let sys = Kolmogorov::new(cfg.clone())?;
-    let nc = sys.coarse_grid();
-    generate_with(
+    let system = Kolmogorov::new(cfg.clone())?;
+    generate_system(
         "kolmogorov",
-        serde_json::to_value(cfg).expect("config serialises"),
-        &[2, nc, nc],
+        &toml::Value::Table(Default::default()),
+        &system,
         opts,
-        |i| sys.simulate(trajectory_seed(opts.seed, i), opts.burn_in, opts.keep),
     )
 }
 
-/// Generates a dataset of any registered system (`sda generate NAME --system-params '…'`):
-/// from its initial prior, `burn_in` discarded transitions, then `keep` states of
-/// [`Dynamics::state_shape`], through [`Dynamics::trajectory`]. The manifest records the
-/// registered name and the parameters the system was built with.
+/// Generates a dataset of any registered system (`sda generate NAME`): trajectory `i` is
+/// [`Dynamics::stored_trajectory`] (from the initial prior, `burn_in` discarded transitions,
+/// then `keep` states of [`Dynamics::stored_shape`]) drawn with the seed
+/// [`trajectory_seed`]`(seed, i)`. The manifest records the registered name and
+/// [`Dynamics::parameters`], or `params` (those the system was built from) if it has none.
 pub fn generate_system(
     name: &str,
     params: &toml::Value,
     system: &dyn Dynamics,
     opts: &GenerateOptions,
 ) -> Result<Outcome> {
-    generate_with(
-        name,
-        serde_json::to_value(params).expect("TOML parameters serialise"),
-        &system.state_shape(),
-        opts,
-        |i| {
-            let mut rng = StdRng::seed_from_u64(trajectory_seed(opts.seed, i));
-            system.trajectory(opts.keep, opts.burn_in, &mut rng)
-        },
-    )
+    let recorded = system
+        .parameters()
+        .unwrap_or_else(|| serde_json::to_value(params).expect("TOML parameters serialise"));
+    generate_with(name, recorded, &system.stored_shape(), opts, |i| {
+        let mut rng = StdRng::seed_from_u64(trajectory_seed(opts.seed, i));
+        system.stored_trajectory(opts.keep, opts.burn_in, &mut rng)
+    })
+}
+
+/// The dataset sizes `sda generate` takes unless told otherwise, and parameters under those
+/// given: the paper's, or a small preset for quick tries and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// Trajectories (split 80/10/10).
+    pub trajectories: usize,
+    /// Discarded transitions before the kept states.
+    pub burn_in: usize,
+    /// Kept states per trajectory.
+    pub keep: usize,
+    /// System parameters (the inside of a TOML inline table) under the given ones.
+    pub params: &'static str,
+}
+
+impl Preset {
+    /// The preset of a system: Kolmogorov flow 1024 trajectories of 64 snapshots after 64
+    /// (paper §4.2), small: 16 on a 64² grid; every other system 1024 trajectories of 1024
+    /// states after 1024 (paper §4.1), small: 64 of 256.
+    pub fn of(system: &str, small: bool) -> Self {
+        match (system, small) {
+            ("kolmogorov", false) => Self::sizes(1024, 64, 64, ""),
+            ("kolmogorov", true) => Self::sizes(16, 64, 64, "grid = 64, coarsen = 1"),
+            (_, false) => Self::sizes(1024, 1024, 1024, ""),
+            (_, true) => Self::sizes(64, 1024, 256, ""),
+        }
+    }
+
+    const fn sizes(trajectories: usize, burn_in: usize, keep: usize, params: &'static str) -> Self {
+        Self {
+            trajectories,
+            burn_in,
+            keep,
+            params,
+        }
+    }
 }

@@ -110,6 +110,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
             keep: 256,
             max_new: None,
             progress: settings.progress,
+            force: false,
         },
     )?;
     let cfg = TrainConfig {
@@ -127,7 +128,9 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         schedule: Default::default(),
     };
     let run = settings.out.join("train-k2");
-    let log = train::<B>(&cfg, &run, true, None, settings.progress, &device)?;
+    // a rerun continues (or reuses) the run this folder holds
+    let resume = run.join("state.json").exists();
+    let log = train::<B>(&cfg, &run, resume, None, settings.progress, &device)?;
     let tail = &log.loss[log.loss.len().saturating_sub(100)..];
     let training = (
         log.step,
@@ -143,6 +146,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         particles: settings.particles,
         filter_burn_in: crate::experiments::evaluate::FILTER_BURN_IN,
         progress: settings.progress,
+        prior: Checkpoint::read(&run)?.fingerprint()?,
     };
     let system = Lorenz63::default();
     let guidance = crate::guidance::SdaGaussian::new(GAMMA)?;

@@ -491,18 +491,13 @@ pub fn quickstart(
             .map(|m| (c, m))
         })
         .collect();
-    let bar = if progress {
-        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "oracle runs [{bar:30}] {pos}/{len}, ETA {eta}",
-            )
-            .expect("valid template"),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::progress::Progress::new(
+        jobs.len() as u64,
+        "oracle",
+        "runs",
+        "oracle runs [{bar:30}] {pos}/{len}, ETA {eta}",
+        progress,
+    );
     let rows = jobs
         .par_iter()
         .map(|&(c, method)| {
@@ -537,7 +532,7 @@ pub fn quickstart(
             Ok((c, method, row?))
         })
         .collect::<Result<Vec<_>>>()?;
-    bar.finish_and_clear();
+    bar.finish();
     Ok(Quickstart { problem, rows })
 }
 

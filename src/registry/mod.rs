@@ -46,8 +46,17 @@ pub fn params<T: DeserializeOwned>(value: &toml::Value) -> Result<T> {
 /// e.g. `states = [0, 5], components = [0], sigma = 0.1` (empty string → empty table).
 pub fn parse_params(text: &str) -> Result<toml::Value> {
     let doc = format!("p = {{ {text} }}");
-    let mut table: toml::Table =
-        toml::from_str(&doc).map_err(|e| Error::config(format!("parameters '{text}'"), e))?;
+    // the message alone: the error's own rendering would show the inline-table wrapper
+    let mut table: toml::Table = toml::from_str(&doc).map_err(|e: toml::de::Error| {
+        Error::config(
+            format!("parameters '{text}'"),
+            format!(
+                "{} (write them as `key = value, …` in TOML: numbers like 0.5 or 1e-3, \
+                 strings in quotes, lists in [ ])",
+                e.message().trim()
+            ),
+        )
+    })?;
     Ok(table.remove("p").expect("key p was written above"))
 }
 

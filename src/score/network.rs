@@ -31,14 +31,38 @@ pub trait ScoreNetwork<B: Backend>: Module<B> + Sized {
 }
 
 /// The architecture of a training run: a ResMLP (`[network]` with `width`) or a U-Net
-/// (`[network]` with `channels`); the fields tell them apart.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// (`[network]` with `channels`); the fields tell them apart, and an unknown or mistyped
+/// field is an error naming it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 pub enum NetworkConfig {
     /// The ResMLP of the Lorenz experiment.
     Mlp(MlpConfig),
     /// The U-Net of the Kolmogorov experiment.
     UNet(UNetConfig),
+}
+
+impl<'de> serde::Deserialize<'de> for NetworkConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = serde_json::Value::deserialize(d)?;
+        let has = |key: &str| value.get(key).is_some();
+        let network = match (has("width"), has("channels")) {
+            (true, false) => serde_json::from_value(value).map(Self::Mlp),
+            (false, true) => serde_json::from_value(value).map(Self::UNet),
+            (true, true) => {
+                return Err(D::Error::custom(
+                    "a network has `width` (a ResMLP) or `channels` (a U-Net), not both",
+                ))
+            }
+            (false, false) => {
+                return Err(D::Error::custom(
+                    "a network needs `width` (a ResMLP) or `channels` (a U-Net)",
+                ))
+            }
+        };
+        network.map_err(D::Error::custom)
+    }
 }
 
 impl NetworkConfig {

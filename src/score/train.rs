@@ -12,11 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::progress::Progress;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -254,6 +254,14 @@ where
     }
     let row = w * cfg.network.state_dim();
     let state_path = out.join("state.json");
+    if resume && !state_path.exists() {
+        return Err(Error::Invalid(format!(
+            "--resume: {} holds no training run to continue (no state.json); leave out --resume \
+             to start one",
+            out.display()
+        )));
+    }
+    let _lock = crate::data::lock::FolderLock::acquire(out, "training")?;
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
         .init::<B, N>();
@@ -272,12 +280,21 @@ where
             path: state_path.clone(),
             message: e.to_string(),
         })?;
-        if state.config != *cfg {
+        // the data folder may be recorded relative (older runs) or absolute: the same folder
+        let same_data = state.config.data == cfg.data
+            || std::fs::canonicalize(&state.config.data).ok()
+                == std::fs::canonicalize(&cfg.data).ok();
+        let recorded = TrainConfig {
+            data: cfg.data.clone(),
+            ..state.config.clone()
+        };
+        if recorded != *cfg || !same_data {
+            let json = |c: &TrainConfig| serde_json::to_value(c).expect("config serialises");
             return Err(Error::Invalid(format!(
-                "the checkpoint in {} was trained with {:?}; resuming needs the same settings, got {:?}",
+                "the checkpoint in {} was trained with other settings ({}); resuming needs the \
+                 same settings",
                 out.display(),
-                state.config,
-                cfg
+                crate::data::differences(&json(&state.config), &json(cfg))
             )));
         }
         let model = checkpointed_parameters::<B, N>(out, &state, net, device)?;
@@ -305,17 +322,14 @@ where
     let mut vrng = StdRng::seed_from_u64(cfg.seed ^ 0x5EED);
     let valid_batch = valid_set.batch(1024, w, schedule.as_ref(), &mut vrng);
     let end = stop_after.map_or(cfg.steps, |n| (log.step + n).min(cfg.steps));
-    let bar = if progress {
-        let bar = ProgressBar::new(cfg.steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("train [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}")
-                .expect("valid template"),
-        );
-        bar.set_position(log.step as u64);
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = Progress::new(
+        cfg.steps as u64,
+        &format!("train {}", out.display()),
+        "steps",
+        "train [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}",
+        progress,
+    );
+    bar.set_position(log.step as u64);
     let start = Instant::now();
     let seconds_before = log.seconds;
     while log.step < end {
@@ -352,7 +366,7 @@ where
             save_checkpoint(out, cfg, units.as_ref(), net, &model, &optim, &log)?;
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(log)
 }
 

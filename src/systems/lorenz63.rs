@@ -140,6 +140,9 @@ impl Dynamics for Lorenz63 {
     fn log_transition(&self, x: &[f64], x_next: &[f64]) -> Option<f64> {
         Some(self.log_transition_from_mean(self.rk4(state(x)), x_next))
     }
+    fn parameters(&self) -> Option<serde_json::Value> {
+        Some(serde_json::to_value(self).expect("the parameters serialise"))
+    }
 }
 
 inventory::submit! {

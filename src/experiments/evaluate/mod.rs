@@ -89,6 +89,9 @@ pub struct EvaluateSettings {
     pub filter_burn_in: usize,
     /// Progress bars.
     pub progress: bool,
+    /// What identifies the prior's weights ([`crate::checkpoint::Checkpoint::fingerprint`]),
+    /// recorded with the rows so that resuming with another network is refused.
+    pub prior: String,
 }
 
 /// The SDA side of an evaluation: one guidance and the samplers to compare, one row each per

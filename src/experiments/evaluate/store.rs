@@ -175,6 +175,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     );
     let fingerprint = serde_json::json!({
         "title": title,
+        "prior": settings.prior,
         "system": scenario.system.name(),
         "observation": scenario.observation.describe(),
         "len": settings.len,
@@ -189,19 +190,16 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         "indices": selection.indices,
         "shard": selection.shard.to_string(),
     });
-    std::fs::create_dir_all(out).map_err(|source| Error::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
+    let _lock = crate::data::lock::FolderLock::acquire(out, "evaluation")?;
     let settings_path = out.join("settings.json");
     let rows_path = out.join("rows.jsonl");
-    let mut done = if settings_path.exists() {
+    let done = if settings_path.exists() {
         let old: Value = read_json(&settings_path)?;
         if old != fingerprint {
             return Err(Error::Invalid(format!(
                 "{} holds an evaluation with other settings ({}); choose another --out",
                 out.display(),
-                differences(&old, &fingerprint)
+                crate::data::differences(&old, &fingerprint)
             )));
         }
         read_rows(&rows_path)?
@@ -210,19 +208,52 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         let _ = std::fs::remove_file(&rows_path);
         Vec::new()
     };
-    let mine = selection.mine();
-    let bar = if settings.progress {
-        let bar = indicatif::ProgressBar::new(mine.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "observations [{bar:30}] {pos}/{len}, {msg} ETA {eta}",
-            )
-            .expect("valid template"),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
+    let fresh = done.is_empty();
+    let result = run_rows(
+        scenario, prior, sda, &all, selection, settings, &rows_path, done, device,
+    );
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(e) => {
+            // a run refused before its first row leaves nothing that would block the rerun
+            if fresh && !rows_path.exists() {
+                let _ = std::fs::remove_file(&settings_path);
+            }
+            return Err(e);
+        }
     };
+    let title = match selection.shard {
+        Shard::WHOLE => title,
+        shard => format!("{title}, shard {shard}"),
+    };
+    let table = markdown_table(&title, &rows);
+    write_atomic(&out.join("table.md"), table.as_bytes())?;
+    Ok(Summary { rows, table })
+}
+
+/// The rows of this run's shard: those already in `done` (for the same settings), the others
+/// computed and saved to `rows_path` one observation at a time.
+#[allow(clippy::too_many_arguments)]
+fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
+    scenario: &Scenario<'_, B>,
+    prior: &TrainedPrior<B, M>,
+    sda: &SdaMethods<'_, B>,
+    all: &crate::data::Array,
+    selection: &Selection,
+    settings: &EvaluateSettings,
+    rows_path: &Path,
+    mut done: Vec<EvaluateRow>,
+    device: &B::Device,
+) -> Result<Vec<EvaluateRow>> {
+    let (t, d) = (all.shape[1], prior.dim());
+    let mine = selection.mine();
+    let bar = crate::progress::Progress::new(
+        mine.len() as u64,
+        "evaluate",
+        "observations",
+        "observations [{bar:30}] {pos}/{len}, {msg} ETA {eta}",
+        settings.progress,
+    );
     let mut rows = Vec::new();
     for &j in &mine {
         let previous: Vec<EvaluateRow> = done
@@ -247,7 +278,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         let e = evaluate_observation(scenario, prior, sda, &truth, j, &quiet, device)?;
         done.retain(|r| r.observation != j);
         done.extend(e.rows.iter().cloned());
-        write_rows(&rows_path, &done)?;
+        write_rows(rows_path, &done)?;
         for r in e.rows.iter().filter(|r| r.diverged) {
             bar.suspend(|| {
                 eprintln!(
@@ -264,14 +295,8 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         rows.extend(e.rows);
         bar.inc(1);
     }
-    bar.finish_and_clear();
-    let title = match selection.shard {
-        Shard::WHOLE => title,
-        shard => format!("{title}, shard {shard}"),
-    };
-    let table = markdown_table(&title, &rows);
-    write_atomic(&out.join("table.md"), table.as_bytes())?;
-    Ok(Summary { rows, table })
+    bar.finish();
+    Ok(rows)
 }
 
 /// Joins the folders of the shards `0/n … n−1/n` of one evaluation (each finished) into `out`:
@@ -312,7 +337,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
                 "{} and {} are shards of different evaluations ({})",
                 first_dir.display(),
                 dir.display(),
-                differences(&whole, settings)
+                crate::data::differences(&whole, settings)
             )));
         }
         if shard.count != count {
@@ -373,7 +398,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
             return Err(Error::Invalid(format!(
                 "{} holds another evaluation ({}); choose another --out",
                 out.display(),
-                differences(&old, &whole)
+                crate::data::differences(&old, &whole)
             )));
         }
     }
@@ -387,24 +412,6 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
     let table = markdown_table(title, &rows);
     write_atomic(&out.join("table.md"), table.as_bytes())?;
     Ok(Summary { rows, table })
-}
-
-/// The keys whose values differ between two settings objects, as `key: old → new`.
-fn differences(old: &Value, new: &Value) -> String {
-    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
-        return format!("{old} → {new}");
-    };
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| {
-            let show = |v: Option<&Value>| v.map_or("(none)".to_string(), Value::to_string);
-            format!("{k}: {} → {}", show(a.get(k)), show(b.get(k)))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<()> {

@@ -129,9 +129,20 @@ impl Kolmogorov {
     /// One trajectory from the seeded random start: `burn_in` discarded snapshots, then `keep`
     /// snapshots of coarse velocity, `[keep, 2, n_c, n_c]` flattened.
     pub fn simulate(&self, seed: u64, burn_in: usize, keep: usize) -> Vec<f64> {
-        let mut rng = StdRng::seed_from_u64(seed);
+        self.stored_trajectory(keep, burn_in, &mut StdRng::seed_from_u64(seed))
+    }
+}
+
+impl Dynamics for Kolmogorov {
+    fn stored_shape(&self) -> Vec<usize> {
+        let nc = self.coarse_grid();
+        vec![2, nc, nc]
+    }
+    /// From a random band-limited start ([`Kolmogorov::random_vorticity`]), `burn_in`
+    /// discarded snapshots, then `keep` snapshots of coarse velocity.
+    fn stored_trajectory(&self, keep: usize, burn_in: usize, rng: &mut dyn RngCore) -> Vec<f64> {
         let mut ws = self.solver.workspace();
-        let mut w = self.random_vorticity(&mut rng, &mut ws);
+        let mut w = self.random_vorticity(rng, &mut ws);
         for _ in 0..burn_in {
             self.solver
                 .advance(&mut w, self.cfg.snapshot_dt, self.cfg.cfl, &mut ws);
@@ -147,9 +158,9 @@ impl Kolmogorov {
         }
         out
     }
-}
-
-impl Dynamics for Kolmogorov {
+    fn parameters(&self) -> Option<serde_json::Value> {
+        Some(serde_json::to_value(&self.cfg).expect("the configuration serialises"))
+    }
     fn name(&self) -> String {
         format!("kolmogorov({}²)", self.cfg.grid)
     }
@@ -199,4 +210,15 @@ pub fn vorticity_from_velocity(u: &[f64], v: &[f64], n: usize) -> Vec<f64> {
         }
     }
     w
+}
+
+inventory::submit! {
+    crate::registry::SystemPlugin {
+        name: "kolmogorov",
+        description: "Kolmogorov flow (paper 4.2), pseudo-spectral, Re 1000; datasets store the coarse velocity [2, grid/coarsen, grid/coarsen] every snapshot_dt: grid, coarsen, snapshot_dt, cfl, peak_wavenumber, max_velocity, flow (defaults: paper)",
+        build: |p| {
+            let cfg: KolmogorovConfig = crate::registry::params(p)?;
+            Ok(Box::new(Kolmogorov::new(cfg)?))
+        },
+    }
 }

@@ -1,0 +1,146 @@
+//! Progress of long work, on a terminal and off it: indicatif's bar when standard error is a
+//! terminal; otherwise (a Slurm log, CI, `tee`) a plain line at most every
+//! [`plain_interval`] seconds — `what: pos/len (pct), rate, ETA, message` — and one at the
+//! end, so that a batch job's log shows it is alive and how long it will take.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Seconds between plain progress lines: `SDA_PROGRESS_SECONDS` if set, else 30.
+pub fn plain_interval() -> Duration {
+    let secs = std::env::var("SDA_PROGRESS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(30.0);
+    Duration::from_secs_f64(secs)
+}
+
+/// A progress report of `len` units of work (steps, trajectories, observations).
+pub struct Progress {
+    bar: ProgressBar,
+    plain: Option<Plain>,
+}
+
+struct Plain {
+    what: String,
+    unit: String,
+    len: u64,
+    pos: AtomicU64,
+    start: Instant,
+    every: Duration,
+    last: Mutex<Instant>,
+    message: Mutex<String>,
+}
+
+impl Progress {
+    /// A report of `len` `unit`s of `what` (e.g. `train`, `steps`), drawn with the indicatif
+    /// `template` on a terminal; nothing at all unless `show`.
+    pub fn new(len: u64, what: &str, unit: &str, template: &str, show: bool) -> Self {
+        if !show {
+            return Self::hidden();
+        }
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(len);
+            bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+            if template.starts_with("{msg}") {
+                bar.set_message(what.to_string());
+            }
+            return Self { bar, plain: None };
+        }
+        let now = Instant::now();
+        Self {
+            bar: ProgressBar::hidden(),
+            plain: Some(Plain {
+                what: what.into(),
+                unit: unit.into(),
+                len,
+                pos: AtomicU64::new(0),
+                start: now,
+                every: plain_interval(),
+                last: Mutex::new(now),
+                message: Mutex::new(String::new()),
+            }),
+        }
+    }
+
+    /// No report.
+    pub fn hidden() -> Self {
+        Self {
+            bar: ProgressBar::hidden(),
+            plain: None,
+        }
+    }
+
+    /// `n` more units done.
+    pub fn inc(&self, n: u64) {
+        self.bar.inc(n);
+        if let Some(p) = &self.plain {
+            p.pos.fetch_add(n, Ordering::Relaxed);
+            p.maybe_print(false);
+        }
+    }
+
+    /// The units done so far (a resumed run starts where it stopped).
+    pub fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
+        if let Some(p) = &self.plain {
+            p.pos.store(pos, Ordering::Relaxed);
+        }
+    }
+
+    /// The message beside the count (e.g. the last loss).
+    pub fn set_message(&self, message: String) {
+        if let Some(p) = &self.plain {
+            *p.message.lock().unwrap_or_else(|e| e.into_inner()) = message.clone();
+        }
+        self.bar.set_message(message);
+    }
+
+    /// Runs `f` (which prints) without the bar drawn over its output.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
+
+    /// The end: the bar is cleared; off a terminal a last line is printed.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+        if let Some(p) = &self.plain {
+            p.maybe_print(true);
+        }
+    }
+}
+
+impl Plain {
+    fn maybe_print(&self, last: bool) {
+        let mut printed = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if !last && now.duration_since(*printed) < self.every {
+            return;
+        }
+        *printed = now;
+        let pos = self.pos.load(Ordering::Relaxed);
+        let elapsed = now.duration_since(self.start).as_secs_f64();
+        let rate = pos as f64 / elapsed.max(1e-9);
+        let eta = match (last, rate > 0.0) {
+            (true, _) => format!("done in {elapsed:.0} s"),
+            (false, true) => format!("ETA {:.0} s", self.len.saturating_sub(pos) as f64 / rate),
+            (false, false) => "ETA unknown".into(),
+        };
+        let message = self.message.lock().unwrap_or_else(|e| e.into_inner());
+        let pct = 100.0 * pos as f64 / self.len.max(1) as f64;
+        eprintln!(
+            "{}: {pos}/{} {} ({pct:.0}%), {rate:.3} {}/s, {eta}{}{}",
+            self.what,
+            self.len,
+            self.unit,
+            self.unit,
+            if message.is_empty() { "" } else { ", " },
+            message
+        );
+    }
+}
