@@ -5,15 +5,18 @@
 //! Each folder's rows are saved under `OUT/<run name>-<scenario>/` (resumable).
 //!
 //! ```text
-//! cargo run --release --example lorenz_figure2 -- OUT DATA_DIR lo|hi RUN_DIR[,RUN_DIR…]
-//!     [observations=16] [samples=128] [steps=256] [C list=0,1,2,4] [particles=16384]
+//! cargo run --release --example lorenz_figure2 -- --out OUT --data DATA_DIR --observation lo|hi \
+//!     --runs RUN_DIR[,RUN_DIR…] [--observations 16] [--samples 128] [--steps 256] \
+//!     [--corrections 0,1,2,4] [--particles 16384] [--seed 0]
 //! ```
 
 use std::path::{Path, PathBuf};
 
+use clap::Parser;
 use sda::backend::{default_device, DefaultBackend};
 use sda::experiments::evaluate::{self, EvaluateSettings, Scenario, SdaMethods, Selection};
 use sda::experiments::lorenz;
+use sda::experiments::markdown::row;
 use sda::observe::ops::Pick;
 use sda::plot::{figure2_png, Figure2Series};
 use sda::systems::lorenz63::Lorenz63;
@@ -21,42 +24,75 @@ use sda::TrajectoryShape;
 
 type B = DefaultBackend;
 
-fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
-    args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default)
+/// The paper's Figure 2 (Lorenz-63) for one or more trained local scores.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Output folder: figure2-<scenario>.md and .png, one folder of rows per run.
+    #[arg(long)]
+    out: PathBuf,
+    /// Lorenz-63 dataset folder (its test split is observed).
+    #[arg(long, default_value = "data/lorenz63")]
+    data: PathBuf,
+    /// The paper's observation scenario.
+    #[arg(long, value_parser = ["lo", "hi"])]
+    observation: String,
+    /// Comma-separated training folders, one curve each.
+    #[arg(long, value_delimiter = ',', required = true)]
+    runs: Vec<PathBuf>,
+    /// Test observations (trajectories 0, 1, …).
+    #[arg(long, default_value_t = 16)]
+    observations: usize,
+    /// SDA samples and particle-filter trajectories per observation.
+    #[arg(long, default_value_t = 128)]
+    samples: usize,
+    /// Reverse-diffusion steps.
+    #[arg(long, default_value_t = 256)]
+    steps: usize,
+    /// Corrections C of the predictor–corrector sampler, one point each.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,4")]
+    corrections: Vec<usize>,
+    /// Particles per filter.
+    #[arg(long, default_value_t = 1 << 14)]
+    particles: usize,
+    /// Base seed of the observations, filters and samplers.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
-fn main() -> sda::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 5 {
-        eprintln!(
-            "usage: lorenz_figure2 OUT DATA_DIR lo|hi RUN_DIR[,RUN_DIR…] [observations] \
-             [samples] [steps] [C,..] [particles]"
-        );
-        std::process::exit(2);
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = figure2(args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
     }
-    let out = PathBuf::from(&args[1]);
-    let data = PathBuf::from(&args[2]);
-    let scenario = args[3].as_str();
-    let runs: Vec<PathBuf> = args[4].split(',').map(PathBuf::from).collect();
-    let observations: usize = arg(&args, 5, 16);
+}
+
+fn figure2(args: Args) -> sda::Result<()> {
+    let Args {
+        out,
+        data,
+        observation: scenario,
+        runs,
+        observations,
+        corrections,
+        ..
+    } = &args;
+    let (observations, scenario) = (*observations, scenario.as_str());
     let preset = lorenz::preset(scenario)
         .ok_or_else(|| sda::Error::Invalid(format!("unknown scenario '{scenario}' (lo or hi)")))?;
     let observation = Pick::from_config(TrajectoryShape::new(lorenz::EVAL_LEN, 3), preset)?;
     let mut settings = EvaluateSettings {
         len: lorenz::EVAL_LEN,
-        samples: arg(&args, 6, 128),
-        steps: arg(&args, 7, 256),
-        particles: arg(&args, 9, 1 << 14),
+        samples: args.samples,
+        steps: args.steps,
+        particles: args.particles,
         filter_burn_in: evaluate::FILTER_BURN_IN,
         progress: true,
         prior: String::new(),
+        seed: args.seed,
     };
-    let corrections: Vec<usize> = args
-        .get(8)
-        .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
-        .unwrap_or_else(|| vec![0, 1, 2, 4]);
     let guidance = sda::guidance::SdaGaussian::new(lorenz::GAMMA)?;
-    let methods = SdaMethods::predictor_corrector(&guidance, &corrections, lorenz::TAU)?;
+    let methods = SdaMethods::predictor_corrector(&guidance, corrections, lorenz::TAU)?;
     sda::backend::check_backend()?;
     let device = default_device();
     let selection = Selection::range(0, observations);
@@ -66,14 +102,21 @@ fn main() -> sda::Result<()> {
         observation: &observation,
         name: format!("{scenario}, lorenz63"),
     };
-    let mut table = format!(
-        "| {scenario}: {observations} observations, {} samples, {} steps (medians) | C | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] |\n|---|---:|---:|---:|---:|\n",
-        settings.samples, settings.steps
-    );
+    let mut table = row(&[
+        &format!(
+            "{scenario}: {observations} observations, {} samples, {} steps (medians)",
+            settings.samples, settings.steps
+        ),
+        "C",
+        "W1(·, BPF) / W1(BPF′, BPF)",
+        "E[log p(y|x)]",
+        "E[log p(x_2:L|x_1)]",
+    ]);
+    table.push_str("|---|---:|---:|---:|---:|\n");
     let mut series: Vec<Figure2Series> = Vec::new();
     let mut bpf = (0.0, 0.0);
     let mut notes = String::new();
-    for run in &runs {
+    for run in runs {
         let prior = lorenz::load_prior::<B>(run, &device)?;
         settings.prior = sda::checkpoint::Checkpoint::read(run)?.fingerprint()?;
         let k = prior.k();
@@ -83,7 +126,7 @@ fn main() -> sda::Result<()> {
             .unwrap_or_else(|| format!("k{k}"));
         let dir = out.join(format!("{name}-{scenario}"));
         let rows = evaluate::evaluate(
-            &problem, &prior, &methods, &data, &selection, &settings, &dir, &device,
+            &problem, &prior, &methods, data, &selection, &settings, &dir, &device,
         )?
         .rows;
         let mut points = Vec::new();
@@ -94,17 +137,23 @@ fn main() -> sda::Result<()> {
             match m.sampler.and_then(|_| cs.next()) {
                 None => {
                     bpf = (st.log_likelihood, st.log_prior);
-                    table.push_str(&format!(
-                        "| BPF′ ({} particles) | – | 1 | {:.2} | {:.1} |\n",
-                        settings.particles, st.log_likelihood, st.log_prior
-                    ));
+                    table.push_str(&row(&[
+                        format!("BPF′ ({} particles)", settings.particles),
+                        "–".into(),
+                        "1".into(),
+                        format!("{:.2}", st.log_likelihood),
+                        format!("{:.1}", st.log_prior),
+                    ]));
                 }
                 Some(&c) => {
                     points.push((c, st.w1_ratio, st.log_likelihood, st.log_prior));
-                    table.push_str(&format!(
-                        "| SDA k = {k} ({name}) | {c} | {:.2} | {:.2} | {:.1} |\n",
-                        st.w1_ratio, st.log_likelihood, st.log_prior
-                    ));
+                    table.push_str(&row(&[
+                        format!("SDA k = {k} ({name})"),
+                        c.to_string(),
+                        format!("{:.2}", st.w1_ratio),
+                        format!("{:.2}", st.log_likelihood),
+                        format!("{:.1}", st.log_prior),
+                    ]));
                 }
             }
         }
@@ -122,7 +171,7 @@ fn main() -> sda::Result<()> {
     }
     table.push_str(&notes);
     println!("{table}");
-    std::fs::create_dir_all(&out).map_err(|source| sda::Error::Io {
+    std::fs::create_dir_all(out).map_err(|source| sda::Error::Io {
         path: out.clone(),
         source,
     })?;

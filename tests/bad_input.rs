@@ -311,6 +311,57 @@ fn given_plugin_parameters_are_merged_over_the_command_defaults() {
 }
 
 #[test]
+fn the_shared_sampling_flags_set_the_same_parameters_and_refuse_what_they_cannot() {
+    let oracle = |extra: &[&str]| {
+        let mut args = vec![
+            "oracle",
+            "--guidance",
+            "exact",
+            "--samples",
+            "16",
+            "--steps",
+            "8",
+        ];
+        args.extend(extra);
+        sda(&args)
+    };
+    // --tau and --corrections over the defaults; a list of C gives one row each
+    let text = ok(&oracle(&["--tau", "0.5", "--corrections", "0,2"]));
+    // (C = 0 is the predictor alone, which `pc` describes as DDIM)
+    assert!(
+        text.contains("| DDIM (C=0) |") && text.contains("| PC (C=2, tau=0.5) |"),
+        "{text}"
+    );
+    // a flag and the same key in the parameters is ambiguous
+    fails_with(
+        &oracle(&["--tau", "0.5", "--sampler-params", "tau = 0.3"]),
+        "tau is given twice, by --tau and in --sampler-params",
+    );
+    // the flags belong to `pc` and `sda`
+    fails_with(
+        &oracle(&["--sampler", "ddim", "--corrections", "1"]),
+        "--corrections sets a parameter of the `pc` sampler; give those of `ddim` with --sampler-params",
+    );
+    fails_with(
+        &oracle(&["--tau", "nan"]),
+        "--tau must be positive and finite, got NaN",
+    );
+    fails_with(
+        &sda(&["oracle", "--gamma", "inf"]),
+        "--gamma must be positive and finite, got inf",
+    );
+    fails_with(
+        &sda(&["oracle", "--guidance", "dps", "--gamma", "0.1"]),
+        "--gamma sets a parameter of the `sda` guidance",
+    );
+    // one sampler per assimilation: a list of C is refused before anything is read
+    fails_with(
+        &sda(&["assimilate", "--run", "nowhere", "--corrections", "1,2"]),
+        "--corrections takes one value in this command, got [1, 2]",
+    );
+}
+
+#[test]
 fn a_negative_number_is_a_value_not_a_flag() {
     let dir = scratch("lr");
     let data = small_dataset(&dir);

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use crate::backend::DefaultBackend;
 use crate::blanket::MarkovBlanket;
 use crate::data::Manifest;
-use crate::registry::{self, parse_params, BlanketPlugin, GuidancePlugin, ObservationPlugin};
+use crate::registry::{self, parse_params, BlanketPlugin, ObservationPlugin};
 use crate::{Result, TrajectoryShape};
 
 /// A command's defaults for the shared groups: each plugin as `(name, parameters)`.
@@ -110,20 +110,13 @@ impl<D: Defaults> GuidanceArgs<D> {
         &self.guidance
     }
 
-    /// The name and the parsed parameters, the default guidance taking `default_params`
-    /// instead of the command's when given (e.g. from a `--gamma` flag).
-    pub fn named(&self, default_params: Option<&str>) -> Result<(String, toml::Value)> {
-        let default = (D::GUIDANCE.0, default_params.unwrap_or(D::GUIDANCE.1));
-        plugin_params(self.guidance.clone(), self.guidance_params.clone(), default)
-    }
-
-    /// The guidance, built (see [`named`](Self::named) for `default_params`).
-    pub fn build(
-        &self,
-        default_params: Option<&str>,
-    ) -> Result<Box<dyn crate::guidance::Guidance<DefaultBackend>>> {
-        let (name, params) = self.named(default_params)?;
-        (registry::find::<GuidancePlugin>(&name)?.build)(&params)
+    /// The name and the parsed parameters.
+    pub fn named(&self) -> Result<(String, toml::Value)> {
+        plugin_params(
+            self.guidance.clone(),
+            self.guidance_params.clone(),
+            D::GUIDANCE,
+        )
     }
 }
 
@@ -150,7 +143,9 @@ impl<D: Defaults> SamplerArgs<D> {
     }
 }
 
-/// `--samples N --steps S`: how many posterior trajectories, in how many reverse steps.
+/// The sampling settings `oracle`, `assimilate` and `evaluate` share: `--samples N --steps S
+/// --seed S`, and `--gamma`, `--tau`, `--corrections` over the parameters of the `sda`
+/// guidance (γ, Algorithm 3) and of the `pc` sampler (τ and C, Algorithm 4).
 #[derive(clap::Args, Debug)]
 pub struct SamplingArgs<D: Defaults> {
     /// Posterior samples (per observation in `evaluate`, where they are also the particle
@@ -160,8 +155,121 @@ pub struct SamplingArgs<D: Defaults> {
     /// Reverse-diffusion steps.
     #[arg(long, default_value = D::STEPS)]
     pub steps: usize,
+    /// Seed of the observation noise, the sampler and (in `evaluate`) the particle filters.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// γ of the `sda` guidance (Algorithm 3), over its parameters.
+    #[arg(long)]
+    gamma: Option<f64>,
+    /// τ of the `pc` sampler (Algorithm 4), over its parameters.
+    #[arg(long)]
+    tau: Option<f64>,
+    /// Corrections C of the `pc` sampler (Algorithm 4), comma-separated: one row each in
+    /// `oracle` and `evaluate` (where the default is 0,1,2,4 unless a --sampler is given),
+    /// one value in `assimilate`.
+    #[arg(long, value_delimiter = ',')]
+    corrections: Option<Vec<usize>>,
     #[arg(skip)]
     defaults: PhantomData<D>,
+}
+
+impl<D: Defaults> SamplingArgs<D> {
+    /// The guidance of `g` with `--gamma` set; an error if γ is not positive and finite, the
+    /// guidance is not `sda`, or --guidance-params gives γ too.
+    pub fn guidance(&self, g: &GuidanceArgs<D>) -> Result<(String, toml::Value)> {
+        let mut named = g.named()?;
+        if let Some(gamma) = self.gamma {
+            if !(gamma.is_finite() && gamma > 0.0) {
+                return Err(invalid(format!(
+                    "--gamma must be positive and finite, got {gamma}"
+                )));
+            }
+            let flag = ("--gamma", "gamma", gamma.into());
+            named = set_by_flag(named, &g.guidance_params, ("guidance", "sda"), flag)?;
+        }
+        Ok(named)
+    }
+
+    /// The sampler of `s` with `--tau` and C = `corrections` set; an error if τ is not
+    /// positive and finite, the sampler is not `pc`, or --sampler-params gives them too.
+    pub fn sampler(
+        &self,
+        s: &SamplerArgs<D>,
+        corrections: Option<usize>,
+    ) -> Result<(String, toml::Value)> {
+        let mut named = s.named()?;
+        if let Some(tau) = self.tau()? {
+            let flag = ("--tau", "tau", tau.into());
+            named = set_by_flag(named, &s.sampler_params, ("sampler", "pc"), flag)?;
+        }
+        if let Some(c) = corrections {
+            let c = i64::try_from(c)
+                .map_err(|_| invalid(format!("--corrections {c} is beyond any run")))?;
+            let flag = ("--corrections", "corrections", c.into());
+            named = set_by_flag(named, &s.sampler_params, ("sampler", "pc"), flag)?;
+        }
+        Ok(named)
+    }
+
+    /// `--tau`, checked positive and finite.
+    pub fn tau(&self) -> Result<Option<f64>> {
+        match self.tau {
+            Some(tau) if !(tau.is_finite() && tau > 0.0) => Err(invalid(format!(
+                "--tau must be positive and finite, got {tau}"
+            ))),
+            tau => Ok(tau),
+        }
+    }
+
+    /// `--corrections`, as given.
+    pub fn corrections(&self) -> Option<&[usize]> {
+        self.corrections.as_deref()
+    }
+
+    /// The one `--corrections` value of a command that runs one sampler.
+    pub fn one_correction(&self) -> Result<Option<usize>> {
+        match self.corrections() {
+            None => Ok(None),
+            Some([c]) => Ok(Some(*c)),
+            Some(list) => Err(invalid(format!(
+                "--corrections takes one value in this command, got {list:?}; `oracle` and \
+                 `evaluate` take a list (one row each)"
+            ))),
+        }
+    }
+}
+
+fn invalid(message: String) -> crate::Error {
+    crate::Error::Invalid(message)
+}
+
+/// `named` with a flag's `key = value` set over the defaults: the flag applies to the `plugin`
+/// of its `kind` only, and may not be given again in the `--{kind}-params` text `given`.
+fn set_by_flag(
+    named: (String, toml::Value),
+    given: &Option<String>,
+    (kind, plugin): (&str, &str),
+    (flag, key, value): (&str, &str, toml::Value),
+) -> Result<(String, toml::Value)> {
+    let (name, mut params) = named;
+    if name != plugin {
+        return Err(invalid(format!(
+            "{flag} sets a parameter of the `{plugin}` {kind}; give those of `{name}` with \
+             --{kind}-params"
+        )));
+    }
+    if parse_params(given.as_deref().unwrap_or(""))?
+        .get(key)
+        .is_some()
+    {
+        return Err(invalid(format!(
+            "{key} is given twice, by {flag} and in --{kind}-params: give it once"
+        )));
+    }
+    if let Some(table) = params.as_table_mut() {
+        table.insert(key.into(), value);
+    }
+    Ok((name, params))
 }
 
 /// `--run DIR --data DIR` and the blanket: a trained local score and the dataset it is used
@@ -180,7 +288,7 @@ pub struct RunArgs {
 
 /// `--blanket NAME --blanket-params '…'`: the blanket a local score of half-width k is
 /// composed with, by name (k is the checkpoint's in `assimilate` and `evaluate`, 2 in `oracle`).
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct BlanketArgs {
     /// Blanket plugin: how a trajectory is cut into the network's windows of 2k+1 states
     /// and their outputs composed (Algorithm 2).

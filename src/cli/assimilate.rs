@@ -38,9 +38,6 @@ pub struct AssimilateArgs {
     sampler: SamplerArgs<Self>,
     #[command(flatten)]
     sampling: SamplingArgs<Self>,
-    /// Seed of the observation noise and of the sampler.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Output folder.
     #[arg(long, default_value = "runs/assimilate")]
     out: String,
@@ -58,12 +55,16 @@ impl AssimilateArgs {
     /// Runs the command.
     pub fn run(self) -> Result<()> {
         let RunArgs { run, data, blanket } = self.trained;
+        // the settings are checked before anything is read
+        let observation = self.observation.named()?;
+        let guidance = self.sampling.guidance(&self.guidance)?;
+        let sampler = (self.sampling).sampler(&self.sampler, self.sampling.one_correction()?)?;
         let checkpoint = Checkpoint::read(run.as_ref())?;
         let blanket = blanket.build(checkpoint.network().k())?;
         let a = Assimilation {
-            observation: self.observation.named()?,
-            guidance: self.guidance.named(None)?,
-            sampler: self.sampler.named()?,
+            observation,
+            guidance,
+            sampler,
             run,
             data,
             split: self.split,
@@ -71,7 +72,7 @@ impl AssimilateArgs {
             len: self.len,
             samples: self.sampling.samples,
             steps: self.sampling.steps,
-            seed: self.seed,
+            seed: self.sampling.seed,
             out: self.out,
         };
         let device = crate::backend::default_device();

@@ -127,11 +127,20 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
             .to_string(),
             flow::vorticity_strip(&sample, len, grid, every),
         ));
-        println!(
-            "| {dir} | {} | {:.4} | {} |",
-            run.text("guidance", 0),
-            run.summary["residual_std"].as_f64().unwrap_or(f64::NAN),
-            run.summary["sigma_y"].as_f64().unwrap_or(f64::NAN),
+        print!(
+            "{}",
+            crate::experiments::markdown::row(&[
+                dir.to_string(),
+                run.text("guidance", 0),
+                format!(
+                    "{:.4}",
+                    run.summary["residual_std"].as_f64().unwrap_or(f64::NAN)
+                ),
+                run.summary["sigma_y"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+                    .to_string(),
+            ])
         );
     }
     let path = std::path::Path::new(out);

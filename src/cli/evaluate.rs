@@ -4,8 +4,8 @@ use super::args::{dataset_of, Defaults, GuidanceArgs, ObservationArgs, RunArgs, 
 use crate::backend::DefaultBackend;
 use crate::checkpoint::Checkpoint;
 use crate::experiments::evaluate::{Scenario, Selection};
-use crate::registry::SamplerPlugin;
 use crate::registry::{self, parse_params};
+use crate::registry::{GuidancePlugin, SamplerPlugin};
 use crate::{Result, TrajectoryShape};
 
 /// The paper's Figure-2 evaluation of one trained state-vector local score (Lorenz-63 or
@@ -41,10 +41,6 @@ pub struct EvaluateArgs {
     // SDA samples (and particle-filter trajectories) per observation, reverse steps
     #[command(flatten)]
     sampling: SamplingArgs<Self>,
-    /// Comma-separated corrections C of the paper's sampler (predictor–corrector,
-    /// Algorithm 4), one row each [default: 0,1,2,4 when no --sampler is given, else none].
-    #[arg(long, value_delimiter = ',')]
-    corrections: Option<Vec<usize>>,
     /// A registered sampler to evaluate besides (after) the --corrections rows; repeat the
     /// flag for several (`sda list`).
     #[arg(long)]
@@ -61,12 +57,6 @@ pub struct EvaluateArgs {
     filter_burn_in: usize,
     #[command(flatten)]
     guidance: GuidanceArgs<Self>,
-    /// γ of the `sda` guidance when --guidance-params is not given.
-    #[arg(long, default_value_t = crate::experiments::lorenz::GAMMA)]
-    gamma: f64,
-    /// τ of the --corrections rows.
-    #[arg(long, default_value_t = crate::experiments::lorenz::TAU)]
-    tau: f64,
     /// Output folder (rows.jsonl, settings.json, table.md).
     #[arg(long, default_value = "runs/evaluate")]
     out: String,
@@ -93,18 +83,15 @@ impl EvaluateArgs {
             shard,
             len,
             sampling,
-            corrections,
             sampler,
             sampler_params,
             particles,
             filter_burn_in,
             guidance,
-            gamma,
-            tau,
             out,
         } = self;
         observation.plugin()?;
-        let SamplingArgs { samples, steps, .. } = sampling;
+        let (samples, steps) = (sampling.samples, sampling.steps);
         let mut settings = crate::experiments::evaluate::EvaluateSettings {
             len,
             samples,
@@ -113,13 +100,12 @@ impl EvaluateArgs {
             filter_burn_in,
             progress: true,
             prior: String::new(),
+            seed: sampling.seed,
         };
-        if !(gamma.is_finite() && gamma > 0.0) {
-            return Err(crate::Error::Invalid(format!(
-                "--gamma must be positive and finite, got {gamma}"
-            )));
-        }
-        let guidance = guidance.build(Some(&format!("gamma = {gamma}")))?;
+        let (name, params) = sampling.guidance(&guidance)?;
+        let guidance = (registry::find::<GuidancePlugin>(&name)?.build)(&params)?;
+        let tau = sampling.tau()?.unwrap_or(crate::experiments::lorenz::TAU);
+        let corrections = sampling.corrections().map(<[usize]>::to_vec);
         let samplers = evaluated_samplers(corrections, tau, &sampler, &sampler_params)?;
         let sda = crate::experiments::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?;
         let device = crate::backend::default_device();

@@ -31,9 +31,6 @@ pub struct OracleArgs {
     len: usize,
     #[command(flatten)]
     sampling: SamplingArgs<Self>,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
 }
 
 impl Defaults for OracleArgs {
@@ -49,28 +46,37 @@ impl Defaults for OracleArgs {
 }
 
 impl OracleArgs {
-    /// Runs the command.
+    /// Runs the command: one row, or one per `--corrections` value.
     pub fn run(self) -> Result<()> {
-        let run = NamedRun {
-            observation: self.observation.named()?,
-            guidance: match self.guidance.name() {
-                "exact" => None,
-                _ => Some(self.guidance.named(None)?),
-            },
-            blanket: self.blanket.named(2)?,
-            sampler: self.sampler.named()?,
-            schedule: (self.schedule, parse_params(&self.schedule_params)?),
-            len: self.len,
-            options: SampleOptions {
-                samples: self.sampling.samples,
-                steps: self.sampling.steps,
-                seed: self.seed.wrapping_add(100),
-                progress: true,
-            },
-            problem_seed: self.seed,
+        let corrections: Vec<Option<usize>> = match self.sampling.corrections() {
+            Some(list) => list.iter().map(|&c| Some(c)).collect(),
+            None => vec![None],
         };
-        let row = oracle::run_named(&run)?;
-        println!("{}", oracle::format_table([&row]));
+        let guidance = match self.guidance.name() {
+            "exact" => None,
+            _ => Some(self.sampling.guidance(&self.guidance)?),
+        };
+        let seed = self.sampling.seed;
+        let mut rows = Vec::new();
+        for c in corrections {
+            let run = NamedRun {
+                observation: self.observation.named()?,
+                guidance: guidance.clone(),
+                blanket: self.blanket.clone().named(2)?,
+                sampler: self.sampling.sampler(&self.sampler, c)?,
+                schedule: (self.schedule.clone(), parse_params(&self.schedule_params)?),
+                len: self.len,
+                options: SampleOptions {
+                    samples: self.sampling.samples,
+                    steps: self.sampling.steps,
+                    seed: seed.wrapping_add(100),
+                    progress: true,
+                },
+                problem_seed: seed,
+            };
+            rows.push(oracle::run_named(&run)?);
+        }
+        println!("{}", oracle::format_table(&rows));
         Ok(())
     }
 }

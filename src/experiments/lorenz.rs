@@ -147,6 +147,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         filter_burn_in: crate::experiments::evaluate::FILTER_BURN_IN,
         progress: settings.progress,
         prior: Checkpoint::read(&run)?.fingerprint()?,
+        seed: 0,
     };
     let system = Lorenz63::default();
     let guidance = crate::guidance::SdaGaussian::new(GAMMA)?;

@@ -10,10 +10,12 @@
 //! | the Figure-2 evaluation against particle filters | [`evaluate`] |
 //! | the Lorenz-63 experiment (§4.1) | [`lorenz`] |
 //! | the Kolmogorov-flow experiment (§4.2) | [`flow`] |
+//! | markdown tables of the results | [`markdown`] |
 
 pub mod evaluate;
 pub mod flow;
 pub mod generate;
 pub mod lorenz;
+pub mod markdown;
 pub mod oracle;
 pub mod posterior;

@@ -386,24 +386,26 @@ impl std::fmt::Debug for Draws {
 
 /// Formats rows as a markdown table.
 pub fn format_table<'a>(rows: impl IntoIterator<Item = &'a OracleRow>) -> String {
+    use crate::experiments::markdown::row;
     let mut s = String::from(
-        "| ε | sampler | N | max |Δmean|/std | var ratio min | var ratio max | var ratio observed | ε evals | s |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| ε | sampler | N | max \\|Δmean\\|/std | var ratio min | var ratio max | var ratio observed \
+         | ε evals | s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
-        s += &format!(
-            "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3}–{:.3} | {} | {:.1} |\n",
-            r.method,
-            r.sampler,
-            r.samples,
-            r.max_mean_error,
-            r.var_ratio_min,
-            r.var_ratio_max,
-            r.var_ratio_observed.0,
-            r.var_ratio_observed.1,
-            r.evaluations,
-            r.seconds
-        );
+        s += &row(&[
+            r.method.clone(),
+            r.sampler.clone(),
+            r.samples.to_string(),
+            format!("{:.3}", r.max_mean_error),
+            format!("{:.3}", r.var_ratio_min),
+            format!("{:.3}", r.var_ratio_max),
+            format!(
+                "{:.3}–{:.3}",
+                r.var_ratio_observed.0, r.var_ratio_observed.1
+            ),
+            r.evaluations.to_string(),
+            format!("{:.1}", r.seconds),
+        ]);
     }
     s
 }

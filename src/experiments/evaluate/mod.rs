@@ -92,6 +92,9 @@ pub struct EvaluateSettings {
     /// What identifies the prior's weights ([`crate::checkpoint::Checkpoint::fingerprint`]),
     /// recorded with the rows so that resuming with another network is refused.
     pub prior: String,
+    /// Base seed: observation `j`'s noise, filters and samplers draw from seeds derived from
+    /// it and `j` (seed 0 gives the seeds this evaluation has always used).
+    pub seed: u64,
 }
 
 /// The SDA side of an evaluation: one guidance and the samplers to compare, one row each per
@@ -192,7 +195,8 @@ pub struct Evaluation {
 /// Evaluates SDA (the prior guided by `sda.guidance` — Algorithm 3 with γ in the paper — and
 /// sampled by each of `sda.samplers` — PC with each C in the paper) on one observation of the
 /// physical trajectory `truth` against two independent particle filters of `system`, as in the
-/// paper's Figure 2. Seeds derive from `index`, so every row is reproducible on its own.
+/// paper's Figure 2. Seeds derive from `settings.seed` and `index`, so every row is reproducible
+/// on its own.
 pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     scenario: &Scenario<'_, B>,
     prior: &TrainedPrior<B, M>,
@@ -236,15 +240,17 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             settings.len
         )));
     }
+    // the base seed spread over the 64-bit range, so that nearby base seeds share no stream
+    let base = settings.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let y = observe::<B>(
         observation,
         &prior.units,
         truth,
         None,
-        1000 + index as u64,
+        base.wrapping_add(1000 + index as u64),
         device,
     )?;
-    let seed = 2 * index as u64;
+    let seed = base.wrapping_add(2 * index as u64);
     let filter = |seed: u64| ParticleFilter {
         particles: settings.particles,
         burn_in: settings.filter_burn_in,
@@ -261,7 +267,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         &prior.units,
         observation,
         &y,
-        &filter(seed + 1),
+        &filter(seed.wrapping_add(1)),
         device,
     )?;
     let floor = wasserstein1(&second, &reference, settings.len * d)?;
@@ -291,7 +297,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             &SampleOptions {
                 samples: settings.samples,
                 steps: settings.steps,
-                seed: 7 + index as u64,
+                seed: base.wrapping_add(7 + index as u64),
                 progress: settings.progress,
             },
             device,

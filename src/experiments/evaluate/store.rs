@@ -181,6 +181,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         "len": settings.len,
         "samples": settings.samples,
         "steps": settings.steps,
+        "seed": settings.seed,
         "samplers": sda.labels(),
         "particles": settings.particles,
         "filter_burn_in": settings.filter_burn_in,

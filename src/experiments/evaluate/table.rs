@@ -2,6 +2,7 @@
 //! observations, as a markdown table.
 
 use super::{EvaluateRow, Statistics};
+use crate::experiments::markdown::row;
 
 /// Median of a non-empty list (mean of the middle two for an even count).
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -83,22 +84,29 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         o.dedup();
         o.len()
     };
-    let mut s = format!(
-        "| {title} ({count} observations, medians) | W1(·, BPF) / W1(BPF′, BPF) | E[log p(y|x)] | E[log p(x_2:L|x_1)] | ε evals | s per run |\n|---|---:|---:|---:|---:|---:|\n"
-    );
+    let mut s = row(&[
+        &format!("{title} ({count} observations, medians)"),
+        "W1(·, BPF) / W1(BPF′, BPF)",
+        "E[log p(y|x)]",
+        "E[log p(x_2:L|x_1)]",
+        "ε evals",
+        "s per run",
+    ]);
+    s.push_str("|---|---:|---:|---:|---:|---:|\n");
     for m in medians(rows) {
         let label = method_label(m.sampler.as_deref(), "BPF′ (second filter)");
         let evaluations = match m.sampler {
             None => "–".to_string(),
             Some(_) => m.evaluations.to_string(),
         };
-        s.push_str(&format!(
-            "| {label} | {} | {} | {} | {evaluations} | {:.1} |\n",
+        s.push_str(&row(&[
+            label,
             fixed_or_scientific(m.medians.w1_ratio, 2),
             fixed_or_scientific(m.medians.log_likelihood, 2),
             fixed_or_scientific(m.medians.log_prior, 1),
-            m.seconds
-        ));
+            evaluations,
+            format!("{:.1}", m.seconds),
+        ]));
     }
     let diverged: Vec<String> = rows
         .iter()
