@@ -127,6 +127,27 @@ pub struct TrainLog {
     pub seconds: f64,
 }
 
+impl TrainLog {
+    /// The log as CSV (`loss.csv` beside the checkpoint): `step,train_loss,valid_loss`, one
+    /// line per step from 1, the validation loss empty where it was not computed.
+    pub fn csv(&self) -> String {
+        let mut valid = self.valid.iter().peekable();
+        let mut out = String::from("step,train_loss,valid_loss\n");
+        for (i, loss) in self.loss.iter().enumerate() {
+            let step = i + 1;
+            let v = match valid.peek() {
+                Some(&&(at, v)) if at == step => {
+                    valid.next();
+                    v.to_string()
+                }
+                _ => String::new(),
+            };
+            out.push_str(&format!("{step},{loss},{v}\n"));
+        }
+        out
+    }
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct State {
     pub(crate) config: TrainConfig,

@@ -5,6 +5,18 @@
 
 use rand::RngCore;
 
+/// What a stored state holds, as a dataset's manifest records it for readers of the data.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateInfo {
+    /// Names of the variables along the stored state's first axis (Lorenz-63: x, y, z;
+    /// Kolmogorov flow: u, v, each on the grid of the remaining axes).
+    pub variables: Vec<String>,
+    /// Their units.
+    pub units: String,
+    /// Time between consecutive stored states; `None` for a chain in discrete time.
+    pub dt: Option<f64>,
+}
+
 /// A discrete-time stochastic dynamical system.
 pub trait Dynamics: Send + Sync {
     /// Short name (as registered).
@@ -57,6 +69,18 @@ pub trait Dynamics: Send + Sync {
     /// its registered constructor accepts back); `None` records the parameters it was built from.
     fn parameters(&self) -> Option<serde_json::Value> {
         None
+    }
+
+    /// The names, units and time step of the stored states; by default `x[0]`, `x[1]`, … along
+    /// the first axis of [`stored_shape`](Self::stored_shape), in units the system does not
+    /// state, in discrete time.
+    fn state_info(&self) -> StateInfo {
+        let n = self.stored_shape().first().copied().unwrap_or(1);
+        StateInfo {
+            variables: (0..n).map(|i| format!("x[{i}]")).collect(),
+            units: "not stated by the system".into(),
+            dt: None,
+        }
     }
 
     /// `log p(x_{2:L} | x_1) = Σ_i log p(x_{i+1} | x_i)` of a flattened trajectory, if known.

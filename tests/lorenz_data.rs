@@ -35,6 +35,11 @@ fn lorenz_dataset_is_reproducible_and_loads() {
     );
     generate_lorenz63(&sys, &opts(&a, None)).unwrap();
     generate_lorenz63(&sys, &opts(&b, None)).unwrap();
+    // the manifest names the variables, their units and the time between states
+    let manifest = sda::data::Manifest::read(&a).unwrap().unwrap();
+    assert_eq!(manifest.state.variables, ["x", "y", "z"]);
+    assert_eq!(manifest.state.dt, Some(sys.dt));
+    assert!(manifest.state.units.contains("dimensionless"));
     for (split, n) in [("train", 16), ("valid", 2), ("test", 2)] {
         assert_eq!(load_split(&a, split, &[3]).unwrap().shape, vec![n, 65, 3]);
         assert_eq!(

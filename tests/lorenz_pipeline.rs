@@ -98,6 +98,13 @@ fn lorenz_commands_end_to_end() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(a.join("assimilate.json")).unwrap()).unwrap();
     assert_eq!(summary["evaluations"], 16);
+    // y.npy's values come with σ_y and the state each observes (`hi`: every state)
+    let states: Vec<u64> = (0..65).collect();
+    assert_eq!(
+        summary["y"]["state_of_each_value"],
+        serde_json::json!(states)
+    );
+    assert_eq!(summary["y"]["sigma_y"].as_array().unwrap().len(), 65);
     // the divergence diagnostic: largest |sample| over largest |truth|, flagged beyond 100×
     let largest = |f: &str| {
         sda::data::read_npy(&a.join(f))

@@ -95,6 +95,30 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         let same = ta.tensor(name).unwrap().data() == tb.tensor(name).unwrap().data();
         assert!(same, "parameter {name} differs after resuming");
     }
+    // the loss log beside the checkpoint: the same curve as CSV, identical after resuming,
+    // and `sda plot RUN_DIR` draws it
+    let csv = std::fs::read_to_string(a.join("loss.csv")).unwrap();
+    assert_eq!(csv, std::fs::read_to_string(b.join("loss.csv")).unwrap());
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 121);
+    assert_eq!(lines[0], "step,train_loss,valid_loss");
+    assert_eq!(lines[1], format!("1,{},", straight.loss[0]));
+    assert_eq!(
+        lines[40],
+        format!("40,{},{}", straight.loss[39], straight.valid[0].1)
+    );
+    let plotted = std::process::Command::new(env!("CARGO_BIN_EXE_sda"))
+        .args(["plot", a.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        plotted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plotted.stderr)
+    );
+    assert!(std::fs::read(a.join("loss.png"))
+        .unwrap()
+        .starts_with(b"\x89PNG"));
     // the loss falls
     let head: f32 = straight.loss[..20].iter().sum::<f32>() / 20.0;
     let tail: f32 = straight.loss[100..].iter().sum::<f32>() / 20.0;

@@ -222,11 +222,29 @@ fn refuse_divergence(ratio: f64, out: &std::path::Path) -> Result<()> {
 }
 
 /// Panel names of a trajectories figure: Lorenz-63's `a, b, c`, else `x0, x1, …`.
-fn component_names(system: &str, dim: usize) -> Vec<String> {
-    match (system, dim) {
-        ("lorenz63", 3) => ["a", "b", "c"].map(String::from).to_vec(),
-        _ => (0..dim).map(|c| format!("x{c}")).collect(),
+fn component_names(system: Option<&dyn crate::dynamics::Dynamics>, dim: usize) -> Vec<String> {
+    match system.map(|s| s.state_info().variables) {
+        Some(names) if names.len() == dim => names,
+        _ => (0..dim).map(|c| format!("x[{c}]")).collect(),
     }
+}
+
+/// What `assimilate.json` records of y (`y.npy`): the observation, σ_y of each value and, when
+/// y factorises over states, the state each value observes (0-based).
+fn y_record(model: &dyn crate::observe::ObservationModel<DefaultBackend>) -> serde_json::Value {
+    let state_of_each_value = model.state_parts().map(|parts| {
+        let mut states = vec![0; model.output_dim()];
+        for (i, part) in parts.iter().enumerate() {
+            part.clone().for_each(|j| states[j] = i);
+        }
+        states
+    });
+    serde_json::json!({
+        "observation": model.describe(),
+        "sigma_y": model.noise_std(),
+        "state_of_each_value": state_of_each_value,
+        "observed_states": model.observed_states(),
+    })
 }
 
 /// Components drawn in a trajectories figure at most (the first ones).
@@ -264,7 +282,7 @@ impl Assimilation {
                     .next()
                     .is_some_and(|x1| s.log_transition(x1, x1).is_some())
         };
-        let logprior = match system {
+        let logprior = match &system {
             Some(s) if has_density(s.as_ref()) => {
                 Some(crate::metrics::expected_log_prior(s.as_ref(), x, a.len)?)
             }
@@ -275,6 +293,7 @@ impl Assimilation {
             "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
             "system": trained_on,
             "observation": [a.observation.0, a.observation.1.to_string()],
+            "y": y_record(observation.as_ref()),
             "guidance": [a.guidance.0, a.guidance.1.to_string()],
             "blanket": blanket,
             "sampler": sampler.describe(),
@@ -299,7 +318,7 @@ impl Assimilation {
                 .flat_map(|s| s[..shown].iter().copied())
                 .collect()
         };
-        let names = component_names(trained_on, d);
+        let names = component_names(system.as_deref(), d);
         let names: Vec<&str> = names.iter().take(shown).map(String::as_str).collect();
         let truth_shown = first(truth);
         crate::plot::trajectories_png(
@@ -369,6 +388,7 @@ impl Assimilation {
         let summary = serde_json::json!({
             "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
             "observation": [a.observation.0, a.observation.1.to_string()],
+            "y": y_record(observation.as_ref()),
             "guidance": [a.guidance.0, a.guidance.1.to_string()],
             "blanket": blanket,
             "sampler": sampler.describe(),

@@ -1,12 +1,14 @@
-//! `sda plot`: the vorticity of a Kolmogorov trajectory as a PNG strip.
+//! `sda plot`: the vorticity of a Kolmogorov trajectory as a PNG strip, or the loss curves of a
+//! training folder.
 
 use crate::systems::kolmogorov::vorticity_from_velocity;
 use crate::Result;
 
-/// Render the vorticity of a Kolmogorov trajectory (`[N, T, 2, n, n]` .npy) as a PNG strip.
+/// Render the vorticity of a Kolmogorov trajectory (`[N, T, 2, n, n]` .npy) as a PNG strip,
+/// or the training and validation loss of a training folder (its `loss.csv`).
 #[derive(clap::Args, Debug)]
 pub struct PlotArgs {
-    /// The `.npy` file (e.g. data/kolmogorov/test.npy).
+    /// The `.npy` file (e.g. data/kolmogorov/test.npy), or a training folder.
     data: String,
     /// Which trajectory.
     #[arg(long, default_value_t = 0)]
@@ -17,9 +19,9 @@ pub struct PlotArgs {
     /// Snapshots between two panels.
     #[arg(long, default_value_t = 4)]
     every: usize,
-    /// Output PNG.
-    #[arg(long, default_value = "runs/plot/vorticity.png")]
-    out: String,
+    /// Output PNG [default: runs/plot/vorticity.png; for a training folder, its loss.png].
+    #[arg(long)]
+    out: Option<String>,
 }
 
 impl PlotArgs {
@@ -32,6 +34,10 @@ impl PlotArgs {
             every,
             out,
         } = self;
+        if std::path::Path::new(&data).is_dir() {
+            return plot_loss(&data, out);
+        }
+        let out = out.unwrap_or_else(|| "runs/plot/vorticity.png".into());
         let a = crate::data::read_npy(std::path::Path::new(&data))?;
         crate::data::check_finite(data.as_ref(), &a)?;
         let [n_traj, t, c, h, w] = a.shape[..] else {
@@ -79,4 +85,34 @@ impl PlotArgs {
         println!("wrote {}", path.display());
         Ok(())
     }
+}
+
+/// The loss figure of the training folder `dir`, to `out` or `dir/loss.png`.
+fn plot_loss(dir: &str, out: Option<String>) -> Result<()> {
+    let checkpoint = crate::checkpoint::Checkpoint::read(dir.as_ref())?;
+    let log = checkpoint.log();
+    let path = out.map_or_else(
+        || std::path::Path::new(dir).join("loss.png"),
+        std::path::PathBuf::from,
+    );
+    let last = log.valid.last().map_or(String::new(), |(step, v)| {
+        format!(", validation loss {v:.4} at step {step}")
+    });
+    crate::plot::loss_png(
+        &path,
+        &log.loss,
+        &log.valid,
+        &format!(
+            "{dir}: {} local score (k = {}) of {}, {} steps{last}",
+            match checkpoint.network() {
+                crate::score::network::NetworkConfig::Mlp(_) => "ResMLP",
+                crate::score::network::NetworkConfig::UNet(_) => "U-Net",
+            },
+            checkpoint.network().k(),
+            checkpoint.config().system,
+            log.step
+        ),
+    )?;
+    println!("wrote {}", path.display());
+    Ok(())
 }

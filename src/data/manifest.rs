@@ -43,6 +43,9 @@ pub struct Manifest {
     pub options: GenerateOptions,
     /// Shape of one state.
     pub state_shape: Vec<usize>,
+    /// The stored state's variable names, units and time step (absent in older manifests).
+    #[serde(default)]
+    pub state: crate::dynamics::StateInfo,
     /// `(split, first trajectory, count)`.
     pub splits: Vec<(String, usize, usize)>,
     /// How trajectory seeds derive from the base seed.
@@ -52,6 +55,22 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Whether `other` describes the same dataset: the same system, parameters, generation
+    /// settings, state shape and splits (the descriptive fields aside, so a manifest written
+    /// before they existed still matches).
+    pub fn same_dataset(&self, other: &Manifest) -> bool {
+        let key = |m: &Manifest| {
+            serde_json::json!([
+                m.system,
+                m.system_config,
+                m.options,
+                m.state_shape,
+                m.splits
+            ])
+        };
+        key(self) == key(other)
+    }
+
     /// The manifest of the dataset folder `dir`; `None` if it has none (data made elsewhere),
     /// an error if it is unreadable.
     pub fn read(dir: &Path) -> Result<Option<Self>> {

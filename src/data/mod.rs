@@ -1,5 +1,6 @@
 //! Trajectory datasets on disk, in formats NumPy opens without this crate: `.npy` arrays
-//! (little-endian `float32`, C order) and a JSON manifest of how they were made. Every file is
+//! (written little-endian `float32`, C order; read also as `float64` or Fortran order) and a
+//! JSON manifest of how they were made. Every file is
 //! written atomically (a temporary file beside it, then a rename), and every read checks the
 //! header, the dtype, the shape and the byte count, so a corrupt or truncated file is reported
 //! by name.
@@ -10,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 pub mod lock;
 mod manifest;
+mod npy;
 
 pub use manifest::{GenerateOptions, Manifest};
+pub use npy::{encode_npy, read_npy, write_npy};
 
 use crate::{Error, Result};
 
@@ -70,95 +73,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(io)?;
     drop(f);
     fs::rename(&tmp, path).map_err(io)
-}
-
-/// Encodes an array as `.npy` (format 1.0, `<f4`, C order).
-pub fn encode_npy(a: &Array) -> Vec<u8> {
-    let shape = match a.shape.len() {
-        1 => format!("({},)", a.shape[0]),
-        _ => format!(
-            "({})",
-            a.shape
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + 4 * a.data.len());
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in &a.data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
-
-/// Writes an array as `.npy`, atomically.
-pub fn write_npy(path: &Path, a: &Array) -> Result<()> {
-    write_atomic(path, &encode_npy(a))
-}
-
-/// Reads a `.npy` file written by [`write_npy`] (or NumPy: `<f4`, C order, format 1.x).
-pub fn read_npy(path: &Path) -> Result<Array> {
-    let bytes = fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    decode_npy(&bytes).map_err(|message| Error::Corrupt {
-        path: path.to_path_buf(),
-        message,
-    })
-}
-
-fn decode_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err("not a .npy file (bad magic bytes)".into());
-    }
-    if bytes[6] != 1 {
-        return Err(format!("unsupported .npy format version {}", bytes[6]));
-    }
-    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = bytes.get(10..10 + hlen).ok_or("truncated header")?;
-    let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
-    if !header.contains("'descr': '<f4'") {
-        return Err(format!(
-            "expected little-endian float32 ('<f4'), header says {header}"
-        ));
-    }
-    if !header.contains("'fortran_order': False") {
-        return Err("Fortran-ordered arrays are not supported".into());
-    }
-    let open = header.find("'shape': (").ok_or("header has no shape")? + 10;
-    let close = header[open..].find(')').ok_or("malformed shape")? + open;
-    let shape = header[open..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .map_err(|_| format!("bad dimension '{s}'"))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let n: usize = shape.iter().product();
-    let body = &bytes[10 + hlen..];
-    if body.len() != 4 * n {
-        return Err(format!(
-            "shape {shape:?} needs {} data bytes, found {} (truncated or corrupt)",
-            4 * n,
-            body.len()
-        ));
-    }
-    let data = body
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Ok(Array { shape, data })
 }
 
 /// The three splits of a dataset.

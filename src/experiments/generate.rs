@@ -75,11 +75,12 @@ fn remove_staging(out: &Path) -> Result<()> {
 }
 
 /// Generates a dataset with `simulate(i)` producing trajectory `i` (`[keep, state…]`
-/// flattened). Shared by every system.
+/// flattened), its states described by `state` in the manifest. Shared by every system.
 pub fn generate_with(
     system: &str,
     system_config: serde_json::Value,
     state_shape: &[usize],
+    state: crate::dynamics::StateInfo,
     opts: &GenerateOptions,
     simulate: impl Fn(usize) -> Vec<f64> + Sync,
 ) -> Result<Outcome> {
@@ -94,13 +95,13 @@ pub fn generate_with(
     }
     // the largest split is assembled in memory (single precision); each thread holds one
     // trajectory in double precision while it simulates
-    let state: usize = state_shape.iter().product();
-    let assembled = crate::resources::product(&[opts.trajectories, opts.keep, state, 4]);
+    let values: usize = state_shape.iter().product();
+    let assembled = crate::resources::product(&[opts.trajectories, opts.keep, values, 4]);
     let simulating =
-        crate::resources::product(&[rayon::current_num_threads(), opts.keep, state, 16]);
+        crate::resources::product(&[rayon::current_num_threads(), opts.keep, values, 16]);
     crate::resources::check_memory(
         &format!(
-            "generating --trajectories {} × --keep {} states of {state} values",
+            "generating --trajectories {} × --keep {} states of {values} values",
             opts.trajectories, opts.keep
         ),
         assembled
@@ -123,6 +124,7 @@ pub fn generate_with(
         system_config,
         options: opts.clone(),
         state_shape: state_shape.to_vec(),
+        state,
         splits,
         seeds: "trajectory i uses seed + i * 0x9E3779B97F4A7C15 (wrapping)".into(),
         format: "float32 .npy, [trajectories, time, state...], C order".into(),
@@ -130,8 +132,11 @@ pub fn generate_with(
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     // a finished dataset is kept: the same settings have nothing to do, others need `force`
     let finished = opts.out.join("manifest.json");
+    let same = |bytes: &[u8]| {
+        serde_json::from_slice::<Manifest>(bytes).is_ok_and(|old| old.same_dataset(&manifest))
+    };
     match std::fs::read(&finished) {
-        Ok(old) if old == json && SPLITS.iter().all(|s| split_path(&opts.out, s).exists()) => {
+        Ok(old) if same(&old) && SPLITS.iter().all(|s| split_path(&opts.out, s).exists()) => {
             return Ok(Outcome::Complete {
                 computed: 0,
                 reused: opts.trajectories,
@@ -162,7 +167,7 @@ pub fn generate_with(
     // (one that holds no trajectory yet, or `force`, is replaced)
     let stage_manifest = staging(&opts.out).join("manifest.json");
     match std::fs::read(&stage_manifest) {
-        Ok(old) if old == json => {}
+        Ok(old) if same(&old) => {}
         Ok(_) if staged_count(&opts.out) > 0 && !opts.force => {
             return Err(Error::Invalid(format!(
                 "{} holds {} trajectories of other settings; rerun with the same settings to \
@@ -294,7 +299,8 @@ pub fn generate_system(
     let recorded = system
         .parameters()
         .unwrap_or_else(|| serde_json::to_value(params).expect("TOML parameters serialise"));
-    generate_with(name, recorded, &system.stored_shape(), opts, |i| {
+    let shape = system.stored_shape();
+    generate_with(name, recorded, &shape, system.state_info(), opts, |i| {
         let mut rng = StdRng::seed_from_u64(trajectory_seed(opts.seed, i));
         system.stored_trajectory(opts.keep, opts.burn_in, &mut rng)
     })

@@ -171,7 +171,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
                 log.step, settings.corrections
             ),
             len: EVAL_LEN,
-            components: &["a", "b", "c"],
+            components: &["x", "y", "z"],
             draws: &evaluation.samples[0],
             truth: Some(&truth),
             reference: Some(("particle filter", &evaluation.reference)),

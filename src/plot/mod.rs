@@ -10,8 +10,10 @@ use plotters::style::FontStyle;
 use crate::{Error, Result};
 
 mod field;
+mod loss;
 
 pub use field::{diverging, spectrum_png, vorticity_rows_png, vorticity_strip_png};
+pub use loss::loss_png;
 
 static FONT: Once = Once::new();
 

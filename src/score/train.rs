@@ -445,6 +445,7 @@ fn save_checkpoint<
         optimizer_file: optimizer_file.clone(),
         units: units.cloned(),
     };
+    write_atomic(out.join("loss.csv").as_path(), log.csv().as_bytes())?;
     write_atomic(
         &out.join("state.json"),
         &serde_json::to_vec(&state).expect("state serialises"),

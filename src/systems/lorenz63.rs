@@ -143,6 +143,13 @@ impl Dynamics for Lorenz63 {
     fn parameters(&self) -> Option<serde_json::Value> {
         Some(serde_json::to_value(self).expect("the parameters serialise"))
     }
+    fn state_info(&self) -> crate::dynamics::StateInfo {
+        crate::dynamics::StateInfo {
+            variables: vec!["x".into(), "y".into(), "z".into()],
+            units: "dimensionless (the Lorenz-63 equations are nondimensional)".into(),
+            dt: Some(self.dt),
+        }
+    }
 }
 
 inventory::submit! {

@@ -161,6 +161,17 @@ impl Dynamics for Kolmogorov {
     fn parameters(&self) -> Option<serde_json::Value> {
         Some(serde_json::to_value(&self.cfg).expect("the configuration serialises"))
     }
+    fn state_info(&self) -> crate::dynamics::StateInfo {
+        let nc = self.coarse_grid();
+        crate::dynamics::StateInfo {
+            variables: vec!["u".into(), "v".into()],
+            units: format!(
+                "nondimensional velocity (x, y components) on a {nc}×{nc} grid of the periodic \
+                 domain [0, 2π)², row-major [iy][ix]"
+            ),
+            dt: Some(self.cfg.snapshot_dt),
+        }
+    }
     fn name(&self) -> String {
         format!("kolmogorov({}²)", self.cfg.grid)
     }
