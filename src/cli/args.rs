@@ -65,6 +65,7 @@ impl<D: Defaults> ObservationArgs<D> {
     /// The name and the parsed parameters.
     pub fn named(&self) -> Result<(String, toml::Value)> {
         plugin_params(
+            "observation",
             self.observation.clone(),
             self.observation_params.clone(),
             D::OBSERVATION,
@@ -113,6 +114,7 @@ impl<D: Defaults> GuidanceArgs<D> {
     /// The name and the parsed parameters.
     pub fn named(&self) -> Result<(String, toml::Value)> {
         plugin_params(
+            "guidance",
             self.guidance.clone(),
             self.guidance_params.clone(),
             D::GUIDANCE,
@@ -136,6 +138,7 @@ impl<D: Defaults> SamplerArgs<D> {
     /// The name and the parsed parameters.
     pub fn named(&self) -> Result<(String, toml::Value)> {
         plugin_params(
+            "sampler",
             self.sampler.clone(),
             self.sampler_params.clone(),
             D::SAMPLER,
@@ -305,6 +308,7 @@ impl BlanketArgs {
     /// without parameters takes k.
     pub fn named(self, k: usize) -> Result<(String, toml::Value)> {
         plugin_params(
+            "blanket",
             self.blanket,
             self.blanket_params,
             ("temporal-window", &format!("k = {k}")),
@@ -332,13 +336,15 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &str) -> Result<T> {
 /// (`default = (plugin, parameters)`) the parameters given on the command line are merged over
 /// the command's defaults (`--sampler-params 'tau = 0.5'` keeps the default C); any other
 /// plugin takes only those given, and its own defaults for the rest (another plugin's defaults
-/// would be unknown fields to it).
+/// would be unknown fields to it). A parse error names the flag `--{kind}-params`.
 pub fn plugin_params(
+    kind: &str,
     name: String,
     given: Option<String>,
     default: (&str, &str),
 ) -> Result<(String, toml::Value)> {
-    let given = parse_params(given.as_deref().unwrap_or(""))?;
+    let given = parse_params(given.as_deref().unwrap_or(""))
+        .map_err(|e| crate::Error::Invalid(format!("--{}-params: {e}", kind)))?;
     if name != default.0 {
         return Ok((name, given));
     }

@@ -219,6 +219,13 @@ where
             "steps, batch, validate_every and checkpoint_every must be ≥ 1".into(),
         ));
     }
+    if cfg.steps > MAX_STEPS {
+        return Err(Error::Invalid(format!(
+            "steps = {} is more than {MAX_STEPS}: the loss log keeps the loss of every step \
+             (train in cycles with --init instead)",
+            cfg.steps
+        )));
+    }
     // lr = 0 is allowed: the parameters stay as loaded (it measures a warm start's loss)
     if !(cfg.lr.is_finite() && cfg.lr >= 0.0) {
         return Err(Error::Invalid(format!(
@@ -253,6 +260,15 @@ where
         )));
     }
     let row = w * cfg.network.state_dim();
+    // a batch of windows in single precision, with the noise, the noised windows and the
+    // network's output beside it
+    crate::resources::check_memory(
+        &format!(
+            "training batches of batch = {} windows of {row} values",
+            cfg.batch
+        ),
+        crate::resources::product(&[cfg.batch, row, 4, 4]),
+    )?;
     let state_path = out.join("state.json");
     if resume && !state_path.exists() {
         return Err(Error::Invalid(format!(
@@ -462,6 +478,10 @@ fn save_checkpoint<
     }
     Ok(())
 }
+
+/// The most training steps of one run: its log keeps each step's loss (4 bytes, about 12 in
+/// `state.json`).
+pub const MAX_STEPS: usize = 100_000_000;
 
 /// Where `sda train` writes by default.
 pub fn default_out(cfg: &TrainConfig) -> PathBuf {
