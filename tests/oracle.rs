@@ -254,7 +254,7 @@ fn composed_prior_law_approaches_the_exact_prior_as_k_grows() {
 /// SDA check (analytic local score k = 2, Algorithm 2, Algorithm 3 with γ = 1e-2, τ = 0.25):
 /// with C = 2 corrections the posterior mean is within 0.2 posterior std everywhere. N = 8192
 /// keeps the sampling noise of this maximum near 0.04, so the check measures the method's bias.
-/// (C = 1 is measured by `sda quickstart`; at 256 steps its bias is ≈ 0.25–0.3, see README.)
+/// (C = 1 is measured by `sda quickstart`; at 256 steps its bias is ≈ 0.25–0.3, see the book's quickstart chapter.)
 #[test]
 fn sda_with_two_corrections_matches_kalman_mean() {
     let device = default_device();
