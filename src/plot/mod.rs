@@ -29,6 +29,17 @@ fn plot_err(e: impl std::fmt::Display) -> Error {
     Error::Numerical(format!("plotting failed: {e}"))
 }
 
+/// The colour of a reference band's edges.
+const BAND_EDGE: RGBColor = RGBColor(215, 110, 0);
+
+/// A tick label of an integer axis (state indices): the integer, or nothing between integers.
+fn integer_label(v: &f64) -> String {
+    match (v - v.round()).abs() < 1e-9 {
+        true => format!("{v:.0}"),
+        false => String::new(),
+    }
+}
+
 /// Draws a chart's legend (its series labels) in the style all figures share.
 fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
@@ -146,6 +157,7 @@ pub fn posterior_png(path: &Path, fig: &PosteriorFigure) -> Result<()> {
             chart
                 .configure_mesh()
                 .x_desc("state i (0-based)")
+                .x_label_formatter(&integer_label)
                 .draw()
                 .map_err(plot_err)?;
             let band: Vec<(f64, f64)> = (0..fig.len)
@@ -317,8 +329,10 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
             chart
                 .configure_mesh()
                 .x_desc("state i (0-based)")
+                .x_label_formatter(&integer_label)
                 .draw()
                 .map_err(plot_err)?;
+            let mut edges = None;
             if let (Some((mean, std)), Some((name, _))) = (&band, fig.reference) {
                 let at = |i: usize| i * dim + c;
                 let poly: Vec<(f64, f64)> = (0..fig.len)
@@ -330,12 +344,13 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
                     )
                     .collect();
                 chart
-                    .draw_series(std::iter::once(Polygon::new(poly, BLACK.mix(0.15))))
+                    .draw_series(std::iter::once(Polygon::new(poly.clone(), BLACK.mix(0.15))))
                     .map_err(plot_err)?
                     .label(format!("{name} mean ± 2 std"))
                     .legend(|(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.2).filled())
+                        Rectangle::new([(x, y - 5), (x + 16, y + 5)], BAND_EDGE.stroke_width(2))
                     });
+                edges = Some(poly);
             }
             for (j, row) in fig.draws.chunks_exact(p).take(64).enumerate() {
                 let s = chart
@@ -347,6 +362,18 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
                 if j == 0 {
                     s.label(format!("posterior samples ({} of {n})", n.min(64)))
                         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
+                }
+            }
+            // the reference band's edges over the samples, so that it stays visible under them
+            if let Some(poly) = edges.take() {
+                let (upper, lower) = poly.split_at(fig.len);
+                for edge in [upper, lower] {
+                    chart
+                        .draw_series(LineSeries::new(
+                            edge.iter().copied(),
+                            BAND_EDGE.stroke_width(2),
+                        ))
+                        .map_err(plot_err)?;
                 }
             }
             if let Some(t) = fig.truth {
