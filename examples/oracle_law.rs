@@ -17,7 +17,7 @@
 use sda::experiments::oracle::{ddim_law, oracle_observation, OracleProblem};
 use sda::metrics::MomentComparison;
 use sda::prelude::*;
-use sda::registry::{find, parse_params, SchedulePlugin};
+use sda::registry::{build, parse_params, SchedulePlugin};
 
 type B = DefaultBackend;
 
@@ -44,7 +44,7 @@ fn main() -> Result<()> {
     println!("| schedule | ε | steps | max |Δmean|/std | var ratio | var ratio observed |");
     println!("|---|---|---:|---:|---:|---:|");
     for name in ["vp-cosine", "vp-exp", "vp-linear"] {
-        let schedule = (find::<SchedulePlugin>(name)?.build)(&parse_params("")?)?;
+        let schedule = build::<SchedulePlugin>(name, &parse_params("")?)?;
         let p = OracleProblem::with_schedule::<B>(oracle_observation(), schedule, 0, &device)?;
         let sda = p.guided_epsilon::<B, _, _>(
             TemporalWindow::new(2)?,

@@ -96,8 +96,8 @@ impl ScheduleChoice {
     /// The schedule, built by its registered constructor; an unknown name or a bad parameter
     /// is an error.
     pub fn build(&self) -> Result<Arc<dyn NoiseSchedule>> {
-        let plugin = crate::registry::find::<crate::registry::SchedulePlugin>(&self.name)?;
-        (plugin.build)(&toml::Value::Table(self.params.clone()))
+        let params = toml::Value::Table(self.params.clone());
+        crate::registry::build::<crate::registry::SchedulePlugin>(&self.name, &params)
     }
 }
 

@@ -61,6 +61,32 @@ pub mod cli;
 
 pub use error::{Error, Result};
 
+/// The book's chapters as doc-tests: `cargo test` compiles and runs every Rust block in them
+/// that is not `ignore` (those are `{{#include}}`s of examples, which cargo builds itself;
+/// `tests/documented_commands.rs` checks that no other kind is ignored).
+#[cfg(doctest)]
+mod book {
+    macro_rules! chapters {
+        ($($name:ident = $file:literal),* $(,)?) => {
+            $(#[doc = include_str!(concat!("../book/src/", $file))] struct $name;)*
+        };
+    }
+    chapters!(
+        Intro = "intro.md",
+        Quickstart = "quickstart.md",
+        Lorenz = "lorenz.md",
+        KolmogorovSolver = "kolmogorov_solver.md",
+        KolmogorovAssimilation = "kolmogorov_assimilation.md",
+        Traits = "traits.md",
+        CustomObservation = "custom_observation.md",
+        CustomSystem = "custom_system.md",
+        CustomBlanket = "custom_blanket.md",
+        CustomSampler = "custom_sampler.md",
+        Reference = "reference.md",
+        Summary = "SUMMARY.md",
+    );
+}
+
 /// The shape of a trajectory: `len` states (L) of flattened dimension `dim` (D).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrajectoryShape {

@@ -66,9 +66,10 @@ fn zero_half_width_is_an_error() {
     assert!(LinearGaussian::oracle()
         .window_epsilon(0, schedule())
         .is_err());
-    let err = (registry::find::<registry::BlanketPlugin>("temporal-window")
-        .unwrap()
-        .build)(&parse_params("k = 0").unwrap())
+    let err = registry::build::<registry::BlanketPlugin>(
+        "temporal-window",
+        &parse_params("k = 0").unwrap(),
+    )
     .err()
     .unwrap();
     assert!(err.to_string().contains("k must be at least 1"), "{err}");
@@ -162,8 +163,7 @@ fn unknown_plugin_names_list_the_known_ones() {
 
 #[test]
 fn parameter_typos_are_rejected() {
-    let plugin = registry::find::<SamplerPlugin>("pc").unwrap();
-    let err = (plugin.build)(&parse_params("correction = 2").unwrap())
+    let err = registry::build::<SamplerPlugin>("pc", &parse_params("correction = 2").unwrap())
         .err()
         .unwrap();
     assert!(
@@ -197,10 +197,10 @@ fn bad_sampling_options_are_errors() {
     assert!(Dps::new(f64::NAN).is_err());
     assert!(Dps::new(-1.0).is_err());
     // the registry builds DPS through the same check
-    let plugin = registry::find::<registry::GuidancePlugin>("dps").unwrap();
-    let err = (plugin.build)(&parse_params("zeta = nan").unwrap())
-        .err()
-        .unwrap();
+    let err =
+        registry::build::<registry::GuidancePlugin>("dps", &parse_params("zeta = nan").unwrap())
+            .err()
+            .unwrap();
     assert!(
         err.to_string().contains("DPS zeta must be ≥ 0, got NaN"),
         "{err}"

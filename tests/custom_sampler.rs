@@ -15,12 +15,12 @@ use sda::experiments::oracle::{
 };
 use sda::metrics::MomentComparison;
 use sda::prelude::*;
-use sda::registry::{find, parse_params, SchedulePlugin};
+use sda::registry::{build, parse_params, SchedulePlugin};
 
 type B = DefaultBackend;
 
 fn schedule(name: &str) -> std::sync::Arc<dyn NoiseSchedule> {
-    (find::<SchedulePlugin>(name).unwrap().build)(&parse_params("").unwrap()).unwrap()
+    build::<SchedulePlugin>(name, &parse_params("").unwrap()).unwrap()
 }
 
 fn half_log_snr(s: &dyn NoiseSchedule, t: f64) -> f64 {

@@ -23,8 +23,8 @@ mod tanh_observation;
 use std::path::{Path, PathBuf};
 
 use sda::registry::{
-    find, parse_params, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin,
-    SchedulePlugin, SystemPlugin,
+    build, build_for, find, parse_params, BlanketPlugin, GuidancePlugin, ObservationPlugin,
+    SamplerPlugin, SchedulePlugin, SystemPlugin,
 };
 use sda::score::train::TrainConfig;
 use sda::TrajectoryShape;
@@ -250,31 +250,26 @@ fn check_plugins(args: &[String]) -> Result<(), String> {
         // an upper-case word in the prose (`generate NAME`) is a placeholder
         let placeholder = system.chars().all(|c| c.is_ascii_uppercase() || c == '_');
         if !placeholder && !matches!(system, "lorenz63" | "kolmogorov") {
-            let plugin = find::<SystemPlugin>(system).map_err(err)?;
-            (plugin.build)(
-                &parse_params(flag(args, "--system-params").unwrap_or("")).map_err(err)?,
-            )
-            .map_err(err)?;
+            let params = parse_params(flag(args, "--system-params").unwrap_or("")).map_err(err)?;
+            build::<SystemPlugin>(system, &params).map_err(err)?;
         }
         return Ok(());
     }
 
     let default_observation = if command == "oracle" { "pick" } else { "lo" };
     let observation = flag(args, "--observation").unwrap_or(default_observation);
-    let plugin = find::<ObservationPlugin>(observation).map_err(err)?;
+    find::<ObservationPlugin>(observation).map_err(err)?;
     if let Some(p) = flag(args, "--observation-params") {
-        (plugin.build)(
-            &parse_params(p).map_err(err)?,
-            shape_for(observation, len, flag(args, "--data")),
-        )
-        .map_err(err)?;
+        let shape = shape_for(observation, len, flag(args, "--data"));
+        build_for::<ObservationPlugin>(observation, &parse_params(p).map_err(err)?, shape)
+            .map_err(err)?;
     }
 
     let guidance = flag(args, "--guidance").unwrap_or("sda");
     if guidance != "exact" {
-        let plugin = find::<GuidancePlugin>(guidance).map_err(err)?;
+        find::<GuidancePlugin>(guidance).map_err(err)?;
         if let Some(p) = flag(args, "--guidance-params") {
-            (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+            build::<GuidancePlugin>(guidance, &parse_params(p).map_err(err)?).map_err(err)?;
         }
     }
 
@@ -287,22 +282,22 @@ fn check_plugins(args: &[String]) -> Result<(), String> {
         samplers
     };
     for (i, sampler) in samplers.iter().enumerate() {
-        let plugin = find::<SamplerPlugin>(sampler).map_err(err)?;
+        find::<SamplerPlugin>(sampler).map_err(err)?;
         if let Some(p) = sampler_params.get(i) {
-            (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+            build::<SamplerPlugin>(sampler, &parse_params(p).map_err(err)?).map_err(err)?;
         }
     }
 
     let schedule = flag(args, "--schedule").unwrap_or("vp-cosine");
-    let plugin = find::<SchedulePlugin>(schedule).map_err(err)?;
+    find::<SchedulePlugin>(schedule).map_err(err)?;
     if let Some(p) = flag(args, "--schedule-params") {
-        (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+        build::<SchedulePlugin>(schedule, &parse_params(p).map_err(err)?).map_err(err)?;
     }
 
     let blanket = flag(args, "--blanket").unwrap_or("temporal-window");
-    let plugin = find::<BlanketPlugin>(blanket).map_err(err)?;
+    find::<BlanketPlugin>(blanket).map_err(err)?;
     if let Some(p) = flag(args, "--blanket-params") {
-        (plugin.build)(&parse_params(p).map_err(err)?).map_err(err)?;
+        build::<BlanketPlugin>(blanket, &parse_params(p).map_err(err)?).map_err(err)?;
     }
     Ok(())
 }
@@ -390,6 +385,50 @@ fn every_documented_training_configuration_is_valid() {
         }
     }
     assert!(seen >= 3, "only {seen} training configurations found");
+}
+
+/// Every Rust block of the book is compiled: a plain `rust` block is a doc-test of the chapter
+/// (`src/lib.rs` includes each chapter), and an `ignore`d one holds only `{{#include}}`s of
+/// examples, which cargo builds (and the plugin tests run). Every chapter is in that list.
+#[test]
+fn every_rust_block_of_the_book_is_compiled() {
+    let lib = std::fs::read_to_string(root().join("src/lib.rs")).unwrap();
+    let mut checked = 0;
+    for path in documents() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let rust: Vec<Block> = blocks(&path)
+            .into_iter()
+            .filter(|b| b.lang.starts_with("rust"))
+            .collect();
+        if path.starts_with(root().join("book")) {
+            assert!(
+                lib.contains(&format!("\"{name}\"")),
+                "{name} is not among the chapters src/lib.rs compiles as doc-tests"
+            );
+        }
+        for b in rust {
+            checked += 1;
+            if !b.lang.split(',').any(|t| t == "ignore") {
+                continue;
+            }
+            for line in b.text.lines().filter(|l| !l.trim().is_empty()) {
+                let target = line
+                    .trim()
+                    .strip_prefix("{{#include ../../")
+                    .and_then(|t| t.strip_suffix("}}"))
+                    .map(|t| t.split(':').next().unwrap_or(t));
+                let compiled = target.is_some_and(|t| {
+                    t.starts_with("examples/") && t.ends_with(".rs") && root().join(t).is_file()
+                });
+                assert!(
+                    compiled,
+                    "{name}:{}: an ignored Rust block may only include an example, not '{line}'",
+                    b.line
+                );
+            }
+        }
+    }
+    assert!(checked >= 6, "only {checked} Rust blocks found");
 }
 
 #[test]

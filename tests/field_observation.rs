@@ -7,7 +7,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use sda::backend::{default_device, from_host, to_host, DefaultBackend};
 use sda::observe::field::{FieldObservation, FieldOp, FieldScenario};
 use sda::observe::ObservationModel;
-use sda::registry::{find, parse_params, ObservationPlugin};
+use sda::registry::{build_for, parse_params, ObservationPlugin};
 use sda::systems::kolmogorov::{mean_pool, vorticity_from_velocity};
 use sda::TrajectoryShape;
 
@@ -197,7 +197,7 @@ fn shape_errors_are_clear() {
     assert!(FieldObservation::new(8, 64, vec![], 0.0).is_err());
     // by name: presets, the generic pipeline, typos and wrong state sizes
     let build = |name: &str, p: &str, shape| {
-        (find::<ObservationPlugin>(name).unwrap().build)(&parse_params(p).unwrap(), shape)
+        build_for::<ObservationPlugin>(name, &parse_params(p).unwrap(), shape)
     };
     let shape = TrajectoryShape::new(9, 2 * 64 * 64);
     assert_eq!(

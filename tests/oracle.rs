@@ -108,11 +108,10 @@ fn law_comparison(draws: &[f64], law: &(DVector<f64>, nalgebra::DMatrix<f64>)) -
 #[test]
 fn ddim_samples_follow_their_exact_law_under_every_schedule() {
     use sda::experiments::oracle::{ddim_law, run_named, NamedRun};
-    use sda::registry::{find, parse_params, SchedulePlugin};
+    use sda::registry::{build, parse_params, SchedulePlugin};
     let device = default_device();
     for name in ["vp-cosine", "vp-linear", "vp-exp"] {
-        let schedule =
-            (find::<SchedulePlugin>(name).unwrap().build)(&parse_params("").unwrap()).unwrap();
+        let schedule = build::<SchedulePlugin>(name, &parse_params("").unwrap()).unwrap();
         let p =
             OracleProblem::with_schedule::<B>(oracle_observation(), schedule, 0, &device).unwrap();
         let row = p

@@ -55,8 +55,8 @@ fn custom_observation_runs_by_name_and_matches_the_oracle() {
 
 #[test]
 fn custom_observation_rejects_bad_parameters() {
-    let plugin = sda::registry::find::<sda::registry::ObservationPlugin>("component-sum").unwrap();
-    let err = (plugin.build)(
+    let err = sda::registry::build_for::<sda::registry::ObservationPlugin>(
+        "component-sum",
         &parse_params("evry = 3, sigma = 0.1").unwrap(),
         TrajectoryShape::new(16, 2),
     )

@@ -82,8 +82,8 @@ impl<D: Defaults> ObservationArgs<D> {
         &self,
         shape: TrajectoryShape,
     ) -> Result<Box<dyn crate::observe::ObservationModel<DefaultBackend>>> {
-        let (_, params) = self.named()?;
-        (self.plugin()?.build)(&params, shape)
+        let (name, params) = self.named()?;
+        registry::build_for::<ObservationPlugin>(&name, &params, shape)
     }
 }
 
@@ -318,7 +318,7 @@ impl BlanketArgs {
     /// The registered blanket for a local score of half-width `k` (see [`named`](Self::named)).
     pub fn build(self, k: usize) -> Result<Box<dyn MarkovBlanket<DefaultBackend>>> {
         let (name, params) = self.named(k)?;
-        (registry::find::<BlanketPlugin>(&name)?.build)(&params)
+        registry::build::<BlanketPlugin>(&name, &params)
     }
 }
 

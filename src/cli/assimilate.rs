@@ -165,9 +165,9 @@ impl Assimilation {
     fn components(&self, shape: crate::TrajectoryShape) -> Result<Components> {
         let (o, g, s) = (&self.observation, &self.guidance, &self.sampler);
         Ok((
-            (registry::find::<ObservationPlugin>(&o.0)?.build)(&o.1, shape)?,
-            (registry::find::<GuidancePlugin>(&g.0)?.build)(&g.1)?,
-            (registry::find::<SamplerPlugin>(&s.0)?.build)(&s.1)?,
+            registry::build_for::<ObservationPlugin>(&o.0, &o.1, shape)?,
+            registry::build::<GuidancePlugin>(&g.0, &g.1)?,
+            registry::build::<SamplerPlugin>(&s.0, &s.1)?,
         ))
     }
 
@@ -342,6 +342,7 @@ impl Assimilation {
                 draws: &first(x),
                 truth: Some(&truth_shown),
                 reference: None,
+                dt: system.as_deref().and_then(|s| s.state_info().dt),
                 observations: posterior::observed_coordinates::<DefaultBackend>(
                     observation.as_ref(),
                     units,

@@ -86,7 +86,6 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
         }
     }
     let shape = crate::TrajectoryShape::new(len, 2 * grid * grid);
-    let plugin = registry::find::<ObservationPlugin>(&first.text("observation", 0))?;
     // assimilate.json keeps the parameters as the TOML text of an inline table
     let text = first.text("observation", 1);
     let inner = text
@@ -100,7 +99,8 @@ fn compare_flow(dirs: &[String], out: &str) -> Result<()> {
             ))
         })?;
     let params = registry::parse_params(inner)?;
-    let observation = (plugin.build)(&params, shape)?;
+    let observation =
+        registry::build_for::<ObservationPlugin>(&first.text("observation", 0), &params, shape)?;
     let every = len.div_ceil(8);
     let mut rows = vec![(
         "truth".to_string(),

@@ -103,7 +103,7 @@ impl EvaluateArgs {
             seed: sampling.seed,
         };
         let (name, params) = sampling.guidance(&guidance)?;
-        let guidance = (registry::find::<GuidancePlugin>(&name)?.build)(&params)?;
+        let guidance = registry::build::<GuidancePlugin>(&name, &params)?;
         let tau = sampling.tau()?.unwrap_or(crate::experiments::lorenz::TAU);
         let corrections = sampling.corrections().map(<[usize]>::to_vec);
         let samplers = evaluated_samplers(corrections, tau, &sampler, &sampler_params)?;
@@ -200,7 +200,7 @@ fn evaluated_samplers(
     let mut samplers = crate::experiments::evaluate::predictor_correctors(&corrections, tau)?;
     for (i, name) in names.iter().enumerate() {
         let p = parse_params(params.get(i).map_or("", String::as_str))?;
-        samplers.push((registry::find::<SamplerPlugin>(name)?.build)(&p)?);
+        samplers.push(registry::build::<SamplerPlugin>(name, &p)?);
     }
     Ok(samplers)
 }

@@ -70,7 +70,8 @@ impl GenerateArgs {
             max_new,
             force,
         } = self;
-        let plugin = registry::find::<SystemPlugin>(&system)?;
+        // an unknown name is refused before any parameter file is read
+        registry::find::<SystemPlugin>(&system)?;
         let preset = Preset::of(&system, small);
         let mut params = parse_params(preset.params)?;
         if let Some(path) = &config {
@@ -87,7 +88,7 @@ impl GenerateArgs {
                 merge_params(&mut params, toml::Value::Table(table));
             }
         }
-        let sys = (plugin.build)(&params).map_err(|e| match &config {
+        let sys = registry::build::<SystemPlugin>(&system, &params).map_err(|e| match &config {
             Some(path) => crate::Error::Invalid(format!("{system} parameters (from {path}): {e}")),
             None => e,
         })?;

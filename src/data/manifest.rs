@@ -95,6 +95,6 @@ impl Manifest {
                 self.system
             ))
         })?;
-        (plugin.build)(&params).map(Some)
+        crate::registry::Build::construct(plugin, &params, ()).map(Some)
     }
 }

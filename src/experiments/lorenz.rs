@@ -175,6 +175,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
             draws: &evaluation.samples[0],
             truth: Some(&truth),
             reference: Some(("particle filter", &evaluation.reference)),
+            dt: crate::dynamics::Dynamics::state_info(&system).dt,
             observations: observed_coordinates::<B>(&pick, &prior.units, &evaluation.y, &device),
         },
     )?;

@@ -435,10 +435,10 @@ pub struct NamedRun {
 pub fn run_named(run: &NamedRun) -> Result<OracleRow> {
     let device = crate::backend::default_device();
     let shape = TrajectoryShape::new(run.len, 2);
-    let obs_plugin = registry::find::<ObservationPlugin>(&run.observation.0)?;
-    let observation = (obs_plugin.build)(&run.observation.1, shape)?;
-    let sampler = (registry::find::<SamplerPlugin>(&run.sampler.0)?.build)(&run.sampler.1)?;
-    let schedule = (registry::find::<SchedulePlugin>(&run.schedule.0)?.build)(&run.schedule.1)?;
+    let (o, s, sc) = (&run.observation, &run.sampler, &run.schedule);
+    let observation = registry::build_for::<ObservationPlugin>(&o.0, &o.1, shape)?;
+    let sampler = registry::build::<SamplerPlugin>(&s.0, &s.1)?;
+    let schedule = registry::build::<SchedulePlugin>(&sc.0, &sc.1)?;
     let problem = OracleProblem::with_schedule::<DefaultBackend>(
         observation,
         schedule,
@@ -448,8 +448,8 @@ pub fn run_named(run: &NamedRun) -> Result<OracleRow> {
     match &run.guidance {
         None => problem.run_exact(sampler.as_ref(), &run.options, &device),
         Some((name, p)) => {
-            let guidance = (registry::find::<GuidancePlugin>(name)?.build)(p)?;
-            let blanket = (registry::find::<BlanketPlugin>(&run.blanket.0)?.build)(&run.blanket.1)?;
+            let guidance = registry::build::<GuidancePlugin>(name, p)?;
+            let blanket = registry::build::<BlanketPlugin>(&run.blanket.0, &run.blanket.1)?;
             problem.run_guided(blanket, guidance, sampler.as_ref(), &run.options, &device)
         }
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{draw_legend, plot_err, write_png_atomic};
+use super::{plot_err, with_legend, write_png_atomic, Mark, LEGEND_WIDTH};
 use crate::{Error, Result};
 
 /// Diverging colour map (blue – white – red) of `t ∈ [−1, 1]`: negative blue, positive red.
@@ -64,7 +64,7 @@ pub fn vorticity_rows_png(
         0
     };
     let k = rows.iter().map(|r| r.1.len()).max().unwrap_or(1) as u32;
-    let width = label_w + k * side + (k + 1) * gap + 70;
+    let width = label_w + k * side + (k + 1) * gap + 96;
     let height = rows.len() as u32 * (side + gap) + 44;
     write_png_atomic(path, (width, height), |root| {
         root.draw(&Text::new(
@@ -121,6 +121,22 @@ pub fn vorticity_rows_png(
             ("sans-serif", 11),
         ))
         .map_err(plot_err)?;
+        root.draw(&Text::new(
+            "0".to_string(),
+            (bx + 16, 36 + side as i32 / 2 - 6),
+            ("sans-serif", 11),
+        ))
+        .map_err(plot_err)?;
+        // the colour bar's quantity, written upwards along it
+        let upright = ("sans-serif", 13)
+            .into_font()
+            .transform(FontTransform::Rotate270);
+        root.draw(&Text::new(
+            "vorticity ω".to_string(),
+            (bx + 60, 36 + side as i32 / 2 + 34),
+            upright,
+        ))
+        .map_err(plot_err)?;
         Ok(())
     })
 }
@@ -143,8 +159,19 @@ pub fn spectrum_png(path: &Path, spectrum: &[f64], slope: f64, fit: (usize, usiz
         (a.min(p.1), b.max(p.1))
     });
     let kmax = pts.last().map(|p| p.0).unwrap_or(2.0);
-    write_png_atomic(path, (640, 480), |root| {
-        let mut chart = ChartBuilder::on(&root)
+    let keys = [
+        (
+            "energy spectrum E(k)".to_string(),
+            Mark::Line(BLUE.into(), 2),
+        ),
+        (
+            "k^-3 (enstrophy cascade)".to_string(),
+            Mark::Line(BLACK.mix(0.6), 1),
+        ),
+    ];
+    write_png_atomic(path, (640 + LEGEND_WIDTH, 480), |root| {
+        let charts = with_legend(&root, &keys)?;
+        let mut chart = ChartBuilder::on(&charts)
             .margin(12)
             .caption(
                 format!(
@@ -174,10 +201,7 @@ pub fn spectrum_png(path: &Path, spectrum: &[f64], slope: f64, fit: (usize, usiz
             [fit.0 as f64, fit.1 as f64].map(|k| (k, anchor * (k / fit.0 as f64).powf(-3.0) * 2.0));
         chart
             .draw_series(LineSeries::new(ref_line, BLACK.mix(0.6)))
-            .map_err(plot_err)?
-            .label("k^-3 (enstrophy cascade)")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK));
-        draw_legend(&mut chart)?;
+            .map_err(plot_err)?;
         Ok(())
     })
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{plot_err, write_png_atomic};
+use super::{plot_err, with_legend, write_png_atomic, Mark, LEGEND_WIDTH};
 use crate::{Error, Result};
 
 /// Steps in the running mean of the training loss.
@@ -49,8 +49,23 @@ pub fn loss_png(path: &Path, loss: &[f32], valid: &[(usize, f32)], title: &str) 
             (a.min(p.1), b.max(p.1))
         });
     let last = train.last().map_or(1.0, |p| p.0).max(2.0);
-    write_png_atomic(path, (800, 480), |root| {
-        let mut chart = ChartBuilder::on(&root)
+    let light = BLUE.mix(0.25);
+    let mut keys = vec![
+        (
+            "training loss (each step)".to_string(),
+            Mark::Line(light, 1),
+        ),
+        (
+            format!("training loss, mean of {WINDOW} steps"),
+            Mark::Line(BLUE.into(), 2),
+        ),
+    ];
+    if !valid.is_empty() {
+        keys.push(("validation loss".into(), Mark::Point(RED.into())));
+    }
+    write_png_atomic(path, (800 + LEGEND_WIDTH, 480), |root| {
+        let charts = with_legend(&root, &keys)?;
+        let mut chart = ChartBuilder::on(&charts)
             .margin(12)
             .caption(title, ("sans-serif", 16))
             .x_label_area_size(40)
@@ -65,30 +80,14 @@ pub fn loss_png(path: &Path, loss: &[f32], valid: &[(usize, f32)], title: &str) 
             .y_label_formatter(&|v| format!("{v:.3}"))
             .draw()
             .map_err(plot_err)?;
-        let light = BLUE.mix(0.25);
         chart
             .draw_series(LineSeries::new(train.iter().copied(), light))
-            .map_err(plot_err)?
-            .label("training loss (each step)")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], light));
+            .map_err(plot_err)?;
         chart
             .draw_series(LineSeries::new(mean, BLUE.stroke_width(2)))
-            .map_err(plot_err)?
-            .label(format!("training loss, mean of {WINDOW} steps"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE.stroke_width(2)));
+            .map_err(plot_err)?;
         chart
             .draw_series(valid.iter().map(|&p| Circle::new(p, 4, RED.filled())))
-            .map_err(plot_err)?
-            .label("validation loss")
-            .legend(|(x, y)| Circle::new((x + 8, y), 4, RED.filled()));
-        // the losses fall: the upper right corner is free
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 12))
-            .draw()
             .map_err(plot_err)?;
         Ok(())
     })

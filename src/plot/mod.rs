@@ -40,17 +40,90 @@ fn integer_label(v: &f64) -> String {
     }
 }
 
-/// Draws a chart's legend (its series labels) in the style all figures share.
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> Result<()> {
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 12))
-        .draw()
-        .map_err(plot_err)
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+pub(crate) enum Mark {
+    /// A line of a colour and width.
+    Line(RGBAColor, u32),
+    /// A filled band with its edges.
+    Band(RGBAColor, RGBAColor),
+    /// A filled point.
+    Point(RGBAColor),
+    /// A point with a vertical error bar.
+    ErrorBar(RGBAColor),
+}
+
+/// Width of the legend column to the right of every chart figure.
+pub(crate) const LEGEND_WIDTH: u32 = 250;
+
+/// Characters per legend line in [`LEGEND_WIDTH`] at the legend's 13 px font.
+const LEGEND_CHARS: usize = 28;
+
+/// Splits `area` into the charts' part (returned) and a legend column on its right, and draws
+/// `keys` from the column's top, each label wrapped at word boundaries: the legend never covers
+/// data.
+pub(crate) fn with_legend<'a>(
+    area: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
+    keys: &[(String, Mark)],
+) -> Result<DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>> {
+    let width = area.dim_in_pixel().0;
+    let (charts, column) = area.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    let mut y = 40i32;
+    for (label, mark) in keys {
+        let (x0, x1) = (8i32, 32i32);
+        match *mark {
+            Mark::Line(c, w) => {
+                column.draw(&PathElement::new([(x0, y), (x1, y)], c.stroke_width(w)))
+            }
+            Mark::Band(fill, edge) => column
+                .draw(&Rectangle::new([(x0, y - 6), (x1, y + 6)], fill.filled()))
+                .and_then(|_| {
+                    column.draw(&Rectangle::new(
+                        [(x0, y - 6), (x1, y + 6)],
+                        edge.stroke_width(2),
+                    ))
+                }),
+            Mark::Point(c) => column.draw(&Circle::new(((x0 + x1) / 2, y), 4, c.filled())),
+            Mark::ErrorBar(c) => column.draw(&ErrorBar::new_vertical(
+                (x0 + x1) / 2,
+                y - 7,
+                y,
+                y + 7,
+                c.filled(),
+                6,
+            )),
+        }
+        .map_err(plot_err)?;
+        for (i, line) in wrap(label, LEGEND_CHARS).iter().enumerate() {
+            column
+                .draw(&Text::new(
+                    line.clone(),
+                    (x1 + 8, y - 7 + 16 * i as i32),
+                    ("sans-serif", 13),
+                ))
+                .map_err(plot_err)?;
+            if i > 0 {
+                y += 16;
+            }
+        }
+        y += 24;
+    }
+    Ok(charts)
+}
+
+/// `text` broken at spaces into lines of at most `width` characters (a longer word stays whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// Draws with `draw` into a temporary PNG beside `path`, then renames it into place.
@@ -134,11 +207,29 @@ pub fn posterior_png(path: &Path, fig: &PosteriorFigure) -> Result<()> {
         }
     }
     let height = 260 * fig.dim as u32 + 40;
-    write_png_atomic(path, (900, height), |root| {
+    let mut keys = vec![
+        (
+            format!("{} mean ± 2 std", fig.reference_label),
+            Mark::Band(BLACK.mix(0.12), BLACK.into()),
+        ),
+        (
+            format!("{} mean ± 2 std ({n} samples)", fig.method_label),
+            Mark::Line(BLUE.into(), 2),
+        ),
+        (
+            format!("{} samples ({} of {n})", fig.method_label, n.min(12)),
+            Mark::Line(BLUE.mix(0.3), 1),
+        ),
+        ("truth".to_string(), Mark::Line(GREEN.mix(0.8), 1)),
+    ];
+    if !fig.observations.is_empty() {
+        keys.push(("observation ± 2σ_y".into(), Mark::ErrorBar(RED.into())));
+    }
+    write_png_atomic(path, (900 + LEGEND_WIDTH, height), |root| {
         let root = root
             .titled(&fig.title, ("sans-serif", 20))
             .map_err(plot_err)?;
-        let panels = root.split_evenly((fig.dim, 1));
+        let panels = with_legend(&root, &keys)?.split_evenly((fig.dim, 1));
         for (c, area) in panels.iter().enumerate() {
             let at = |v: &[f64], i: usize| v[i * fig.dim + c];
             let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -156,7 +247,8 @@ pub fn posterior_png(path: &Path, fig: &PosteriorFigure) -> Result<()> {
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
-                .x_desc("state i (0-based)")
+                .x_desc(state_axis(None))
+                .y_desc(format!("x[{c}]"))
                 .x_label_formatter(&integer_label)
                 .draw()
                 .map_err(plot_err)?;
@@ -176,11 +268,7 @@ pub fn posterior_png(path: &Path, fig: &PosteriorFigure) -> Result<()> {
                 .collect();
             chart
                 .draw_series(std::iter::once(Polygon::new(band, BLACK.mix(0.12))))
-                .map_err(plot_err)?
-                .label(format!("{} ± 2 std", fig.reference_label))
-                .legend(|(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.2).filled())
-                });
+                .map_err(plot_err)?;
             for row in fig.draws.chunks_exact(p).take(12) {
                 chart
                     .draw_series(LineSeries::new(
@@ -196,34 +284,25 @@ pub fn posterior_png(path: &Path, fig: &PosteriorFigure) -> Result<()> {
                 ))
                 .map_err(plot_err)?;
             for sign in [-2.0, 0.0, 2.0] {
-                let s = chart
+                chart
                     .draw_series(LineSeries::new(
                         (0..fig.len).map(|i| (i as f64, at(&mean, i) + sign * at(&var, i).sqrt())),
                         BLUE.stroke_width(if sign == 0.0 { 2 } else { 1 }),
                     ))
                     .map_err(plot_err)?;
-                if sign == 0.0 {
-                    s.label(format!("{} mean ± 2 std ({n} samples)", fig.method_label))
-                        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
-                }
             }
             chart
                 .draw_series(LineSeries::new(
                     (0..fig.len).map(|i| (i as f64, at(fig.truth, i))),
                     GREEN.mix(0.8).stroke_width(1),
                 ))
-                .map_err(plot_err)?
-                .label("truth")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], GREEN));
+                .map_err(plot_err)?;
             let obs: Vec<_> = fig.observations.iter().filter(|o| o.1 == c).collect();
             chart
                 .draw_series(obs.iter().map(|&&(i, _, v, s)| {
                     ErrorBar::new_vertical(i as f64, v - 2.0 * s, v, v + 2.0 * s, RED.filled(), 6)
                 }))
-                .map_err(plot_err)?
-                .label("observation ± 2σ_y")
-                .legend(|(x, y)| Circle::new((x + 8, y), 3, RED.filled()));
-            draw_legend(&mut chart)?;
+                .map_err(plot_err)?;
         }
         Ok(())
     })
@@ -246,6 +325,16 @@ pub struct TrajectoriesFigure<'a> {
     pub reference: Option<(&'a str, &'a [f64])>,
     /// Observed values in the plotted units: (state, component, value, σ_y).
     pub observations: Vec<(usize, usize, f64, f64)>,
+    /// The time between states, if the system states it (labels the state axis with time).
+    pub dt: Option<f64>,
+}
+
+/// The label of a state axis: the index, and the time it stands for where Δt is known.
+fn state_axis(dt: Option<f64>) -> String {
+    match dt {
+        Some(dt) => format!("state i (0-based; time t = i·Δt, Δt = {dt})"),
+        None => "state i (0-based)".into(),
+    }
 }
 
 /// One panel per component: the reference's mean ± 2 std (grey band), up to 64 sample
@@ -291,11 +380,29 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
         None => None,
     };
     let height = 240 * dim as u32 + 40;
-    write_png_atomic(path, (900, height), |root| {
+    let mut keys = Vec::new();
+    if let Some((name, _)) = fig.reference.filter(|_| band.is_some()) {
+        keys.push((
+            format!("{name} mean ± 2 std"),
+            Mark::Band(BLACK.mix(0.15), BAND_EDGE.into()),
+        ));
+    }
+    keys.push((
+        format!("posterior samples ({} of {n})", n.min(64)),
+        Mark::Line(BLUE.mix(0.4), 1),
+    ));
+    if fig.truth.is_some() {
+        keys.push(("truth".into(), Mark::Line(BLACK.into(), 2)));
+    }
+    if !fig.observations.is_empty() {
+        keys.push(("observation ± 2σ_y".into(), Mark::ErrorBar(RED.into())));
+    }
+    write_png_atomic(path, (900 + LEGEND_WIDTH, height), |root| {
         let root = root
             .titled(&fig.title, ("sans-serif", 20))
             .map_err(plot_err)?;
-        for (c, area) in root.split_evenly((dim, 1)).iter().enumerate() {
+        let charts = with_legend(&root, &keys)?;
+        for (c, area) in charts.split_evenly((dim, 1)).iter().enumerate() {
             let values = fig
                 .draws
                 .iter()
@@ -328,12 +435,13 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
-                .x_desc("state i (0-based)")
+                .x_desc(state_axis(fig.dt))
+                .y_desc(fig.components[c])
                 .x_label_formatter(&integer_label)
                 .draw()
                 .map_err(plot_err)?;
             let mut edges = None;
-            if let (Some((mean, std)), Some((name, _))) = (&band, fig.reference) {
+            if let Some((mean, std)) = &band {
                 let at = |i: usize| i * dim + c;
                 let poly: Vec<(f64, f64)> = (0..fig.len)
                     .map(|i| (i as f64, mean[at(i)] + 2.0 * std[at(i)]))
@@ -345,24 +453,16 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
                     .collect();
                 chart
                     .draw_series(std::iter::once(Polygon::new(poly.clone(), BLACK.mix(0.15))))
-                    .map_err(plot_err)?
-                    .label(format!("{name} mean ± 2 std"))
-                    .legend(|(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 16, y + 5)], BAND_EDGE.stroke_width(2))
-                    });
+                    .map_err(plot_err)?;
                 edges = Some(poly);
             }
-            for (j, row) in fig.draws.chunks_exact(p).take(64).enumerate() {
-                let s = chart
+            for row in fig.draws.chunks_exact(p).take(64) {
+                chart
                     .draw_series(LineSeries::new(
                         (0..fig.len).map(|i| (i as f64, row[i * dim + c])),
                         BLUE.mix(0.15),
                     ))
                     .map_err(plot_err)?;
-                if j == 0 {
-                    s.label(format!("posterior samples ({} of {n})", n.min(64)))
-                        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
-                }
             }
             // the reference band's edges over the samples, so that it stays visible under them
             if let Some(poly) = edges.take() {
@@ -382,9 +482,7 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
                         (0..fig.len).map(|i| (i as f64, t[i * dim + c])),
                         BLACK.stroke_width(2),
                     ))
-                    .map_err(plot_err)?
-                    .label("truth")
-                    .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK));
+                    .map_err(plot_err)?;
             }
             let obs: Vec<_> = fig.observations.iter().filter(|o| o.1 == c).collect();
             if !obs.is_empty() {
@@ -399,11 +497,8 @@ pub fn trajectories_png(path: &Path, fig: &TrajectoriesFigure) -> Result<()> {
                             6,
                         )
                     }))
-                    .map_err(plot_err)?
-                    .label("observation ± 2σ_y")
-                    .legend(|(x, y)| Circle::new((x + 8, y), 3, RED.filled()));
+                    .map_err(plot_err)?;
             }
-            draw_legend(&mut chart)?;
         }
         Ok(())
     })
@@ -428,9 +523,19 @@ pub fn figure2_png(
     }
     let c_max = points.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
     let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
-    write_png_atomic(path, (1200, 420), |root| {
+    let mut keys = vec![(
+        "bootstrap particle filter (BPF)".to_string(),
+        Mark::Line(BLACK.mix(0.6), 2),
+    )];
+    for (j, (label, _)) in series.iter().enumerate() {
+        keys.push((
+            label.clone(),
+            Mark::Line(palette[j % palette.len()].into(), 2),
+        ));
+    }
+    write_png_atomic(path, (1200 + LEGEND_WIDTH, 420), |root| {
         let root = root.titled(title, ("sans-serif", 20)).map_err(plot_err)?;
-        let panels = root.split_evenly((1, 3));
+        let panels = with_legend(&root, &keys)?.split_evenly((1, 3));
         type Pick = fn(&(usize, f64, f64, f64)) -> f64;
         let specs: [(&str, Pick, f64); 3] = [
             ("W1(SDA, BPF) / W1(BPF′, BPF)", |p| p.1, 1.0),
@@ -452,7 +557,7 @@ pub fn figure2_png(
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
-                .x_desc("corrections C")
+                .x_desc("corrections C (Langevin steps per predictor step)")
                 .draw()
                 .map_err(plot_err)?;
             chart
@@ -460,19 +565,15 @@ pub fn figure2_png(
                     [(-0.2, reference), (c_max + 0.2, reference)],
                     BLACK.mix(0.6).stroke_width(2),
                 ))
-                .map_err(plot_err)?
-                .label("BPF")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.6)));
-            for (j, (label, pts)) in series.iter().enumerate() {
+                .map_err(plot_err)?;
+            for (j, (_, pts)) in series.iter().enumerate() {
                 let colour = palette[j % palette.len()];
                 chart
                     .draw_series(LineSeries::new(
                         pts.iter().map(|p| (p.0 as f64, get(p))),
                         colour.stroke_width(2),
                     ))
-                    .map_err(plot_err)?
-                    .label(label.as_str())
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+                    .map_err(plot_err)?;
                 chart
                     .draw_series(
                         pts.iter()
@@ -480,7 +581,6 @@ pub fn figure2_png(
                     )
                     .map_err(plot_err)?;
             }
-            draw_legend(&mut chart)?;
         }
         Ok(())
     })

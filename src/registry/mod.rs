@@ -194,6 +194,62 @@ where
         })
 }
 
+/// A registry whose entries construct something: the one path from a name and its parameters
+/// to a value ([`build`], [`build_for`]), so a command never reaches into an entry itself.
+pub trait Build: Plugin + inventory::Collect {
+    /// What an entry constructs.
+    type Output;
+    /// What the constructor needs besides the parameters: `()` for most registries, the
+    /// trajectory shape for an observation model.
+    type Input;
+    /// Runs the entry's constructor.
+    fn construct(&self, params: &toml::Value, input: Self::Input) -> Result<Self::Output>;
+}
+
+macro_rules! build {
+    ($t:ty, $out:ty) => {
+        impl Build for $t {
+            type Output = $out;
+            type Input = ();
+            fn construct(&self, params: &toml::Value, _: ()) -> Result<$out> {
+                (self.build)(params)
+            }
+        }
+    };
+}
+build!(SystemPlugin, Box<dyn Dynamics>);
+build!(BlanketPlugin, Box<dyn MarkovBlanket<DefaultBackend>>);
+build!(SamplerPlugin, Box<dyn Sampler<DefaultBackend>>);
+build!(SchedulePlugin, Arc<dyn NoiseSchedule>);
+build!(GuidancePlugin, Box<dyn Guidance<DefaultBackend>>);
+
+impl Build for ObservationPlugin {
+    type Output = Box<dyn ObservationModel<DefaultBackend>>;
+    type Input = TrajectoryShape;
+    fn construct(&self, params: &toml::Value, shape: TrajectoryShape) -> Result<Self::Output> {
+        (self.build)(params, shape)
+    }
+}
+
+/// The plugin registered as `name` in registry `K`, built from `params`: an unknown name is an
+/// error listing the registered ones, a bad parameter one naming it.
+///
+/// ```
+/// use sda::registry::{build, parse_params, SamplerPlugin};
+/// let pc = build::<SamplerPlugin>("pc", &parse_params("corrections = 1, tau = 0.25").unwrap());
+/// assert!(pc.is_ok());
+/// assert!(build::<SamplerPlugin>("no-such-sampler", &parse_params("").unwrap()).is_err());
+/// ```
+pub fn build<K: Build<Input = ()>>(name: &str, params: &toml::Value) -> Result<K::Output> {
+    build_for::<K>(name, params, ())
+}
+
+/// [`build`] for a registry whose constructor also takes an input (an observation model's
+/// trajectory shape).
+pub fn build_for<K: Build>(name: &str, params: &toml::Value, input: K::Input) -> Result<K::Output> {
+    find::<K>(name)?.construct(params, input)
+}
+
 /// The parameters of a plugin that takes none: any key is an error.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
