@@ -4,5 +4,6 @@
 pub mod kolmogorov;
 pub mod linear_gaussian;
 pub mod lorenz63;
+pub mod lorenz96;
 
 pub use crate::dynamics::Dynamics;
