@@ -428,7 +428,7 @@ fn a_diverged_generation_leaves_nothing_that_blocks_the_corrected_rerun() {
     std::fs::write(&config, "grid = 64\n").unwrap();
     fails_with(
         &run(&["--config", s(&config), "--force"]),
-        "bad.toml): configuration error in plugin parameters: unknown field `grid`",
+        "bad.toml): configuration error in the parameters of system 'lorenz63': unknown field `grid`",
     );
 }
 

@@ -39,8 +39,11 @@ pub fn params<T: DeserializeOwned>(value: &toml::Value) -> Result<T> {
     value
         .clone()
         .try_into()
-        .map_err(|e| Error::config("plugin parameters", e))
+        .map_err(|e| Error::config(PARAMS_CONTEXT, e))
 }
+
+/// The context of a [`params`] error, which [`build_for`] replaces with the plugin's name.
+const PARAMS_CONTEXT: &str = "plugin parameters";
 
 /// Parses CLI parameters written as the inside of a TOML inline table,
 /// e.g. `states = [0, 5], components = [0], sigma = 0.1` (empty string → empty table).
@@ -247,7 +250,16 @@ pub fn build<K: Build<Input = ()>>(name: &str, params: &toml::Value) -> Result<K
 /// [`build`] for a registry whose constructor also takes an input (an observation model's
 /// trajectory shape).
 pub fn build_for<K: Build>(name: &str, params: &toml::Value, input: K::Input) -> Result<K::Output> {
-    find::<K>(name)?.construct(params, input)
+    find::<K>(name)?
+        .construct(params, input)
+        .map_err(|e| match e {
+            // a parameter the plugin's own config refused: name the plugin, on one line
+            Error::Config { context, message } if context == PARAMS_CONTEXT => Error::Config {
+                context: format!("the parameters of {} '{name}'", K::KIND),
+                message: message.split_whitespace().collect::<Vec<_>>().join(" "),
+            },
+            e => e,
+        })
 }
 
 /// The parameters of a plugin that takes none: any key is an error.
