@@ -47,6 +47,7 @@ pub mod data;
 pub mod dynamics;
 pub mod filter;
 pub mod guidance;
+pub mod methods;
 pub mod metrics;
 pub mod observe;
 pub mod registry;
@@ -77,6 +78,7 @@ mod book {
         Lorenz = "lorenz.md",
         KolmogorovSolver = "kolmogorov_solver.md",
         KolmogorovAssimilation = "kolmogorov_assimilation.md",
+        Baselines = "baselines.md",
         Traits = "traits.md",
         CustomObservation = "custom_observation.md",
         CustomSystem = "custom_system.md",

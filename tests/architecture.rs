@@ -19,7 +19,7 @@ fn layer_of(module: &[String]) -> usize {
         ) => 0,
         Some(
             "dynamics" | "blanket" | "score" | "observe" | "guidance" | "sampler" | "metrics"
-            | "filter" | "data" | "checkpoint" | "registry",
+            | "filter" | "methods" | "data" | "checkpoint" | "registry",
         ) => 1,
         Some("systems") => 2,
         Some("experiments") => 3,

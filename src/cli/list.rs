@@ -1,8 +1,8 @@
 //! `sda list`: every registered plugin, by kind.
 
 use crate::registry::{
-    self, BlanketPlugin, GuidancePlugin, ObservationPlugin, Plugin, SamplerPlugin, SchedulePlugin,
-    SystemPlugin,
+    self, BlanketPlugin, GuidancePlugin, MethodPlugin, ObservationPlugin, Plugin, SamplerPlugin,
+    SchedulePlugin, SystemPlugin,
 };
 use crate::Result;
 
@@ -25,5 +25,6 @@ pub fn list_text() -> Result<String> {
     list_section::<GuidancePlugin>("guidance", &mut s)?;
     list_section::<SamplerPlugin>("samplers", &mut s)?;
     list_section::<SchedulePlugin>("schedules", &mut s)?;
+    list_section::<MethodPlugin>("classical methods (sda baseline)", &mut s)?;
     Ok(s)
 }

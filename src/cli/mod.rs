@@ -8,6 +8,7 @@ use crate::Result;
 
 mod args;
 pub mod assimilate;
+pub mod baseline;
 pub mod compare;
 pub mod evaluate;
 pub mod generate;
@@ -69,6 +70,10 @@ enum Command {
     Train(train::TrainArgs),
     /// One oracle run with every component chosen by registered name.
     Oracle(oracle::OracleArgs),
+    /// A classical data-assimilation method (EnKF, ETKF, DEnKF, 3D-Var, climatology, …) on a
+    /// named, published twin experiment (`--setup sakov2008`): analysis RMSE, spread, CRPS and
+    /// coverage averaged after the burn-in, as one table row or `--json`.
+    Baseline(baseline::BaselineArgs),
 }
 
 impl Command {
@@ -84,6 +89,7 @@ impl Command {
                 | Command::Plot(_)
                 | Command::Resimulate(_)
                 | Command::Compare(_)
+                | Command::Baseline(_)
         )
     }
 }
@@ -136,5 +142,6 @@ where
         Command::Plot(a) => a.run(),
         Command::Train(a) => a.run(),
         Command::Oracle(a) => a.run(),
+        Command::Baseline(a) => a.run(),
     }
 }

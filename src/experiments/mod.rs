@@ -12,6 +12,7 @@
 //! | the Kolmogorov-flow experiment (§4.2) | [`flow`] |
 //! | markdown tables of the results | [`markdown`] |
 
+pub mod baseline;
 pub mod evaluate;
 pub mod flow;
 pub mod generate;

@@ -1,17 +1,19 @@
 //! The registrations of the math core's own plugins: the `pick` and field observations, the
 //! temporal-window blanket, the predictor–corrector and DDIM samplers, the VP schedules and the
-//! SDA and DPS guidance. Systems register in their own files, experiment presets (Lorenz-63's
+//! SDA and DPS guidance, the classical filters. Systems register in their own files, experiment presets (Lorenz-63's
 //! `lo` and `hi`) in their experiment's.
 
 use std::sync::Arc;
 
 use super::{
-    params, BlanketPlugin, GuidancePlugin, NoParams, ObservationPlugin, SamplerPlugin,
-    SchedulePlugin,
+    params, BlanketPlugin, GuidancePlugin, MethodPlugin, NoParams, ObservationPlugin,
+    SamplerPlugin, SchedulePlugin,
 };
 use crate::backend::DefaultBackend;
 use crate::blanket::TemporalWindow;
 use crate::guidance::{Dps, SdaGaussian};
+use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
+use crate::methods::reference::{Climatology, Var3d};
 use crate::observe::{
     ops::{Pick, PickConfig},
     ObservationModel,
@@ -188,5 +190,48 @@ inventory::submit! {
         name: "kolmogorov-loop",
         description: "Kolmogorov: loop closure x_1 - x_L, sigma 0.01 (y = 0)",
         build: |p, shape| field_preset(p, shape, crate::observe::field::FieldScenario::Loop),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "enkf",
+        description: "stochastic EnKF, perturbed observations (Burgers et al. 1998): ensemble, inflation (1), rotate (false)",
+        build: |p| Ok(Box::new(Enkf::new(Update::PerturbedObservations, params::<EnsembleSettings>(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "etkf",
+        description: "ensemble transform Kalman filter, symmetric square root (Hunt et al. 2007): ensemble, inflation (1), rotate (false)",
+        build: |p| Ok(Box::new(Enkf::new(Update::Etkf, params::<EnsembleSettings>(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "denkf",
+        description: "deterministic EnKF (Sakov & Oke 2008): ensemble, inflation (1), rotate (false)",
+        build: |p| Ok(Box::new(Enkf::new(Update::Denkf, params::<EnsembleSettings>(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "var3d",
+        description: "3D-Var, Kalman analysis of the forecast mean with B = background x climatological covariance: background",
+        build: |p| Ok(Box::new(Var3d::new(params(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "climatology",
+        description: "the long-run mean and variance of the system (no parameters)",
+        build: |p| {
+            params::<NoParams>(p)?;
+            Ok(Box::new(Climatology::default()))
+        },
     }
 }

@@ -26,6 +26,7 @@ use crate::backend::DefaultBackend;
 use crate::blanket::MarkovBlanket;
 use crate::dynamics::Dynamics;
 use crate::guidance::Guidance;
+use crate::methods::Filter;
 use crate::observe::ObservationModel;
 use crate::sampler::Sampler;
 use crate::schedule::NoiseSchedule;
@@ -127,7 +128,18 @@ pub struct GuidancePlugin {
     pub build: fn(&toml::Value) -> Result<Box<dyn Guidance<DefaultBackend>>>,
 }
 
+/// A classical data-assimilation method (a filter) by name.
+pub struct MethodPlugin {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor from parameters.
+    pub build: fn(&toml::Value) -> Result<Box<dyn Filter>>,
+}
+
 inventory::collect!(SystemPlugin);
+inventory::collect!(MethodPlugin);
 inventory::collect!(ObservationPlugin);
 inventory::collect!(BlanketPlugin);
 inventory::collect!(SamplerPlugin);
@@ -163,6 +175,7 @@ plugin!(BlanketPlugin, "blanket");
 plugin!(SamplerPlugin, "sampler");
 plugin!(SchedulePlugin, "schedule");
 plugin!(GuidancePlugin, "guidance");
+plugin!(MethodPlugin, "method");
 
 /// All entries of a registry, sorted by name; an error if two share a name.
 pub fn entries<T>() -> Result<Vec<&'static T>>
@@ -225,6 +238,7 @@ build!(BlanketPlugin, Box<dyn MarkovBlanket<DefaultBackend>>);
 build!(SamplerPlugin, Box<dyn Sampler<DefaultBackend>>);
 build!(SchedulePlugin, Arc<dyn NoiseSchedule>);
 build!(GuidancePlugin, Box<dyn Guidance<DefaultBackend>>);
+build!(MethodPlugin, Box<dyn Filter>);
 
 impl Build for ObservationPlugin {
     type Output = Box<dyn ObservationModel<DefaultBackend>>;
