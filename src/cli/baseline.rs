@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::experiments::baseline::{cycles_csv, run, summary_json, Setup};
+use crate::experiments::baseline::{cycles_csv, run, summary_json, BaselineOptions, Setup};
 use crate::experiments::markdown::cell;
 use crate::progress::Progress;
 use crate::{Error, Result};
@@ -26,6 +26,10 @@ pub struct BaselineArgs {
     /// tuning of the method (var3d on sakov2008: "background = 0.02").
     #[arg(long, default_value = "")]
     params: String,
+    /// System parameters over the setup's, as a TOML inline table (e.g. 'n = 1024': the same
+    /// setup on a larger ring).
+    #[arg(long, default_value = "")]
+    system_params: String,
     /// Observation cycles (the setup's number by default: 10 000).
     #[arg(long)]
     cycles: Option<usize>,
@@ -77,7 +81,14 @@ impl BaselineArgs {
             "{msg} [{bar:30}] {pos}/{len} model steps, ETA {eta}",
             true,
         );
-        let result = run(&setup, &self.method, &self.params, cycles, self.seed, |k| {
+        let options = BaselineOptions {
+            method: self.method.clone(),
+            params: self.params.clone(),
+            system_params: self.system_params.clone(),
+            cycles,
+            seed: self.seed,
+        };
+        let result = run(&setup, &options, |k| {
             if k % 100 == 0 {
                 bar.set_position(k as u64)
             }

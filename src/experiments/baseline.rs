@@ -127,20 +127,38 @@ pub struct BaselineRun {
     pub dt: f64,
 }
 
-/// A twin experiment of `setup` with `cycles` observation times: the truth and the observations
-/// from `seed`, then `method` (registered name, parameters as a TOML inline table over the
-/// setup's tuning) cycled over them with its own random stream.
+/// What a twin run of a setup is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct BaselineOptions {
+    /// The registered method.
+    pub method: String,
+    /// Its parameters (a TOML inline table), over the setup's published tuning.
+    pub params: String,
+    /// System parameters over the setup's (e.g. `n = 1024` for a larger ring).
+    pub system_params: String,
+    /// Observation cycles.
+    pub cycles: usize,
+    /// Seed of the truth and the observations; the method draws from `seed + 1`.
+    pub seed: u64,
+}
+
+/// A twin experiment of `setup`: the truth and the observations from the seed, then the method
+/// cycled over them with its own random stream.
 pub fn run(
     setup: &Setup,
-    method: &str,
-    params: &str,
-    cycles: usize,
-    seed: u64,
+    options: &BaselineOptions,
     progress: impl FnMut(usize),
 ) -> Result<BaselineRun> {
-    let model = registry::build::<SystemPlugin>(setup.system.0, &parse_params(setup.system.1)?)?;
-    let mut filter =
-        registry::build::<MethodPlugin>(method, &setup.method_params(method, params)?)?;
+    let (method, cycles, seed) = (options.method.as_str(), options.cycles, options.seed);
+    let mut system = parse_params(setup.system.1)?;
+    if let (Some(base), toml::Value::Table(over)) =
+        (system.as_table_mut(), parse_params(&options.system_params)?)
+    {
+        base.extend(over);
+    }
+    let model = registry::build::<SystemPlugin>(setup.system.0, &system)?;
+    let params = setup.method_params(method, &options.params)?;
+    let mut filter = registry::build::<MethodPlugin>(method, &params)?;
     let n = model.state_dim();
     let dt = model.state_info().dt.unwrap_or(1.0);
     let observation = PartialIdentity::every(n, setup.sites, setup.sigma)?;

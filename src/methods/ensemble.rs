@@ -91,7 +91,7 @@ impl Enkf {
     }
 
     /// The analysis of the ensemble `e` with `y` (before inflation and rotation).
-    fn update(
+    pub(crate) fn update(
         &self,
         e: &DMatrix<f64>,
         y: &[f64],
@@ -159,26 +159,13 @@ impl Enkf {
                 out
             }
             Update::Etkf => {
-                // S = R^{-1/2} Y, G = Sᵀ S + (N−1) I
+                // S = R^{-1/2} Y and d = R^{-1/2} δ
                 let mut s = yan.clone();
                 for (i, sd) in sigma.iter().enumerate() {
                     s.row_mut(i).scale_mut(1.0 / sd);
                 }
-                let mut g = s.transpose() * &s;
-                for i in 0..members {
-                    g[(i, i)] += n1;
-                }
-                let eig = g.symmetric_eigen();
-                let v = &eig.eigenvectors;
-                let inv = DMatrix::from_diagonal(&eig.eigenvalues.map(|d| 1.0 / d));
-                let inv_sqrt = DMatrix::from_diagonal(&eig.eigenvalues.map(|d| 1.0 / d.sqrt()));
-                let pw = v * inv * v.transpose();
-                let t = v * inv_sqrt * v.transpose() * n1.sqrt();
-                let scaled = DVector::from_iterator(
-                    p,
-                    innovation.iter().zip(sigma).map(|(d, s)| d / (s * s)),
-                );
-                let w = &pw * (yan.transpose() * scaled);
+                let d = DVector::from_iterator(p, innovation.iter().zip(sigma).map(|(v, s)| v / s));
+                let (w, t) = transform(&s, &d);
                 let mean = &mu + &a * w;
                 let mut out = &a * t;
                 for mut col in out.column_iter_mut() {
@@ -192,9 +179,37 @@ impl Enkf {
     }
 }
 
+/// Moves each member (column) of `e` one model step forward.
+pub(crate) fn forecast_members(e: &mut DMatrix<f64>, model: &dyn Dynamics, rng: &mut dyn RngCore) {
+    for mut col in e.column_iter_mut() {
+        let next = model.step(col.as_slice(), rng);
+        col.copy_from_slice(&next);
+    }
+}
+
+/// The ETKF's ensemble-space analysis of normalised anomalies `S = R^{-1/2} Y` (p × N) and
+/// innovation `d = R^{-1/2} δ`: with `G = Sᵀ S + (N−1) I = V Λ Vᵀ`, the weights of the mean
+/// `w = G⁻¹ Sᵀ d` and the symmetric transform `T = √(N−1) V Λ^{-1/2} Vᵀ` of the anomalies
+/// (Hunt, Kostelich & Szunyogh 2007, eqs. 20–24).
+pub(crate) fn transform(s: &DMatrix<f64>, d: &DVector<f64>) -> (DVector<f64>, DMatrix<f64>) {
+    let members = s.ncols();
+    let n1 = members as f64 - 1.0;
+    let mut g = s.transpose() * s;
+    for i in 0..members {
+        g[(i, i)] += n1;
+    }
+    let eig = g.symmetric_eigen();
+    let v = &eig.eigenvectors;
+    let inv = DMatrix::from_diagonal(&eig.eigenvalues.map(|l| 1.0 / l));
+    let inv_sqrt = DMatrix::from_diagonal(&eig.eigenvalues.map(|l| (n1 / l).sqrt()));
+    let w = v * (inv * (v.transpose() * (s.transpose() * d)));
+    let t = v * inv_sqrt * v.transpose();
+    (w, t)
+}
+
 /// `E ← μ1ᵀ + A Tᵀ` with `T = Q · inflation`, Q a random mean-preserving rotation when asked
 /// (DAPPER's `post_process`).
-fn inflate_and_rotate(
+pub(crate) fn inflate_and_rotate(
     e: &mut DMatrix<f64>,
     inflation: f64,
     rotate: bool,
@@ -286,10 +301,7 @@ impl Filter for Enkf {
     }
 
     fn forecast(&mut self, model: &dyn Dynamics, rng: &mut dyn RngCore) -> Result<()> {
-        for mut col in self.ensemble.column_iter_mut() {
-            let next = model.step(col.as_slice(), rng);
-            col.copy_from_slice(&next);
-        }
+        forecast_members(&mut self.ensemble, model, rng);
         Ok(())
     }
 

@@ -8,6 +8,8 @@
 //!   perturbed observations (Burgers et al. 1998), the ETKF (symmetric square root, Bishop et
 //!   al. 2001; Hunt et al. 2007) with an optional mean-preserving random rotation, the DEnKF
 //!   (Sakov & Oke 2008) — each with multiplicative inflation.
+//! - [`letkf`]: the local ETKF (Hunt et al. 2007) with Gaspari–Cohn localisation on a periodic
+//!   1-D domain, its local analyses in parallel.
 //! - [`reference`]: the lower bounds — climatology and 3D-Var (Kalman analysis with a fixed
 //!   background covariance, a multiple of the climatological one).
 //! - [`scores`]: RMSE, spread, CRPS, rank histogram and coverage of an estimate against the truth.
@@ -22,6 +24,7 @@ use crate::dynamics::Dynamics;
 use crate::{Error, Result};
 
 pub mod ensemble;
+pub mod letkf;
 pub mod reference;
 pub mod scores;
 

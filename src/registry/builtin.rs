@@ -13,6 +13,7 @@ use crate::backend::DefaultBackend;
 use crate::blanket::TemporalWindow;
 use crate::guidance::{Dps, SdaGaussian};
 use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
+use crate::methods::letkf::Letkf;
 use crate::methods::reference::{Climatology, Var3d};
 use crate::observe::{
     ops::{Pick, PickConfig},
@@ -214,6 +215,14 @@ inventory::submit! {
         name: "denkf",
         description: "deterministic EnKF (Sakov & Oke 2008): ensemble, inflation (1), rotate (false)",
         build: |p| Ok(Box::new(Enkf::new(Update::Denkf, params::<EnsembleSettings>(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "letkf",
+        description: "local ETKF with Gaspari-Cohn R-localisation on a periodic 1-D domain (Hunt et al. 2007): ensemble, radius, inflation (1), rotate (false)",
+        build: |p| Ok(Box::new(Letkf::new(params(p)?)?)),
     }
 }
 
