@@ -17,6 +17,18 @@ pub struct StateInfo {
     pub dt: Option<f64>,
 }
 
+/// The deterministic part `M` of a transition `x_{i+1} = M(x_i) + η` with its derivatives, for
+/// the variational methods: the tangent-linear model `M'(x) dx` and its adjoint `M'(x)ᵀ λ`
+/// (checked against finite differences and by the dot-product test by each system).
+pub trait TangentLinear: Send + Sync {
+    /// `M(x)`: one transition without its noise.
+    fn mean_step(&self, x: &[f64]) -> Vec<f64>;
+    /// `M'(x) dx`.
+    fn tangent_linear(&self, x: &[f64], dx: &[f64]) -> Vec<f64>;
+    /// `M'(x)ᵀ λ`.
+    fn adjoint(&self, x: &[f64], lambda: &[f64]) -> Vec<f64>;
+}
+
 /// A discrete-time stochastic dynamical system.
 pub trait Dynamics: Send + Sync {
     /// Short name (as registered).
@@ -31,6 +43,10 @@ pub trait Dynamics: Send + Sync {
     fn sample_initial(&self, rng: &mut dyn RngCore) -> Vec<f64>;
     /// Draws `x_{i+1} ~ p(x_{i+1} | x_i)`.
     fn step(&self, x: &[f64], rng: &mut dyn RngCore) -> Vec<f64>;
+    /// The deterministic transition and its derivatives, if the system has them (Lorenz-96).
+    fn linearised(&self) -> Option<&dyn TangentLinear> {
+        None
+    }
     /// `log p(x_{i+1} | x_i)` when the transition density is known in closed form.
     fn log_transition(&self, _x: &[f64], _x_next: &[f64]) -> Option<f64> {
         None

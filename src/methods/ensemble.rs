@@ -309,6 +309,7 @@ impl Filter for Enkf {
         &mut self,
         y: &[f64],
         observation: &dyn GaussianObservation,
+        _model: &dyn Dynamics,
         rng: &mut dyn RngCore,
     ) -> Result<()> {
         let mut e = self.update(&self.ensemble, y, observation, rng)?;

@@ -12,6 +12,8 @@
 //!   1-D domain, its local analyses in parallel.
 //! - [`reference`]: the lower bounds — climatology and 3D-Var (Kalman analysis with a fixed
 //!   background covariance, a multiple of the climatological one).
+//! - [`var4d`]: strong-constraint 4D-Var over sliding windows (L-BFGS from `argmin`, the
+//!   gradient by the model's adjoint).
 //! - [`scores`]: RMSE, spread, CRPS, rank histogram and coverage of an estimate against the truth.
 //!
 //! Simulation here is plain `f64` (nalgebra for the small dense algebra); the observation is a
@@ -27,6 +29,7 @@ pub mod ensemble;
 pub mod letkf;
 pub mod reference;
 pub mod scores;
+pub mod var4d;
 
 pub use scores::Scores;
 
@@ -166,11 +169,13 @@ pub trait Filter: Send {
     fn initialise(&mut self, prior: &Prior, rng: &mut dyn RngCore) -> Result<()>;
     /// Moves the estimate one model step forward.
     fn forecast(&mut self, model: &dyn Dynamics, rng: &mut dyn RngCore) -> Result<()>;
-    /// Updates the estimate with the observation `y` of the current state.
+    /// Updates the estimate with the observation `y` of the current state (the model is there
+    /// for the methods that integrate it in their analysis, as 4D-Var).
     fn analyse(
         &mut self,
         y: &[f64],
         observation: &dyn GaussianObservation,
+        model: &dyn Dynamics,
         rng: &mut dyn RngCore,
     ) -> Result<()>;
     /// The current estimate.
@@ -228,7 +233,7 @@ pub fn assimilate(
             continue;
         };
         let forecast = scores::score(&filter.estimate(), &twin.truth[k]);
-        filter.analyse(y, twin.observation, rng)?;
+        filter.analyse(y, twin.observation, twin.model, rng)?;
         let analysis = scores::score(&filter.estimate(), &twin.truth[k]);
         if !(analysis.rmse.is_finite() && analysis.spread.is_finite()) {
             return Err(Error::Numerical(format!(

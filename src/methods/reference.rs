@@ -34,6 +34,7 @@ impl Filter for Climatology {
         &mut self,
         _y: &[f64],
         _o: &dyn GaussianObservation,
+        _model: &dyn Dynamics,
         _r: &mut dyn RngCore,
     ) -> Result<()> {
         Ok(())
@@ -101,6 +102,7 @@ impl Filter for Var3d {
         &mut self,
         y: &[f64],
         observation: &dyn GaussianObservation,
+        _model: &dyn Dynamics,
         _rng: &mut dyn RngCore,
     ) -> Result<()> {
         let h = observation.jacobian(&self.mean);

@@ -15,6 +15,7 @@ use crate::guidance::{Dps, SdaGaussian};
 use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
 use crate::methods::letkf::Letkf;
 use crate::methods::reference::{Climatology, Var3d};
+use crate::methods::var4d::Var4d;
 use crate::observe::{
     ops::{Pick, PickConfig},
     ObservationModel,
@@ -231,6 +232,14 @@ inventory::submit! {
         name: "var3d",
         description: "3D-Var, Kalman analysis of the forecast mean with B = background x climatological covariance: background",
         build: |p| Ok(Box::new(Var3d::new(params(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "var4d",
+        description: "strong-constraint 4D-Var over sliding windows of lag observation cycles, incremental (Gauss-Newton outer loops, L-BFGS inner with the tangent-linear and adjoint models): lag, background, outer (10), inner (100)",
+        build: |p| Ok(Box::new(Var4d::new(params(p)?)?)),
     }
 }
 

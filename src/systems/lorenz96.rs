@@ -14,7 +14,7 @@
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::dynamics::{Dynamics, StateInfo};
+use crate::dynamics::{Dynamics, StateInfo, TangentLinear};
 use crate::{Error, Result};
 
 /// Lorenz-96 with its (optionally stochastic) RK4 transition.
@@ -190,7 +190,22 @@ impl Lorenz96 {
     }
 }
 
+impl TangentLinear for Lorenz96 {
+    fn mean_step(&self, x: &[f64]) -> Vec<f64> {
+        self.rk4(x)
+    }
+    fn tangent_linear(&self, x: &[f64], dx: &[f64]) -> Vec<f64> {
+        Lorenz96::tangent_linear(self, x, dx)
+    }
+    fn adjoint(&self, x: &[f64], lambda: &[f64]) -> Vec<f64> {
+        Lorenz96::adjoint(self, x, lambda)
+    }
+}
+
 impl Dynamics for Lorenz96 {
+    fn linearised(&self) -> Option<&dyn TangentLinear> {
+        Some(self)
+    }
     fn name(&self) -> String {
         "lorenz96".into()
     }
