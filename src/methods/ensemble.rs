@@ -70,28 +70,56 @@ impl EnsembleSettings {
     }
 }
 
-/// An ensemble Kalman filter: an ensemble of N states forecast member by member with the model
-/// and updated with the chosen analysis, then inflated (and rotated).
-pub struct Enkf {
-    update: Update,
+/// The analysis step of an ensemble filter; [`EnsembleFilter`] does the rest (the initial
+/// draw, the member forecasts, inflation and rotation).
+pub trait Analysis: Send + Sync {
+    /// The analysis with its own settings, for tables (e.g. `ETKF`, `LETKF, radius 4`).
+    fn describe(&self) -> String;
+    /// The analysis ensemble of the forecast `e` with `y`, before inflation and rotation.
+    fn analyse(
+        &self,
+        e: &DMatrix<f64>,
+        y: &[f64],
+        obs: &dyn GaussianObservation,
+        rng: &mut dyn RngCore,
+    ) -> Result<DMatrix<f64>>;
+}
+
+/// An ensemble Kalman filter: an ensemble of N states forecast member by member with the model,
+/// updated by its [`Analysis`], then inflated (and rotated).
+pub struct EnsembleFilter<A> {
+    analysis: A,
     settings: EnsembleSettings,
     /// The ensemble, one member per column (n × N).
     ensemble: DMatrix<f64>,
 }
 
-impl Enkf {
-    /// A filter with the `update` analysis; an error for N < 2 or an inflation below 1.
-    pub fn new(update: Update, settings: EnsembleSettings) -> Result<Self> {
+/// The global ensemble Kalman filters: EnKF, ETKF, DEnKF.
+pub type Enkf = EnsembleFilter<Update>;
+
+impl<A: Analysis> EnsembleFilter<A> {
+    /// A filter with the `analysis`; an error for N < 2 or an inflation below 1.
+    pub fn new(analysis: A, settings: EnsembleSettings) -> Result<Self> {
         settings.check()?;
         Ok(Self {
-            update,
+            analysis,
             settings,
             ensemble: DMatrix::zeros(0, 0),
         })
     }
+}
 
-    /// The analysis of the ensemble `e` with `y` (before inflation and rotation).
-    pub(crate) fn update(
+impl Analysis for Update {
+    fn describe(&self) -> String {
+        match self {
+            Update::PerturbedObservations => "EnKF (perturbed obs.)",
+            Update::Etkf => "ETKF",
+            Update::Denkf => "DEnKF",
+        }
+        .into()
+    }
+
+    fn analyse(
         &self,
         e: &DMatrix<f64>,
         y: &[f64],
@@ -131,7 +159,7 @@ impl Enkf {
             // K = (C⁻¹ Y Aᵀ)ᵀ, C symmetric
             Ok(chol.solve(&(&yan * a.transpose())).transpose())
         };
-        let out = match self.update {
+        let out = match self {
             Update::PerturbedObservations => {
                 let k = gain()?;
                 let mut d = DMatrix::from_fn(p, members, |i, _| {
@@ -179,14 +207,6 @@ impl Enkf {
     }
 }
 
-/// Moves each member (column) of `e` one model step forward.
-pub(crate) fn forecast_members(e: &mut DMatrix<f64>, model: &dyn Dynamics, rng: &mut dyn RngCore) {
-    for mut col in e.column_iter_mut() {
-        let next = model.step(col.as_slice(), rng);
-        col.copy_from_slice(&next);
-    }
-}
-
 /// The ETKF's ensemble-space analysis of normalised anomalies `S = R^{-1/2} Y` (p × N) and
 /// innovation `d = R^{-1/2} δ`: with `G = Sᵀ S + (N−1) I = V Λ Vᵀ`, the weights of the mean
 /// `w = G⁻¹ Sᵀ d` and the symmetric transform `T = √(N−1) V Λ^{-1/2} Vᵀ` of the anomalies
@@ -209,7 +229,7 @@ pub(crate) fn transform(s: &DMatrix<f64>, d: &DVector<f64>) -> (DVector<f64>, DM
 
 /// `E ← μ1ᵀ + A Tᵀ` with `T = Q · inflation`, Q a random mean-preserving rotation when asked
 /// (DAPPER's `post_process`).
-pub(crate) fn inflate_and_rotate(
+fn inflate_and_rotate(
     e: &mut DMatrix<f64>,
     inflation: f64,
     rotate: bool,
@@ -272,15 +292,11 @@ pub fn mean_preserving_rotation(members: usize, rng: &mut dyn RngCore) -> Result
     Ok(q)
 }
 
-impl Filter for Enkf {
+impl<A: Analysis> Filter for EnsembleFilter<A> {
     fn describe(&self) -> String {
-        let name = match self.update {
-            Update::PerturbedObservations => "EnKF (perturbed obs.)",
-            Update::Etkf => "ETKF",
-            Update::Denkf => "DEnKF",
-        };
         format!(
-            "{name}, N = {}, inflation {}{}",
+            "{}, N = {}, inflation {}{}",
+            self.analysis.describe(),
             self.settings.ensemble,
             self.settings.inflation,
             if self.settings.rotate {
@@ -301,7 +317,10 @@ impl Filter for Enkf {
     }
 
     fn forecast(&mut self, model: &dyn Dynamics, rng: &mut dyn RngCore) -> Result<()> {
-        forecast_members(&mut self.ensemble, model, rng);
+        for mut col in self.ensemble.column_iter_mut() {
+            let next = model.step(col.as_slice(), rng);
+            col.copy_from_slice(&next);
+        }
         Ok(())
     }
 
@@ -312,7 +331,7 @@ impl Filter for Enkf {
         _model: &dyn Dynamics,
         rng: &mut dyn RngCore,
     ) -> Result<()> {
-        let mut e = self.update(&self.ensemble, y, observation, rng)?;
+        let mut e = self.analysis.analyse(&self.ensemble, y, observation, rng)?;
         inflate_and_rotate(&mut e, self.settings.inflation, self.settings.rotate, rng)?;
         self.ensemble = e;
         Ok(())
@@ -351,14 +370,8 @@ mod tests {
         let k = &p * h.transpose() * s.clone().try_inverse().unwrap();
         let mean = &mu + &k * (DVector::from_column_slice(&y) - &h * &mu);
         let cov = (DMatrix::identity(n, n) - &k * &h) * &p;
-        let settings = EnsembleSettings {
-            ensemble: members,
-            inflation: 1.0,
-            rotate: false,
-        };
         for update in [Update::Etkf, Update::Denkf, Update::PerturbedObservations] {
-            let f = Enkf::new(update, settings).unwrap();
-            let out = f.update(&e, &y, &obs, &mut rng).unwrap();
+            let out = update.analyse(&e, &y, &obs, &mut rng).unwrap();
             let m = out.column_mean();
             let dev = &out - &m * DMatrix::from_element(1, members, 1.0);
             let c = &dev * dev.transpose() / (members as f64 - 1.0);

@@ -12,12 +12,10 @@
 
 use nalgebra::{DMatrix, DVector};
 use rand::RngCore;
-use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use super::ensemble::{inflate_and_rotate, transform};
-use super::{Estimate, Filter, GaussianObservation, Prior};
-use crate::dynamics::Dynamics;
+use super::ensemble::{transform, Analysis, EnsembleFilter, EnsembleSettings};
+use super::GaussianObservation;
 use crate::{Error, Result};
 
 /// Weights below this are left out of a local analysis.
@@ -59,40 +57,49 @@ pub fn gaspari_cohn(d: f64, c: f64) -> f64 {
     }
 }
 
-/// The LETKF: an ensemble with a local ETKF analysis per site.
-pub struct Letkf {
-    settings: LetkfSettings,
-    /// The ensemble, one member per column (n × N).
-    ensemble: DMatrix<f64>,
+/// The LETKF's analysis: a local ETKF per site (its ensemble, forecasts, inflation and
+/// rotation are [`EnsembleFilter`]'s).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Localised {
+    /// Localisation radius in sites.
+    pub radius: f64,
 }
 
-impl Letkf {
-    /// An LETKF; an error for N < 2, an inflation below 1 or a radius that is not positive.
-    pub fn new(settings: LetkfSettings) -> Result<Self> {
-        super::ensemble::EnsembleSettings {
+/// The local ensemble transform Kalman filter.
+pub type Letkf = EnsembleFilter<Localised>;
+
+/// An LETKF; an error for N < 2, an inflation below 1 or a radius that is not positive.
+pub fn letkf(settings: LetkfSettings) -> Result<Letkf> {
+    if !(settings.radius.is_finite() && settings.radius > 0.0) {
+        return Err(Error::Invalid(format!(
+            "radius (the localisation length in sites) must be positive and finite, got {}",
+            settings.radius
+        )));
+    }
+    EnsembleFilter::new(
+        Localised {
+            radius: settings.radius,
+        },
+        EnsembleSettings {
             ensemble: settings.ensemble,
             inflation: settings.inflation,
             rotate: settings.rotate,
-        }
-        .check()?;
-        if !(settings.radius.is_finite() && settings.radius > 0.0) {
-            return Err(Error::Invalid(format!(
-                "radius (the localisation length in sites) must be positive and finite, got {}",
-                settings.radius
-            )));
-        }
-        Ok(Self {
-            settings,
-            ensemble: DMatrix::zeros(0, 0),
-        })
+        },
+    )
+}
+
+impl Analysis for Localised {
+    fn describe(&self) -> String {
+        format!("LETKF, radius {}", self.radius)
     }
 
     /// The local analyses of `e` with `y`, before inflation and rotation.
-    fn update(
+    fn analyse(
         &self,
         e: &DMatrix<f64>,
         y: &[f64],
         obs: &dyn GaussianObservation,
+        _rng: &mut dyn RngCore,
     ) -> Result<DMatrix<f64>> {
         let (n, members) = e.shape();
         let p = obs.len();
@@ -122,7 +129,7 @@ impl Letkf {
             s.row_mut(i).scale_mut(1.0 / sd);
         }
         let d = DVector::from_iterator(p, (0..p).map(|i| (y[i] - ybar[i]) / sigma[i]));
-        let half_width = self.settings.radius * (10.0f64 / 3.0).sqrt();
+        let half_width = self.radius * (10.0f64 / 3.0).sqrt();
         // the observations at each site, so that a local analysis visits only the sites within
         // the taper's support (cost O(n · support), not O(n · p))
         let mut at_site: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -180,59 +187,13 @@ impl Letkf {
     }
 }
 
-impl Filter for Letkf {
-    fn describe(&self) -> String {
-        format!(
-            "LETKF, N = {}, inflation {}, radius {}{}",
-            self.settings.ensemble,
-            self.settings.inflation,
-            self.settings.radius,
-            if self.settings.rotate {
-                ", rotated"
-            } else {
-                ""
-            }
-        )
-    }
-
-    fn initialise(&mut self, prior: &Prior, rng: &mut dyn RngCore) -> Result<()> {
-        let sd = prior.var.sqrt();
-        self.ensemble = DMatrix::from_fn(prior.mean.len(), self.settings.ensemble, |i, _| {
-            let z: f64 = StandardNormal.sample(&mut *rng);
-            prior.mean[i] + sd * z
-        });
-        Ok(())
-    }
-
-    fn forecast(&mut self, model: &dyn Dynamics, rng: &mut dyn RngCore) -> Result<()> {
-        super::ensemble::forecast_members(&mut self.ensemble, model, rng);
-        Ok(())
-    }
-
-    fn analyse(
-        &mut self,
-        y: &[f64],
-        observation: &dyn GaussianObservation,
-        _model: &dyn Dynamics,
-        rng: &mut dyn RngCore,
-    ) -> Result<()> {
-        let mut e = self.update(&self.ensemble, y, observation)?;
-        inflate_and_rotate(&mut e, self.settings.inflation, self.settings.rotate, rng)?;
-        self.ensemble = e;
-        Ok(())
-    }
-
-    fn estimate(&self) -> Estimate<'_> {
-        Estimate::Ensemble(&self.ensemble)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
+    use crate::methods::ensemble::Update;
     use crate::methods::PartialIdentity;
     use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
 
     #[test]
     fn the_taper_is_gaspari_cohn() {
@@ -263,28 +224,17 @@ mod tests {
         });
         let obs = PartialIdentity::every(n, 2, 0.5).unwrap();
         let y: Vec<f64> = (0..obs.len()).map(|j| 0.1 * j as f64).collect();
-        let letkf = Letkf::new(LetkfSettings {
-            ensemble: members,
-            inflation: 1.0,
-            rotate: false,
-            radius: 1e6,
-        })
-        .unwrap();
-        let local = letkf.update(&e, &y, &obs).unwrap();
-        let settings = EnsembleSettings {
-            ensemble: members,
-            inflation: 1.0,
-            rotate: false,
-        };
-        let etkf = Enkf::new(Update::Etkf, settings).unwrap();
-        let global = etkf.update(&e, &y, &obs, &mut rng).unwrap();
+        let local = Localised { radius: 1e6 }
+            .analyse(&e, &y, &obs, &mut rng)
+            .unwrap();
+        let global = Update::Etkf.analyse(&e, &y, &obs, &mut rng).unwrap();
         assert!((local - global).amax() < 1e-10);
     }
 
     #[test]
     fn bad_settings_are_named() {
         let err = |radius: f64| {
-            Letkf::new(LetkfSettings {
+            letkf(LetkfSettings {
                 ensemble: 7,
                 inflation: 1.04,
                 rotate: false,

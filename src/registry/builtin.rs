@@ -13,7 +13,7 @@ use crate::backend::DefaultBackend;
 use crate::blanket::TemporalWindow;
 use crate::guidance::{Dps, SdaGaussian};
 use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
-use crate::methods::letkf::Letkf;
+use crate::methods::letkf::letkf;
 use crate::methods::reference::{Climatology, Var3d};
 use crate::methods::var4d::Var4d;
 use crate::observe::{
@@ -223,7 +223,7 @@ inventory::submit! {
     MethodPlugin {
         name: "letkf",
         description: "local ETKF with Gaspari-Cohn R-localisation on a periodic 1-D domain (Hunt et al. 2007): ensemble, radius, inflation (1), rotate (false)",
-        build: |p| Ok(Box::new(Letkf::new(params(p)?)?)),
+        build: |p| Ok(Box::new(letkf(params(p)?)?)),
     }
 }
 
