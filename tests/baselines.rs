@@ -153,3 +153,34 @@ fn baseline_refuses_bad_input_by_name() {
     )));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The EnKS's filter is the ETKF (the augmented analysis leaves the newest ensemble as the
+/// ETKF's), and smoothing back over 4 cycles lowers the error of the same times: over 2 000
+/// cycles the smoothed RMSE is below 85% of the analysis RMSE (0.140 against 0.188 measured at
+/// 3 000 cycles), its spread within 20% of its RMSE.
+#[test]
+fn the_ensemble_smoother_is_the_etkf_plus_smoothing() {
+    let setup = Setup::named("sakov2008").unwrap();
+    let run_with = |method: &str, params: &str| {
+        let options = BaselineOptions {
+            method: method.into(),
+            params: params.into(),
+            cycles: 2000,
+            seed: 0,
+            ..BaselineOptions::default()
+        };
+        run(&setup, &options, |_| {}).unwrap()
+    };
+    let etkf = run_with("etkf", "ensemble = 24, inflation = 1.013");
+    let enks = run_with("enks", "ensemble = 24, inflation = 1.013, lag = 4");
+    assert!((etkf.analysis.rmse - enks.analysis.rmse).abs() < 1e-9);
+    let smoothed = enks.smoothed.expect("the smoother's scores");
+    assert!(
+        smoothed.rmse < 0.85 * enks.analysis.rmse,
+        "rmse_s {} against rmse_a {}",
+        smoothed.rmse,
+        enks.analysis.rmse
+    );
+    assert!((smoothed.spread / smoothed.rmse - 1.0).abs() < 0.2);
+    assert!(etkf.smoothed.is_none());
+}

@@ -141,4 +141,10 @@ fn print_row(result: &crate::experiments::baseline::BaselineRun, cycles: usize) 
         result.seconds,
         1e3 * result.seconds / result.cycles.len().max(1) as f64,
     );
+    if let Some(s) = &result.smoothed {
+        println!(
+            "smoothed (final, after the lag): rmse_s {:.4}, spread_s {:.4}",
+            s.rmse, s.spread
+        );
+    }
 }

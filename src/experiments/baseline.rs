@@ -113,6 +113,8 @@ pub struct BaselineRun {
     pub analysis: Scores,
     /// Mean forecast scores after the burn-in.
     pub forecast: Scores,
+    /// A smoother's mean smoothed scores after the burn-in (the cycles it finished).
+    pub smoothed: Option<Scores>,
     /// Analysis times averaged.
     pub averaged: usize,
     /// Of those, the analysis times whose RMSE exceeds the climatological spread (the error of
@@ -222,6 +224,10 @@ pub fn run(
         method: filter.describe(),
         analysis: summarise(kept.iter().map(|c| &c.analysis)),
         forecast: summarise(kept.iter().map(|c| &c.forecast)),
+        smoothed: kept
+            .iter()
+            .any(|c| c.smoothed.is_some())
+            .then(|| summarise(kept.iter().filter_map(|c| c.smoothed.as_ref()))),
         averaged: kept.len(),
         cycles: scores,
         seconds,
@@ -312,6 +318,8 @@ pub fn summary_json(run: &BaselineRun, cycles: usize, seed: u64) -> serde_json::
         "rmse_f": run.forecast.rmse,
         "spread_f": run.forecast.spread,
         "crps_a": a.crps,
+        "rmse_s": run.smoothed.as_ref().map(|s| s.rmse),
+        "spread_s": run.smoothed.as_ref().map(|s| s.spread),
         "coverage90_a": a.coverage90,
         "rank_histogram_a": a.ranks,
         "seconds": run.seconds,

@@ -109,6 +109,20 @@ impl<A: Analysis> EnsembleFilter<A> {
     }
 }
 
+impl<A> EnsembleFilter<A> {
+    /// Replaces the ensemble by an analysis made elsewhere (a smoother's, of the same shape),
+    /// then inflates and rotates it as after the filter's own analysis.
+    pub(crate) fn set_analysis(
+        &mut self,
+        mut e: DMatrix<f64>,
+        rng: &mut dyn RngCore,
+    ) -> Result<()> {
+        inflate_and_rotate(&mut e, self.settings.inflation, self.settings.rotate, rng)?;
+        self.ensemble = e;
+        Ok(())
+    }
+}
+
 impl Analysis for Update {
     fn describe(&self) -> String {
         match self {

@@ -8,6 +8,8 @@
 //!   perturbed observations (Burgers et al. 1998), the ETKF (symmetric square root, Bishop et
 //!   al. 2001; Hunt et al. 2007) with an optional mean-preserving random rotation, the DEnKF
 //!   (Sakov & Oke 2008) — each with multiplicative inflation.
+//! - [`enks`]: the ensemble Kalman smoother (Evensen & van Leeuwen 2000) over a lag of
+//!   observation cycles, with any of the global analyses.
 //! - [`letkf`]: the local ETKF (Hunt et al. 2007) with Gaspari–Cohn localisation on a periodic
 //!   1-D domain, its local analyses in parallel.
 //! - [`reference`]: the lower bounds — climatology and 3D-Var (Kalman analysis with a fixed
@@ -25,6 +27,7 @@ use rand::RngCore;
 use crate::dynamics::Dynamics;
 use crate::{Error, Result};
 
+pub mod enks;
 pub mod ensemble;
 pub mod letkf;
 pub mod reference;
@@ -180,6 +183,11 @@ pub trait Filter: Send {
     ) -> Result<()>;
     /// The current estimate.
     fn estimate(&self) -> Estimate<'_>;
+    /// For a smoother: the ensembles of past observation times that no later observation will
+    /// change any more, with their model steps, handed over once; a filter has none.
+    fn take_smoothed(&mut self) -> Vec<(usize, DMatrix<f64>)> {
+        Vec::new()
+    }
 }
 
 /// The scores of one observation time: of the forecast (before the analysis) and of the
@@ -192,6 +200,8 @@ pub struct CycleScores {
     pub forecast: Scores,
     /// Scores of the analysis estimate.
     pub analysis: Scores,
+    /// Scores of the smoothed estimate (a smoother's, once final).
+    pub smoothed: Option<Scores>,
 }
 
 /// The twin experiment a filter is run on: the truth `x_0 … x_K` (one state per model step)
@@ -247,7 +257,17 @@ pub fn assimilate(
             step: k,
             forecast,
             analysis,
+            smoothed: None,
         });
+        for (step, ensemble) in filter.take_smoothed() {
+            // the cycles are in step order: find the one of this step
+            if let Ok(i) = out.binary_search_by_key(&step, |c| c.step) {
+                out[i].smoothed = Some(scores::score(
+                    &Estimate::Ensemble(&ensemble),
+                    &twin.truth[step],
+                ));
+            }
+        }
         progress(k);
     }
     Ok(out)

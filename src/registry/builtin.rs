@@ -12,6 +12,7 @@ use super::{
 use crate::backend::DefaultBackend;
 use crate::blanket::TemporalWindow;
 use crate::guidance::{Dps, SdaGaussian};
+use crate::methods::enks::Enks;
 use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
 use crate::methods::letkf::letkf;
 use crate::methods::reference::{Climatology, Var3d};
@@ -216,6 +217,14 @@ inventory::submit! {
         name: "denkf",
         description: "deterministic EnKF (Sakov & Oke 2008): ensemble, inflation (1), rotate (false)",
         build: |p| Ok(Box::new(Enkf::new(Update::Denkf, params::<EnsembleSettings>(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "enks",
+        description: "ensemble Kalman smoother over lag observation cycles, ETKF analysis of the stacked ensembles (Evensen & van Leeuwen 2000): ensemble, lag, inflation (1), rotate (false)",
+        build: |p| Ok(Box::new(Enks::new(Update::Etkf, params(p)?)?)),
     }
 }
 

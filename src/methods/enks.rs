@@ -1,0 +1,171 @@
+//! The ensemble Kalman smoother (EnKS; Evensen & van Leeuwen 2000), as DAPPER writes it: the
+//! ensembles of the last `lag` observation times are stacked into one augmented state, and the
+//! filter's analysis of the newest observation — any global [`Analysis`]: perturbed
+//! observations, ETKF, DEnKF — updates the whole stack at once (the past states through their
+//! ensemble cross-covariances with the observed one). Inflation and rotation act on the newest
+//! ensemble only, before it joins the stack. An ensemble leaves the stack `lag` cycles after its own analysis, final: its
+//! scores are the smoother's (`rmse_s`).
+
+use std::collections::VecDeque;
+
+use nalgebra::DMatrix;
+use rand::RngCore;
+
+use super::ensemble::{Analysis, EnsembleFilter, EnsembleSettings, Update};
+use super::{Estimate, Filter, GaussianObservation, Prior};
+use crate::dynamics::Dynamics;
+use crate::{Error, Result};
+
+/// The settings of an [`Enks`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnksSettings {
+    /// Ensemble size N (≥ 2).
+    pub ensemble: usize,
+    /// Observation cycles smoothed back (≥ 1).
+    pub lag: usize,
+    /// Multiplicative inflation of the newest analysis anomalies (≥ 1).
+    #[serde(default = "one")]
+    pub inflation: f64,
+    /// Apply a random mean-preserving rotation to the newest analysis anomalies.
+    #[serde(default)]
+    pub rotate: bool,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The ensemble Kalman smoother over `lag` observation cycles.
+pub struct Enks {
+    filter: EnsembleFilter<Update>,
+    update: Update,
+    lag: usize,
+    /// Past observation times and their ensembles, oldest first (at most `lag`).
+    past: VecDeque<(usize, DMatrix<f64>)>,
+    /// Model steps since the start.
+    step: usize,
+    /// Ensembles that have left the stack, for [`Filter::take_smoothed`].
+    done: Vec<(usize, DMatrix<f64>)>,
+}
+
+impl Enks {
+    /// An EnKS with the `update` analysis; an error for N < 2, an inflation below 1 or a lag
+    /// of 0.
+    pub fn new(update: Update, settings: EnksSettings) -> Result<Self> {
+        if settings.lag == 0 {
+            return Err(Error::Invalid(
+                "lag (observation cycles smoothed back) must be at least 1".into(),
+            ));
+        }
+        let filter = EnsembleFilter::new(
+            update,
+            EnsembleSettings {
+                ensemble: settings.ensemble,
+                inflation: settings.inflation,
+                rotate: settings.rotate,
+            },
+        )?;
+        Ok(Self {
+            filter,
+            update,
+            lag: settings.lag,
+            past: VecDeque::new(),
+            step: 0,
+            done: Vec::new(),
+        })
+    }
+}
+
+/// An observation of the last of `blocks` stacked states of `n`: `H(x_last)`.
+struct Newest<'a> {
+    inner: &'a dyn GaussianObservation,
+    n: usize,
+    blocks: usize,
+}
+
+impl GaussianObservation for Newest<'_> {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn observe(&self, x: &[f64]) -> Vec<f64> {
+        self.inner.observe(&x[(self.blocks - 1) * self.n..])
+    }
+    fn sigma(&self) -> &[f64] {
+        self.inner.sigma()
+    }
+    fn jacobian(&self, x: &[f64]) -> DMatrix<f64> {
+        let offset = (self.blocks - 1) * self.n;
+        let h = self.inner.jacobian(&x[offset..]);
+        let mut out = DMatrix::zeros(h.nrows(), self.blocks * self.n);
+        out.columns_mut(offset, self.n).copy_from(&h);
+        out
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+impl Filter for Enks {
+    fn describe(&self) -> String {
+        format!("EnKS (lag {}), {}", self.lag, self.filter.describe())
+    }
+
+    fn initialise(&mut self, prior: &Prior, rng: &mut dyn RngCore) -> Result<()> {
+        self.past.clear();
+        self.done.clear();
+        self.step = 0;
+        self.filter.initialise(prior, rng)
+    }
+
+    fn forecast(&mut self, model: &dyn Dynamics, rng: &mut dyn RngCore) -> Result<()> {
+        self.step += 1;
+        self.filter.forecast(model, rng)
+    }
+
+    fn analyse(
+        &mut self,
+        y: &[f64],
+        observation: &dyn GaussianObservation,
+        _model: &dyn Dynamics,
+        rng: &mut dyn RngCore,
+    ) -> Result<()> {
+        let Estimate::Ensemble(current) = self.filter.estimate() else {
+            unreachable!("an ensemble filter's estimate is an ensemble")
+        };
+        let (n, members) = current.shape();
+        let blocks = self.past.len() + 1;
+        let mut stack = DMatrix::zeros(blocks * n, members);
+        for (b, (_, e)) in self.past.iter().enumerate() {
+            stack.rows_mut(b * n, n).copy_from(e);
+        }
+        stack.rows_mut((blocks - 1) * n, n).copy_from(current);
+        let newest = Newest {
+            inner: observation,
+            n,
+            blocks,
+        };
+        let updated = self.update.analyse(&stack, y, &newest, rng)?;
+        for (b, (_, e)) in self.past.iter_mut().enumerate() {
+            e.copy_from(&updated.rows(b * n, n));
+        }
+        let analysed = updated.rows((blocks - 1) * n, n).into_owned();
+        self.filter.set_analysis(analysed, rng)?;
+        // the newest analysis, inflated and rotated (as DAPPER keeps it), joins the stack
+        if let Estimate::Ensemble(e) = self.filter.estimate() {
+            self.past.push_back((self.step, e.clone()));
+        }
+        if self.past.len() > self.lag {
+            self.done.extend(self.past.pop_front());
+        }
+        Ok(())
+    }
+
+    fn estimate(&self) -> Estimate<'_> {
+        self.filter.estimate()
+    }
+
+    fn take_smoothed(&mut self) -> Vec<(usize, DMatrix<f64>)> {
+        std::mem::take(&mut self.done)
+    }
+}
