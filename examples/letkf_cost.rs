@@ -40,6 +40,7 @@ fn main() -> Result<()> {
             system_params: format!("n = {n}"),
             cycles,
             seed: 0,
+            ..BaselineOptions::default()
         };
         let r = run(&setup, &options, |_| {})?;
         let ms = 1e3 * r.seconds / r.cycles.len() as f64;

@@ -140,6 +140,24 @@ fn baseline_refuses_bad_input_by_name() {
         )),
         "lost track of the truth",
     );
+    // --observe changes the setup's observation, and refuses what it cannot mean
+    for (observe, needle) in [
+        ("sites = 0", "the stride must be in 1..=40"),
+        (
+            "every = 0",
+            "every (model steps between observations) must be at least 1",
+        ),
+        ("sigma = -1", "sigma must be positive and finite"),
+        ("evry = 2", "unknown field `evry`"),
+    ] {
+        fails_with(
+            &sda(&with(
+                &base,
+                &["--method", "climatology", "--observe", observe],
+            )),
+            needle,
+        );
+    }
     // --out keeps an earlier run unless --force
     ok(&sda(&with(&base, &["--method", "climatology", "--out", o])));
     assert!(out.join("cycles.csv").exists() && out.join("summary.json").exists());

@@ -30,6 +30,11 @@ pub struct BaselineArgs {
     /// setup on a larger ring).
     #[arg(long, default_value = "")]
     system_params: String,
+    /// The observation over the setup's, as a TOML inline table: `sites` (observe every
+    /// how many sites), `every` (every how many model steps), `sigma` (e.g. 'sites = 4,
+    /// every = 4' for every 4th site every 4th step).
+    #[arg(long, default_value = "")]
+    observe: String,
     /// Observation cycles (the setup's number by default: 10 000).
     #[arg(long)]
     cycles: Option<usize>,
@@ -73,7 +78,7 @@ impl BaselineArgs {
             }
             None => None,
         };
-        let steps = (cycles as u64).saturating_mul(setup.every as u64);
+        let steps = (cycles as u64).saturating_mul(setup.observing(&self.observe)?.every as u64);
         let bar = Progress::new(
             steps,
             &format!("{} on {}", self.method, setup.name),
@@ -85,6 +90,7 @@ impl BaselineArgs {
             method: self.method.clone(),
             params: self.params.clone(),
             system_params: self.system_params.clone(),
+            observe: self.observe.clone(),
             cycles,
             seed: self.seed,
         };

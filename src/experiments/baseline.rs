@@ -70,7 +70,35 @@ pub const SETUPS: &[Setup] = &[
     },
 ];
 
+/// `--observe`: the observation of a setup changed.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Observe {
+    sites: Option<usize>,
+    every: Option<usize>,
+    sigma: Option<f64>,
+}
+
 impl Setup {
+    /// This setup observed as `observe` says (a TOML inline table of `sites`, `every`, `sigma`;
+    /// empty keeps the setup's). The stride in sites is checked against the state when the
+    /// observation is built; `every` must be ≥ 1.
+    pub fn observing(&self, observe: &str) -> Result<Self> {
+        let o: Observe = registry::params(&parse_params(observe)?)
+            .map_err(|e| Error::Invalid(format!("--observe '{observe}': {e}")))?;
+        if o.every == Some(0) {
+            return Err(Error::Invalid(
+                "--observe: every (model steps between observations) must be at least 1".into(),
+            ));
+        }
+        Ok(Self {
+            sites: o.sites.unwrap_or(self.sites),
+            every: o.every.unwrap_or(self.every),
+            sigma: o.sigma.unwrap_or(self.sigma),
+            ..*self
+        })
+    }
+
     /// The setup named `name`, or an error listing them.
     pub fn named(name: &str) -> Result<Self> {
         SETUPS
@@ -138,6 +166,9 @@ pub struct BaselineOptions {
     pub params: String,
     /// System parameters over the setup's (e.g. `n = 1024` for a larger ring).
     pub system_params: String,
+    /// The observation over the setup's, as a TOML inline table: `sites` (every how many
+    /// sites), `every` (every how many model steps), `sigma`.
+    pub observe: String,
     /// Observation cycles.
     pub cycles: usize,
     /// Seed of the truth and the observations; the method draws from `seed + 1`.
@@ -159,6 +190,7 @@ pub fn run(
         base.extend(over);
     }
     let model = registry::build::<SystemPlugin>(setup.system.0, &system)?;
+    let setup = &setup.observing(&options.observe)?;
     let params = setup.method_params(method, &options.params)?;
     let mut filter = registry::build::<MethodPlugin>(method, &params)?;
     let n = model.state_dim();
