@@ -14,6 +14,7 @@
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::rk4::{self, VectorField};
 use crate::dynamics::{Dynamics, StateInfo, TangentLinear};
 use crate::{Error, Result};
 
@@ -84,8 +85,27 @@ impl Lorenz96 {
         Ok(())
     }
 
-    /// The vector field `f(x)_i = (x_{i+1} − x_{i−2}) x_{i−1} − x_i + F`, written into `out`.
-    pub fn drift(&self, x: &[f64], out: &mut [f64]) {
+    /// One classical RK4 step of size Δt: the deterministic part `M(x)` of the transition.
+    pub fn rk4(&self, x: &[f64]) -> Vec<f64> {
+        rk4::step(self, x, self.dt)
+    }
+
+    /// The tangent-linear model of one RK4 step: `M'(x) dx`, the derivative of [`rk4`](Self::rk4)
+    /// at `x` in the direction `dx`.
+    pub fn tangent_linear(&self, x: &[f64], dx: &[f64]) -> Vec<f64> {
+        rk4::tangent_linear(self, x, dx, self.dt)
+    }
+
+    /// The adjoint of one RK4 step: `M'(x)ᵀ λ`, the transpose of
+    /// [`tangent_linear`](Self::tangent_linear) at `x`.
+    pub fn adjoint(&self, x: &[f64], lambda: &[f64]) -> Vec<f64> {
+        rk4::adjoint(self, x, lambda, self.dt)
+    }
+}
+
+impl VectorField for Lorenz96 {
+    /// `f(x)_i = (x_{i+1} − x_{i−2}) x_{i−1} − x_i + F`.
+    fn drift(&self, x: &[f64], out: &mut [f64]) {
         let n = x.len();
         for i in 0..n {
             let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
@@ -93,9 +113,8 @@ impl Lorenz96 {
         }
     }
 
-    /// The Jacobian of the vector field at `x` applied to `v`:
     /// `(J v)_i = (v_{i+1} − v_{i−2}) x_{i−1} + (x_{i+1} − x_{i−2}) v_{i−1} − v_i`.
-    fn jacobian_times(x: &[f64], v: &[f64], out: &mut [f64]) {
+    fn jacobian_times(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
         let n = x.len();
         for i in 0..n {
             let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
@@ -103,90 +122,13 @@ impl Lorenz96 {
         }
     }
 
-    /// The transposed Jacobian at `x` applied to `w`:
     /// `(Jᵀ w)_j = x_{j−2} w_{j−1} − x_{j+1} w_{j+2} + (x_{j+2} − x_{j−1}) w_{j+1} − w_j`.
-    fn jacobian_transpose_times(x: &[f64], w: &[f64], out: &mut [f64]) {
+    fn jacobian_transpose_times(&self, x: &[f64], w: &[f64], out: &mut [f64]) {
         let n = x.len();
         for j in 0..n {
             let (jp1, jp2, jm1, jm2) = ((j + 1) % n, (j + 2) % n, (j + n - 1) % n, (j + n - 2) % n);
             out[j] = x[jm2] * w[jm1] - x[jp1] * w[jp2] + (x[jp2] - x[jm1]) * w[jp1] - w[j];
         }
-    }
-
-    /// The four RK4 stage points `x, x + h/2 k1, x + h/2 k2, x + h k3` and the result
-    /// `x + h/6 (k1 + 2 k2 + 2 k3 + k4)`.
-    fn stages(&self, x: &[f64]) -> ([Vec<f64>; 4], Vec<f64>) {
-        let (n, h) = (x.len(), self.dt);
-        let mut k = vec![0.0; n];
-        let mut points: [Vec<f64>; 4] = [x.to_vec(), vec![0.0; n], vec![0.0; n], vec![0.0; n]];
-        let mut out = x.to_vec();
-        for (s, (shift, weight)) in [(0.5, 1.0), (0.5, 2.0), (1.0, 2.0), (0.0, 1.0)]
-            .into_iter()
-            .enumerate()
-        {
-            self.drift(&points[s], &mut k);
-            for i in 0..n {
-                out[i] += h / 6.0 * weight * k[i];
-            }
-            if s < 3 {
-                for i in 0..n {
-                    points[s + 1][i] = x[i] + shift * h * k[i];
-                }
-            }
-        }
-        (points, out)
-    }
-
-    /// One classical RK4 step of size Δt: the deterministic part `M(x)` of the transition.
-    pub fn rk4(&self, x: &[f64]) -> Vec<f64> {
-        self.stages(x).1
-    }
-
-    /// The tangent-linear model of one RK4 step: `M'(x) dx`, the derivative of [`rk4`](Self::rk4)
-    /// at `x` in the direction `dx`.
-    pub fn tangent_linear(&self, x: &[f64], dx: &[f64]) -> Vec<f64> {
-        let (n, h) = (x.len(), self.dt);
-        let (points, _) = self.stages(x);
-        let mut dk = vec![0.0; n];
-        let mut u = dx.to_vec();
-        let mut out = dx.to_vec();
-        for (s, (shift, weight)) in [(0.5, 1.0), (0.5, 2.0), (1.0, 2.0), (0.0, 1.0)]
-            .into_iter()
-            .enumerate()
-        {
-            Self::jacobian_times(&points[s], &u, &mut dk);
-            for i in 0..n {
-                out[i] += h / 6.0 * weight * dk[i];
-                u[i] = dx[i] + shift * h * dk[i];
-            }
-        }
-        out
-    }
-
-    /// The adjoint of one RK4 step: `M'(x)ᵀ λ`, the transpose of
-    /// [`tangent_linear`](Self::tangent_linear) at `x` (reverse mode through the four stages).
-    pub fn adjoint(&self, x: &[f64], lambda: &[f64]) -> Vec<f64> {
-        let (n, h) = (x.len(), self.dt);
-        let (points, _) = self.stages(x);
-        // adjoints of the stage slopes k1..k4 from the output's weights h/6 · (1, 2, 2, 1)
-        let mut k_bar: [Vec<f64>; 4] =
-            [1.0, 2.0, 2.0, 1.0].map(|w| lambda.iter().map(|l| h / 6.0 * w * l).collect());
-        let mut out = lambda.to_vec();
-        let mut u_bar = vec![0.0; n];
-        // stage s evaluated J_s at x + shift_s · h · k_{s−1}: its input adjoint flows to x and
-        // to the previous slope
-        for (s, shift) in [(3usize, 1.0), (2, 0.5), (1, 0.5), (0, 0.0)] {
-            Self::jacobian_transpose_times(&points[s], &k_bar[s], &mut u_bar);
-            for i in 0..n {
-                out[i] += u_bar[i];
-            }
-            if s > 0 {
-                for i in 0..n {
-                    k_bar[s - 1][i] += shift * h * u_bar[i];
-                }
-            }
-        }
-        out
     }
 }
 

@@ -5,5 +5,6 @@ pub mod kolmogorov;
 pub mod linear_gaussian;
 pub mod lorenz63;
 pub mod lorenz96;
+pub mod rk4;
 
 pub use crate::dynamics::Dynamics;
