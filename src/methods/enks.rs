@@ -25,15 +25,11 @@ pub struct EnksSettings {
     /// Observation cycles smoothed back (≥ 1).
     pub lag: usize,
     /// Multiplicative inflation of the newest analysis anomalies (≥ 1).
-    #[serde(default = "one")]
+    #[serde(default = "super::ensemble::no_inflation")]
     pub inflation: f64,
     /// Apply a random mean-preserving rotation to the newest analysis anomalies.
     #[serde(default)]
     pub rotate: bool,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 /// The ensemble Kalman smoother over `lag` observation cycles.

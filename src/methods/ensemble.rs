@@ -40,14 +40,15 @@ pub struct EnsembleSettings {
     /// Ensemble size N (≥ 2).
     pub ensemble: usize,
     /// Multiplicative inflation of the analysis anomalies (≥ 1; 1 is none).
-    #[serde(default = "one")]
+    #[serde(default = "no_inflation")]
     pub inflation: f64,
     /// Apply a random mean-preserving rotation to the analysis anomalies.
     #[serde(default)]
     pub rotate: bool,
 }
 
-fn one() -> f64 {
+/// The default inflation factor of every ensemble method: 1, none.
+pub(crate) fn no_inflation() -> f64 {
     1.0
 }
 

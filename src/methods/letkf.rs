@@ -28,17 +28,13 @@ pub struct LetkfSettings {
     /// Ensemble size N (≥ 2).
     pub ensemble: usize,
     /// Multiplicative inflation of the analysis anomalies (≥ 1).
-    #[serde(default = "one")]
+    #[serde(default = "super::ensemble::no_inflation")]
     pub inflation: f64,
     /// Apply a random mean-preserving rotation to the analysis anomalies.
     #[serde(default)]
     pub rotate: bool,
     /// Localisation radius in sites (> 0): the Gaspari–Cohn half-width is `√(10/3) · radius`.
     pub radius: f64,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 /// The Gaspari–Cohn taper (eq. 4.10 of Gaspari & Cohn 1999) at distance `d` with half-width `c`:
