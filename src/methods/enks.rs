@@ -35,7 +35,6 @@ pub struct EnksSettings {
 /// The ensemble Kalman smoother over `lag` observation cycles.
 pub struct Enks {
     filter: EnsembleFilter<Update>,
-    update: Update,
     lag: usize,
     /// Past observation times and their ensembles, oldest first (at most `lag`).
     past: VecDeque<(usize, DMatrix<f64>)>,
@@ -64,7 +63,6 @@ impl Enks {
         )?;
         Ok(Self {
             filter,
-            update,
             lag: settings.lag,
             past: VecDeque::new(),
             step: 0,
@@ -141,7 +139,7 @@ impl Filter for Enks {
             n,
             blocks,
         };
-        let updated = self.update.analyse(&stack, y, &newest, rng)?;
+        let updated = self.filter.analysis().analyse(&stack, y, &newest, rng)?;
         for (b, (_, e)) in self.past.iter_mut().enumerate() {
             e.copy_from(&updated.rows(b * n, n));
         }

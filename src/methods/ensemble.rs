@@ -111,6 +111,11 @@ impl<A: Analysis> EnsembleFilter<A> {
 }
 
 impl<A> EnsembleFilter<A> {
+    /// The filter's analysis.
+    pub(crate) fn analysis(&self) -> &A {
+        &self.analysis
+    }
+
     /// Replaces the ensemble by an analysis made elsewhere (a smoother's, of the same shape),
     /// then inflates and rotates it as after the filter's own analysis.
     pub(crate) fn set_analysis(

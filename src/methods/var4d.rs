@@ -103,7 +103,8 @@ impl Var4d {
     }
 }
 
-/// The cost of one window, for the minimiser.
+/// The window of one analysis: its trajectory from a control and the normalised residual at
+/// its end (the outer loops' linearisation; its full cost is the tests' oracle).
 struct WindowCost<'a> {
     model: &'a dyn TangentLinear,
     observation: &'a dyn GaussianObservation,
@@ -142,39 +143,6 @@ impl WindowCost<'_> {
             .zip(self.observation.sigma())
             .map(|((h, y), s)| (h - y) / s)
             .collect()
-    }
-}
-
-impl CostFunction for WindowCost<'_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, w: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
-        let states = self.trajectory(w);
-        let r = self.residual(states.last().expect("states"));
-        Ok(0.5 * w.iter().map(|v| v * v).sum::<f64>() + 0.5 * r.iter().map(|v| v * v).sum::<f64>())
-    }
-}
-
-impl Gradient for WindowCost<'_> {
-    type Param = Vec<f64>;
-    type Gradient = Vec<f64>;
-    fn gradient(&self, w: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
-        let states = self.trajectory(w);
-        let last = states.last().expect("states");
-        let r = self.residual(last);
-        let scaled = DVector::from_iterator(
-            r.len(),
-            r.iter().zip(self.observation.sigma()).map(|(v, s)| v / s),
-        );
-        // λ_s = Hᵀ R^{-1/2} r, then back through the window with the adjoint model
-        let mut lambda = (self.observation.jacobian(last).transpose() * scaled)
-            .as_slice()
-            .to_vec();
-        for x in states[..self.steps].iter().rev() {
-            lambda = self.model.adjoint(x, &lambda);
-        }
-        let g = DVector::from_column_slice(w) + self.b_half * DVector::from_vec(lambda);
-        Ok(g.as_slice().to_vec())
     }
 }
 
@@ -394,6 +362,42 @@ mod tests {
     use crate::methods::PartialIdentity;
     use crate::systems::lorenz96::Lorenz96;
     use rand::SeedableRng;
+
+    // the full non-linear window cost and its adjoint gradient: the oracle of the incremental
+    // cost the analysis minimises
+    impl CostFunction for WindowCost<'_> {
+        type Param = Vec<f64>;
+        type Output = f64;
+        fn cost(&self, w: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
+            let states = self.trajectory(w);
+            let r = self.residual(states.last().expect("states"));
+            Ok(0.5 * w.iter().map(|v| v * v).sum::<f64>()
+                + 0.5 * r.iter().map(|v| v * v).sum::<f64>())
+        }
+    }
+
+    impl Gradient for WindowCost<'_> {
+        type Param = Vec<f64>;
+        type Gradient = Vec<f64>;
+        fn gradient(&self, w: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+            let states = self.trajectory(w);
+            let last = states.last().expect("states");
+            let r = self.residual(last);
+            let scaled = DVector::from_iterator(
+                r.len(),
+                r.iter().zip(self.observation.sigma()).map(|(v, s)| v / s),
+            );
+            // λ_s = Hᵀ R^{-1/2} r, then back through the window with the adjoint model
+            let mut lambda = (self.observation.jacobian(last).transpose() * scaled)
+                .as_slice()
+                .to_vec();
+            for x in states[..self.steps].iter().rev() {
+                lambda = self.model.adjoint(x, &lambda);
+            }
+            let g = DVector::from_column_slice(w) + self.b_half * DVector::from_vec(lambda);
+            Ok(g.as_slice().to_vec())
+        }
+    }
 
     /// The adjoint gradients of the window cost and of the incremental cost against central
     /// finite differences.
