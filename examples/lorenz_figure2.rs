@@ -85,6 +85,7 @@ fn figure2(args: Args) -> sda::Result<()> {
         len: lorenz::EVAL_LEN,
         samples: args.samples,
         steps: args.steps,
+        grid: Default::default(),
         particles: args.particles,
         filter_burn_in: evaluate::FILTER_BURN_IN,
         progress: true,

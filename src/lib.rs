@@ -78,12 +78,14 @@ mod book {
         Lorenz = "lorenz.md",
         KolmogorovSolver = "kolmogorov_solver.md",
         KolmogorovAssimilation = "kolmogorov_assimilation.md",
+        CalibratedSampling = "calibrated_sampling.md",
         Baselines = "baselines.md",
         Traits = "traits.md",
         CustomObservation = "custom_observation.md",
         CustomSystem = "custom_system.md",
         CustomBlanket = "custom_blanket.md",
         CustomSampler = "custom_sampler.md",
+        CustomGuidance = "custom_guidance.md",
         Reference = "reference.md",
         Summary = "SUMMARY.md",
     );
@@ -110,9 +112,11 @@ pub mod prelude {
     pub use crate::backend::{default_device, DefaultBackend, NoiseSource};
     pub use crate::blanket::{MarkovBlanket, TemporalWindow};
     pub use crate::dynamics::Dynamics;
-    pub use crate::guidance::{Dps, Guidance, Guided, SdaGaussian};
+    pub use crate::guidance::{Dps, Guidance, GuidancePoint, Guided, Mmps, SdaGaussian};
     pub use crate::observe::{ops::Pick, ObservationModel};
-    pub use crate::sampler::{sample, PredictorCorrector, SampleOptions, Sampler};
+    pub use crate::sampler::{
+        sample, Corrector, Ddim, Heun, PredictorCorrector, SampleOptions, Sampler, TimeGrid,
+    };
     pub use crate::schedule::{NoiseSchedule, VpCosine, VpExp, VpLinear};
     pub use crate::score::{Composed, EpsilonModel, LocalScore};
     pub use crate::{Error, Result, TrajectoryShape};

@@ -34,6 +34,7 @@ fn oracle_run(observation_params: &str, len: usize) -> NamedRun {
     NamedRun {
         observation: ("pick".into(), parse_params(observation_params).unwrap()),
         guidance: None,
+        prior: Default::default(),
         blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
         sampler: ("ddim".into(), parse_params("").unwrap()),
         schedule: ("vp-cosine".into(), parse_params("").unwrap()),
@@ -158,7 +159,7 @@ fn unknown_plugin_names_list_the_known_ones() {
         "{msg}"
     );
     let err = registry::find::<SamplerPlugin>("euler").err().unwrap();
-    assert!(err.to_string().contains("ddim, pc"), "{err}");
+    assert!(err.to_string().contains("ddim, ddpm, heun, pc"), "{err}");
 }
 
 #[test]
@@ -254,7 +255,8 @@ fn sampler_law_refuses_a_stochastic_step() {
     // Langevin corrections are neither deterministic nor affine (their step τ / mean(ε²) even
     // divides by zero at the probe x = 0): refused, naming the sampler
     let pc = PredictorCorrector::new(1, 0.25).unwrap();
-    let err = sampler_law::<DefaultBackend>(&eps, &pc, shape, 256, &device).unwrap_err();
+    let err = sampler_law::<DefaultBackend>(&eps, &pc, shape, 256, Default::default(), &device)
+        .unwrap_err();
     assert!(
         err.to_string().contains("deterministic step affine"),
         "{err}"

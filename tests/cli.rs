@@ -183,18 +183,20 @@ fn each_command_keeps_its_own_defaults_in_the_shared_groups() {
     // the sampling group is one generic type; each command's instance has its own defaults
     let help = |command: &str| ok(&sda(&[command, "--help"]));
     let samples = |text: &str| {
+        // the option's help, up to the next option
         text.lines()
             .skip_while(|l| !l.trim_start().starts_with("--samples"))
-            .nth(1)
-            .unwrap()
-            .to_string()
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with('-'))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     assert!(samples(&help("oracle")).contains("[default: 1024]"));
     assert!(samples(&help("assimilate")).contains("[default: 128]"));
     assert!(help("oracle").contains(
-        "[default for `pc`: \"corrections = 1, tau = 0.25\"; any other sampler gets only its own defaults]"
+        "[default for `pc`: \"corrections = 1\"; any other sampler gets only its own defaults]"
     ));
-    assert!(help("assimilate").contains("[default for `pc`: \"corrections = 2, tau = 0.25\""));
+    assert!(help("assimilate").contains("[default for `pc`: \"corrections = 2\""));
 }
 
 #[test]

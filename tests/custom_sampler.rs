@@ -69,8 +69,15 @@ fn dpm_solver_2_is_second_order_and_ddim_first_order() {
         let p = OracleProblem::with_schedule::<B>(oracle_observation(), schedule(name), 0, &device)
             .unwrap();
         let error = |sampler: &dyn Sampler<B>, steps: usize| {
-            let law =
-                sampler_law::<B>(&p.posterior_epsilon, sampler, p.shape(), steps, &device).unwrap();
+            let law = sampler_law::<B>(
+                &p.posterior_epsilon,
+                sampler,
+                p.shape(),
+                steps,
+                Default::default(),
+                &device,
+            )
+            .unwrap();
             variance_error(&p, &law)
         };
         let ddim = PredictorCorrector::ddim();
@@ -128,6 +135,7 @@ fn dpm_solver_2_samples_by_name_follow_their_law() {
                 parse_params("states = [0, 5, 10, 15], components = [0], sigma = 0.1").unwrap(),
             ),
             guidance: guidance.clone(),
+            prior: Default::default(),
             blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
             sampler: ("dpm-solver-2".into(), parse_params("").unwrap()),
             schedule: ("vp-cosine".into(), parse_params("").unwrap()),
@@ -137,13 +145,22 @@ fn dpm_solver_2_samples_by_name_follow_their_law() {
                 steps,
                 seed: 5,
                 progress: false,
+                ..Default::default()
             },
             problem_seed: 0,
         })
         .unwrap();
         assert_eq!(row.sampler, "DPM-Solver-2");
         assert_eq!(row.evaluations, 2 * steps);
-        let law = sampler_law::<B>(eps, &DpmSolver2, p.shape(), steps, &device).unwrap();
+        let law = sampler_law::<B>(
+            eps,
+            &DpmSolver2,
+            p.shape(),
+            steps,
+            Default::default(),
+            &device,
+        )
+        .unwrap();
         let var: Vec<f64> = law.1.diagonal().iter().copied().collect();
         let cmp = MomentComparison::new(&row.draws.0, law.0.as_slice(), &var).unwrap();
         let (lo, hi) = cmp.variance_ratio_range(None);

@@ -328,7 +328,6 @@ proptest! {
     ) {
         use nalgebra::SymmetricEigen;
         use sda::experiments::oracle::ddim_law;
-        use sda::sampler::time_grid;
         let device = default_device();
         let schedule: Arc<dyn NoiseSchedule> = match which {
             0 => Arc::new(VpCosine::default()),
@@ -345,7 +344,7 @@ proptest! {
         let a = eig.eigenvectors.transpose() * &mean;
         let mut my = DVector::<f64>::zeros(6);
         let mut vy = DVector::<f64>::from_element(6, 1.0);
-        for (t, t_next) in time_grid(steps) {
+        for (t, t_next) in sda::sampler::TimeGrid::Uniform.steps(schedule.as_ref(), steps) {
             let (r, c) = PredictorCorrector::predictor_coefficients(schedule.as_ref(), t, t_next);
             let (mu, sigma) = (schedule.mu(t), schedule.sigma(t));
             for j in 0..6 {

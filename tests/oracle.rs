@@ -26,6 +26,7 @@ fn opts(samples: usize, seed: u64) -> SampleOptions {
         steps: 256,
         seed,
         progress: false,
+        ..Default::default()
     }
 }
 
@@ -152,6 +153,7 @@ fn ddim_samples_follow_their_exact_law_under_every_schedule() {
                 parse_params("states = [0, 5, 10, 15], components = [0], sigma = 0.1").unwrap(),
             ),
             guidance: None,
+            prior: Default::default(),
             blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
             sampler: ("ddim".into(), parse_params("").unwrap()),
             schedule: (name.into(), parse_params("").unwrap()),

@@ -22,6 +22,7 @@ fn custom_observation_runs_by_name_and_matches_the_oracle() {
             parse_params("every = 3, sigma = 0.1").unwrap(),
         ),
         guidance,
+        prior: Default::default(),
         blanket: ("temporal-window".into(), parse_params("k = 2").unwrap()),
         sampler: (
             "pc".into(),
@@ -34,6 +35,7 @@ fn custom_observation_runs_by_name_and_matches_the_oracle() {
             steps: 256,
             seed: 5,
             progress: false,
+            ..Default::default()
         },
         problem_seed: 4,
     };

@@ -158,6 +158,10 @@ pub struct SamplingArgs<D: Defaults> {
     /// Reverse-diffusion steps.
     #[arg(long, default_value = D::STEPS)]
     pub steps: usize,
+    /// How the steps are spaced in t: uniform (the paper's), log-snr (uniform in
+    /// ln(μ/σ)), edm (the ρ = 7 power grid of Karras et al. in σ/μ) or edm:RHO.
+    #[arg(long, default_value = "uniform")]
+    pub time_grid: crate::sampler::TimeGrid,
     /// Seed of the observation noise, the sampler and (in `evaluate`) the particle filters.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -46,7 +46,7 @@ pub struct AssimilateArgs {
 impl Defaults for AssimilateArgs {
     const OBSERVATION: (&'static str, &'static str) = ("lo", "");
     const GUIDANCE: (&'static str, &'static str) = ("sda", "gamma = 0.03");
-    const SAMPLER: (&'static str, &'static str) = ("pc", "corrections = 2, tau = 0.25");
+    const SAMPLER: (&'static str, &'static str) = ("pc", "corrections = 2");
     const SAMPLES: &'static str = "128";
     const STEPS: &'static str = "256";
 }
@@ -72,6 +72,7 @@ impl AssimilateArgs {
             len: self.len,
             samples: self.sampling.samples,
             steps: self.sampling.steps,
+            grid: self.sampling.time_grid,
             seed: self.sampling.seed,
             out: self.out,
         };
@@ -150,6 +151,7 @@ struct Assimilation {
     sampler: (String, toml::Value),
     samples: usize,
     steps: usize,
+    grid: crate::sampler::TimeGrid,
     seed: u64,
     out: String,
 }
@@ -175,6 +177,7 @@ impl Assimilation {
         SampleOptions {
             samples: self.samples,
             steps: self.steps,
+            grid: self.grid,
             seed: self.seed.wrapping_add(1),
             progress: true,
         }
@@ -299,6 +302,8 @@ impl Assimilation {
             "sampler": sampler.describe(),
             "samples": a.samples, "steps": a.steps, "seed": a.seed,
             "evaluations": report.evaluations, "seconds": report.seconds,
+            "forwards_per_sample": report.passes_per_sample().0,
+            "vjps_per_sample": report.passes_per_sample().1,
             "expected_log_likelihood": loglik, "expected_log_prior": logprior,
             "magnitude_ratio": magnitude,
             "diverged": magnitude > crate::metrics::DIVERGENCE_FACTOR,
@@ -359,12 +364,13 @@ impl Assimilation {
             |v| format!("{v:.1}"),
         );
         println!(
-            "{} samples in {:.1} s ({} network evaluations); E[log p(y|x)] = {loglik:.2}, \
+            "{} samples in {:.1} s ({} ε evaluations: {}); E[log p(y|x)] = {loglik:.2}, \
              E[log p(x_2:L|x_1)] = {logprior_text}\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, \
              trajectories.png",
             a.samples,
             report.seconds,
             report.evaluations,
+            passes_text(report),
             out.display()
         );
         refuse_divergence(magnitude, &out)
@@ -395,6 +401,8 @@ impl Assimilation {
             "sampler": sampler.describe(),
             "samples": a.samples, "steps": a.steps, "seed": a.seed,
             "evaluations": report.evaluations, "seconds": report.seconds,
+            "forwards_per_sample": report.passes_per_sample().0,
+            "vjps_per_sample": report.passes_per_sample().1,
             "residual_std": residual, "sigma_y": sigma,
             "magnitude_ratio": magnitude,
             "diverged": magnitude > crate::metrics::DIVERGENCE_FACTOR,
@@ -434,13 +442,20 @@ impl Assimilation {
             ),
         )?;
         println!(
-            "{} samples in {:.1} s ({} network evaluations); residual std of A(x) − y {residual:.4} \
+            "{} samples in {:.1} s ({} ε evaluations: {}); residual std of A(x) − y {residual:.4} \
              (σ_y = {sigma})\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, vorticity.png",
             a.samples,
             report.seconds,
             report.evaluations,
+            passes_text(report),
             out.display()
         );
         refuse_divergence(magnitude, &out)
     }
+}
+
+/// The network passes of a run, per sample, for its summary line.
+fn passes_text(report: &crate::sampler::SampleReport) -> String {
+    let (forwards, vjps) = report.passes_per_sample();
+    format!("{forwards:.0} forwards + {vjps:.0} VJPs per sample")
 }

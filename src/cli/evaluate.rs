@@ -96,6 +96,7 @@ impl EvaluateArgs {
             len,
             samples,
             steps,
+            grid: sampling.time_grid,
             particles,
             filter_burn_in,
             progress: true,

@@ -16,6 +16,10 @@ pub struct OracleArgs {
     // `exact` samples the exact posterior ε instead of a guidance's
     #[command(flatten)]
     guidance: GuidanceArgs<Self>,
+    /// The prior ε that the guidance is applied to: `exact` (the whole trajectory's, closed
+    /// form) or `composed` (Algorithm 2's composition of the analytic local score).
+    #[arg(long, value_enum, default_value = "composed")]
+    prior: oracle::OraclePrior,
     #[command(flatten)]
     blanket: BlanketArgs,
     #[command(flatten)]
@@ -39,7 +43,7 @@ impl Defaults for OracleArgs {
         "states = [0, 5, 10, 15], components = [0], sigma = 0.1",
     );
     const GUIDANCE: (&'static str, &'static str) = ("sda", "gamma = 0.01");
-    const SAMPLER: (&'static str, &'static str) = ("pc", "corrections = 1, tau = 0.25");
+    const SAMPLER: (&'static str, &'static str) = ("pc", "corrections = 1");
     const SAMPLES: &'static str = "1024";
     const STEPS: &'static str = "256";
     const EXACT_GUIDANCE: bool = true;
@@ -62,6 +66,7 @@ impl OracleArgs {
             let run = NamedRun {
                 observation: self.observation.named()?,
                 guidance: guidance.clone(),
+                prior: self.prior,
                 blanket: self.blanket.clone().named(2)?,
                 sampler: self.sampling.sampler(&self.sampler, c)?,
                 schedule: (self.schedule.clone(), parse_params(&self.schedule_params)?),
@@ -69,6 +74,7 @@ impl OracleArgs {
                 options: SampleOptions {
                     samples: self.sampling.samples,
                     steps: self.sampling.steps,
+                    grid: self.sampling.time_grid,
                     seed: seed.wrapping_add(100),
                     progress: true,
                 },

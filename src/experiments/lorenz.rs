@@ -143,6 +143,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         len: EVAL_LEN,
         samples: settings.samples,
         steps: settings.steps,
+        grid: Default::default(),
         particles: settings.particles,
         filter_burn_in: crate::experiments::evaluate::FILTER_BURN_IN,
         progress: settings.progress,

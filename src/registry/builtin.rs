@@ -11,7 +11,7 @@ use super::{
 };
 use crate::backend::DefaultBackend;
 use crate::blanket::TemporalWindow;
-use crate::guidance::{Dps, SdaGaussian};
+use crate::guidance::{Dps, Mmps, SdaGaussian};
 use crate::methods::enks::Enks;
 use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
 use crate::methods::letkf::letkf;
@@ -21,7 +21,7 @@ use crate::observe::{
     ops::{Pick, PickConfig},
     ObservationModel,
 };
-use crate::sampler::PredictorCorrector;
+use crate::sampler::{Ddim, Heun, PredictorCorrector};
 use crate::schedule::{check_eta, VpCosine, VpExp, VpLinear};
 use crate::{Result, TrajectoryShape};
 
@@ -50,22 +50,35 @@ inventory::submit! {
 inventory::submit! {
     SamplerPlugin {
         name: "pc",
-        description: "predictor-corrector, Algorithm 4: corrections (C, default 0), tau (default 0.25)",
-        build: |p| {
-            let c: PredictorCorrector = params(p)?;
-            Ok(Box::new(PredictorCorrector::new(c.corrections, c.tau)?))
-        },
+        description: "predictor-corrector, Algorithm 4: corrections (C, default 0), tau (default 0.25), corrector = langevin (paper) | diagonal (calibrated; tau default 0.1) | renoise",
+        build: |p| Ok(Box::new(params::<PredictorCorrector>(p)?.checked()?)),
     }
 }
 
 inventory::submit! {
     SamplerPlugin {
         name: "ddim",
-        description: "deterministic DDIM / exponential integrator (predictor only, C = 0)",
+        description: "DDIM / exponential integrator (Algorithm 4's predictor): eta (default 0; 1 is DDPM)",
+        build: |p| Ok(Box::new(Ddim::new(params::<Ddim>(p)?.eta)?)),
+    }
+}
+
+inventory::submit! {
+    SamplerPlugin {
+        name: "ddpm",
+        description: "ancestral DDPM (DDIM with eta = 1)",
         build: |p| {
             let NoParams {} = params(p)?;
-            Ok(Box::new(PredictorCorrector::ddim()))
+            Ok(Box::new(Ddim::new(1.0)?))
         },
+    }
+}
+
+inventory::submit! {
+    SamplerPlugin {
+        name: "heun",
+        description: "Heun's second-order probability-flow ODE solver (EDM), 2 evaluations per step",
+        build: |p| Ok(Box::new(params::<Heun>(p)?)),
     }
 }
 
@@ -98,6 +111,14 @@ inventory::submit! {
         name: "sda",
         description: "Algorithm 3: v = Sigma_y + (sigma/mu)^2 gamma: gamma",
         build: |p| Ok(Box::new(SdaGaussian::new(params::<SdaGaussian>(p)?.gamma)?)),
+    }
+}
+
+inventory::submit! {
+    GuidancePlugin {
+        name: "mmps",
+        description: "moment matching, N(y | A x_hat, Sigma_y + A V A^T) with Tweedie's V, by CG: iterations (default 2)",
+        build: |p| Ok(Box::new(Mmps::new(params::<Mmps>(p)?.iterations)?)),
     }
 }
 

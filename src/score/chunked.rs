@@ -8,7 +8,7 @@
 use burn::tensor::{backend::Backend, Tensor};
 use rayon::prelude::*;
 
-use super::EpsilonModel;
+use super::{EpsilonModel, Passes};
 use crate::schedule::NoiseSchedule;
 use crate::Result;
 
@@ -62,5 +62,9 @@ where
             .map(|x| self.inner.epsilon(x, t))
             .collect();
         Tensor::cat(out, 0)
+    }
+
+    fn passes(&self) -> Option<Passes> {
+        self.inner.passes()
     }
 }

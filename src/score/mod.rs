@@ -43,6 +43,22 @@ pub trait EpsilonModel<B: Backend> {
     fn check_shape(&self, len: usize, dim: usize) -> Result<()>;
     /// ε on trajectories `[N, L, D]` at time `t`, same shape out.
     fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3>;
+    /// The network passes made so far, summed over trajectories, for a model that counts them
+    /// (a guided posterior, [`crate::guidance::Guided`]); `None` (the default) for a model whose
+    /// every evaluation is one forward of each trajectory.
+    fn passes(&self) -> Option<Passes> {
+        None
+    }
+}
+
+/// Network passes, summed over trajectories: forwards, and vector–Jacobian products (reverse
+/// passes through the network, each following a forward).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Passes {
+    /// Network forwards.
+    pub forwards: u64,
+    /// Reverse passes (VJPs).
+    pub vjps: u64,
 }
 
 /// The score of a long trajectory composed from a local score and a blanket (**Algorithm 2**):
@@ -138,6 +154,9 @@ macro_rules! forward_epsilon {
             }
             fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
                 (**self).epsilon(x_t, t)
+            }
+            fn passes(&self) -> Option<Passes> {
+                (**self).passes()
             }
         }
     )*};

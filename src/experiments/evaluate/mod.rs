@@ -82,6 +82,8 @@ pub struct EvaluateSettings {
     pub samples: usize,
     /// Reverse steps (256 in the paper).
     pub steps: usize,
+    /// How the steps are spaced in t (uniform in the paper).
+    pub grid: crate::sampler::TimeGrid,
     /// Particles of each particle filter.
     pub particles: usize,
     /// Transitions of the system from its initial prior before the filter's first state
@@ -172,6 +174,10 @@ pub struct EvaluateRow {
     /// compares samplers); 0 for the particle filter.
     #[serde(default)]
     pub evaluations: usize,
+    /// Network forwards and VJPs per SDA sample ([`crate::sampler::SampleReport::passes`]);
+    /// `(0, 0)` for the particle filter and in rows saved before passes were counted.
+    #[serde(default)]
+    pub passes: (f64, f64),
     /// Whether the method's trajectories diverged: their largest magnitude exceeds
     /// [`DIVERGENCE_FACTOR`](crate::metrics::DIVERGENCE_FACTOR) times the reference particle
     /// filter's ([`crate::metrics::diverged`]). Rows saved before this check read as `false`.
@@ -284,6 +290,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         stats: stats(&second, 1.0)?,
         seconds: bpf_seconds,
         evaluations: 0,
+        passes: (0.0, 0.0),
         diverged: crate::metrics::diverged(&second, &reference),
     }];
     let mut samples = Vec::new();
@@ -297,6 +304,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             &SampleOptions {
                 samples: settings.samples,
                 steps: settings.steps,
+                grid: settings.grid,
                 seed: base.wrapping_add(7 + index as u64),
                 progress: settings.progress,
             },
@@ -309,6 +317,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             stats: stats(&x, ratio)?,
             seconds: report.seconds,
             evaluations: report.evaluations,
+            passes: report.passes_per_sample(),
             diverged: crate::metrics::diverged(&x, &reference),
         });
         samples.push(x);

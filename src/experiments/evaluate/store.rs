@@ -173,7 +173,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         settings.samples,
         settings.steps
     );
-    let fingerprint = serde_json::json!({
+    let mut fingerprint = serde_json::json!({
         "title": title,
         "prior": settings.prior,
         "system": scenario.system.name(),
@@ -191,6 +191,11 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         "indices": selection.indices,
         "shard": selection.shard.to_string(),
     });
+    // recorded only when not the paper's uniform grid, so that evaluations written before
+    // grids were a choice resume
+    if settings.grid != crate::sampler::TimeGrid::Uniform {
+        fingerprint["grid"] = settings.grid.to_string().into();
+    }
     let _lock = crate::data::lock::FolderLock::acquire(out, "evaluation")?;
     let settings_path = out.join("settings.json");
     let rows_path = out.join("rows.jsonl");

@@ -29,6 +29,8 @@ pub struct MethodSummary {
     pub seconds: f64,
     /// ε evaluations per SDA sample (0 for the BPF′).
     pub evaluations: usize,
+    /// Network forwards and VJPs per SDA sample (the largest over its rows).
+    pub passes: (f64, f64),
 }
 
 /// Per method (BPF′ first, then the SDA samplers in the order their rows first appear) the
@@ -55,6 +57,9 @@ pub fn medians(rows: &[EvaluateRow]) -> Vec<MethodSummary> {
                 },
                 seconds: sel.iter().map(|r| r.seconds).sum::<f64>() / sel.len() as f64,
                 evaluations: sel.iter().map(|r| r.evaluations).max().unwrap_or(0),
+                passes: sel.iter().fold((0.0, 0.0), |(f, v), r| {
+                    (f64::max(f, r.passes.0), f64::max(v, r.passes.1))
+                }),
             }
         })
         .collect()
@@ -90,14 +95,20 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         "E[log p(y|x)]",
         "E[log p(x_2:L|x_1)]",
         "ε evals",
+        "forwards + VJPs per sample",
         "s per run",
     ]);
-    s.push_str("|---|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     for m in medians(rows) {
         let label = method_label(m.sampler.as_deref(), "BPF′ (second filter)");
-        let evaluations = match m.sampler {
-            None => "–".to_string(),
-            Some(_) => m.evaluations.to_string(),
+        let (evaluations, passes) = match m.sampler {
+            None => ("–".to_string(), "–".to_string()),
+            // rows saved before passes were counted
+            Some(_) if m.passes == (0.0, 0.0) => (m.evaluations.to_string(), "–".to_string()),
+            Some(_) => (
+                m.evaluations.to_string(),
+                format!("{:.0} + {:.0}", m.passes.0, m.passes.1),
+            ),
         };
         s.push_str(&row(&[
             label,
@@ -105,6 +116,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
             fixed_or_scientific(m.medians.log_likelihood, 2),
             fixed_or_scientific(m.medians.log_prior, 1),
             evaluations,
+            passes,
             format!("{:.1}", m.seconds),
         ]));
     }

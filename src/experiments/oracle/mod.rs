@@ -8,12 +8,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use nalgebra::{DMatrix, DVector};
+use burn::tensor::backend::AutodiffBackend;
 use rand::{rngs::StdRng, SeedableRng};
 
+mod law;
+mod quickstart;
+
+pub use law::{ddim_law, sampler_law, SAMPLER_LAW_MAX_DIM};
+pub use quickstart::{quickstart, Quickstart, QuickstartMethod};
+
 use crate::backend::{from_host, to_host, DefaultBackend, NoiseSource};
-use crate::blanket::{MarkovBlanket, TemporalWindow};
+use crate::blanket::MarkovBlanket;
 use crate::dynamics::Dynamics;
 use crate::guidance::{Guidance, Guided};
 use crate::metrics::MomentComparison;
@@ -21,10 +26,10 @@ use crate::observe::{linear_matrix, ops::Pick, ObservationModel};
 use crate::registry::{
     self, BlanketPlugin, GuidancePlugin, ObservationPlugin, SamplerPlugin, SchedulePlugin,
 };
-use crate::sampler::{sample, time_grid, PredictorCorrector, SampleOptions, Sampler};
+use crate::sampler::{sample, SampleOptions, SampleReport, Sampler};
 use crate::schedule::{NoiseSchedule, VpCosine};
 use crate::score::gaussian::GaussianEpsilon;
-use crate::score::{Composed, EpsilonModel};
+use crate::score::Composed;
 use crate::systems::linear_gaussian::{split_by_state, LinearGaussian};
 use crate::{Error, Result, TrajectoryShape};
 
@@ -169,13 +174,33 @@ impl<O> OracleProblem<O> {
     ) -> Result<OracleRow> {
         let start = Instant::now();
         let (x, report) = sample(&self.posterior_epsilon, sampler, self.shape(), opts, device)?;
-        self.row(
-            "exact posterior ε",
-            sampler.describe(),
-            x,
-            report.evaluations,
-            start,
-        )
+        self.row("exact posterior ε", sampler.describe(), x, &report, start)
+    }
+
+    /// Samples the posterior with the **exact prior** ε of the whole trajectory (the
+    /// linear-Gaussian chain's, in closed form) guided by `guidance`: what remains against the
+    /// exact posterior is the guidance's approximation and the sampler's error, without
+    /// Algorithm 2's.
+    pub fn run_guided_exact_prior<B, G>(
+        &self,
+        guidance: G,
+        sampler: &dyn Sampler<B>,
+        opts: &SampleOptions,
+        device: &B::Device,
+    ) -> Result<OracleRow>
+    where
+        B: AutodiffBackend,
+        G: Guidance<B>,
+        O: ObservationModel<B>,
+    {
+        let start = Instant::now();
+        let label = format!("{} + exact prior", guidance.describe());
+        let prior = self
+            .system
+            .prior_epsilon(self.shape().len, self.schedule.clone())?;
+        let posterior = Guided::new(prior, &self.observation, &self.y, guidance, device)?;
+        let (x, report) = sample(&posterior, sampler, self.shape(), opts, device)?;
+        self.row(&label, sampler.describe(), x, &report, start)
     }
 
     /// Samples the posterior with SDA: the analytic local score of a `(2k+1)`-state window,
@@ -198,7 +223,7 @@ impl<O> OracleProblem<O> {
         let label = format!("{} + {}", guidance.describe(), blanket.describe());
         let posterior = self.guided_epsilon(blanket, guidance, device)?;
         let (x, report) = sample(&posterior, sampler, self.shape(), opts, device)?;
-        self.row(&label, sampler.describe(), x, report.evaluations, start)
+        self.row(&label, sampler.describe(), x, &report, start)
     }
 
     /// SDA's approximate posterior ε: the analytic local score of a `(2k+1)`-state window,
@@ -231,7 +256,7 @@ impl<O> OracleProblem<O> {
         method: &str,
         sampler: String,
         x: burn::tensor::Tensor<B, 3>,
-        evaluations: usize,
+        report: &SampleReport,
         start: Instant,
     ) -> Result<OracleRow> {
         let n = x.dims()[0];
@@ -247,106 +272,12 @@ impl<O> OracleProblem<O> {
             var_ratio_min: var_min,
             var_ratio_max: var_max,
             var_ratio_observed: (obs_min, obs_max),
-            evaluations,
+            evaluations: report.evaluations,
+            passes: report.passes_per_sample(),
             seconds: start.elapsed().as_secs_f64(),
             draws: Draws(draws),
         })
     }
-}
-
-/// The largest trajectory size `L·D` [`sampler_law`] accepts: it takes each step on `L·D + 2`
-/// points and multiplies dense `L·D × L·D` matrices at every step.
-pub const SAMPLER_LAW_MAX_DIM: usize = 2048;
-
-/// The exact law of deterministic DDIM samples (Algorithm 4's predictor alone, C = 0): the
-/// [`sampler_law`] of [`PredictorCorrector::ddim`]. For a noise model `eps` that is **affine**
-/// in `x(t)` — the exact Gaussian ε, Algorithm 2's composition of it, and SDA guidance
-/// (Algorithm 3) with a linear A all are — each step `x ← r x + c (E_t x + f_t)` is affine,
-/// so the samples are exactly Gaussian. This separates a method's bias, noise-free, from what
-/// sampling adds to it: the law is what infinitely many DDIM samples would give.
-pub fn ddim_law<B: Backend>(
-    eps: &dyn EpsilonModel<B>,
-    shape: TrajectoryShape,
-    steps: usize,
-    device: &B::Device,
-) -> Result<(DVector<f64>, DMatrix<f64>)> {
-    sampler_law(eps, &PredictorCorrector::ddim(), shape, steps, device)
-}
-
-/// The exact law of the samples of any **deterministic** `sampler` whose step is affine in
-/// `x(t)` — DDIM, or a higher-order ODE solver, with an affine `eps` (see [`ddim_law`]) — on
-/// [`sample`]'s time grid from `x(1) ~ N(0, I)`: each step `x ← M_s x + b_s` maps the mean and
-/// covariance as `m ← M_s m + b_s`, `P ← M_s P M_sᵀ`, from `m = 0`, `P = I`.
-///
-/// `M_s` and `b_s` are read off the step itself, taken on 0 and on the `L·D` unit vectors (one
-/// batch); the same batch holds one more point at which affinity is checked (to 1e-3 of the
-/// step's move, above float rounding), so a step that is not affine (DPS's ε, Langevin
-/// corrections, any injected noise) is an error rather than a wrong law.
-pub fn sampler_law<B: Backend>(
-    eps: &dyn EpsilonModel<B>,
-    sampler: &dyn Sampler<B>,
-    shape: TrajectoryShape,
-    steps: usize,
-    device: &B::Device,
-) -> Result<(DVector<f64>, DMatrix<f64>)> {
-    if steps == 0 {
-        return Err(Error::Invalid("the sampler law needs steps ≥ 1".into()));
-    }
-    let p = shape.len * shape.dim;
-    if p > SAMPLER_LAW_MAX_DIM {
-        return Err(Error::Invalid(format!(
-            "the sampler law propagates a dense {p}×{p} covariance; it is meant for small \
-             problems (L·D ≤ {SAMPLER_LAW_MAX_DIM})"
-        )));
-    }
-    eps.check_shape(shape.len, shape.dim)?;
-    // probe rows (row-major): 0, the unit vectors, then a spread-out check point
-    let check: Vec<f64> = (0..p).map(|j| ((j + 1) as f64 * 0.7).sin()).collect();
-    let mut probes = vec![0.0; (p + 2) * p];
-    for j in 0..p {
-        probes[(j + 1) * p + j] = 1.0;
-    }
-    probes[(p + 1) * p..].copy_from_slice(&check);
-    let probes = from_host::<B, 3>(&probes, [p + 2, shape.len, shape.dim], device);
-    let check_point = DVector::from_column_slice(&check);
-    let mut noise = NoiseSource::new(0);
-    let mut mean = DVector::zeros(p);
-    let mut cov = DMatrix::identity(p, p);
-    for (t, t_next) in time_grid(steps) {
-        let next = to_host(sampler.step(eps, probes.clone(), t, t_next, &mut noise));
-        if next.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Invalid(format!(
-                "the sampler law needs a deterministic step affine in x(t); at t = {t:.4} the \
-                 step of {} is not finite at the probe points (0 and the unit vectors)",
-                sampler.describe()
-            )));
-        }
-        let next = DMatrix::from_row_slice(p + 2, p, &next);
-        let b = next.row(0).transpose();
-        let mut m = DMatrix::zeros(p, p);
-        for j in 0..p {
-            m.set_column(j, &(next.row(j + 1).transpose() - &b));
-        }
-        let predicted = &m * &check_point + &b;
-        let actual = next.row(p + 1).transpose();
-        // relative to the size of the step's move, which is small with many steps (a step
-        // near the identity would hide a non-affine ε: its increment is c·ε with c ≈
-        // 1/steps), above the float rounding of the step's output
-        let moved = (&actual - &check_point).amax().max(b.amax());
-        let rounding = 1e-5 * actual.amax().max(1.0);
-        let off = (&predicted - &actual).amax();
-        if off > 1e-3 * moved + rounding {
-            return Err(Error::Invalid(format!(
-                "the sampler law needs a deterministic step affine in x(t) (an affine ε and no \
-                 injected noise); at t = {t:.4} the step of {} is not (off by {off:.3e} at a \
-                 check point)",
-                sampler.describe(),
-            )));
-        }
-        mean = &m * mean + b;
-        cov = &m * cov * m.transpose();
-    }
-    Ok((mean, cov))
 }
 
 /// One line of the oracle table.
@@ -368,6 +299,8 @@ pub struct OracleRow {
     pub var_ratio_observed: (f64, f64),
     /// ε evaluations.
     pub evaluations: usize,
+    /// Network forwards and VJPs per sample.
+    pub passes: (f64, f64),
     /// Wall-clock seconds.
     pub seconds: f64,
     /// The samples themselves (`N × L·D`, row-major).
@@ -388,8 +321,9 @@ impl std::fmt::Debug for Draws {
 pub fn format_table<'a>(rows: impl IntoIterator<Item = &'a OracleRow>) -> String {
     use crate::experiments::markdown::row;
     let mut s = String::from(
-        "| ε | sampler | N | max \\|Δmean\\|/std | var ratio min | var ratio max | var ratio observed \
-         | ε evals | s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| ε | sampler | N | largest mean error / std | var ratio min | var ratio max | var ratio \
+         observed | ε evals | forwards + VJPs per sample | s |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         s += &row(&[
@@ -404,6 +338,7 @@ pub fn format_table<'a>(rows: impl IntoIterator<Item = &'a OracleRow>) -> String
                 r.var_ratio_observed.0, r.var_ratio_observed.1
             ),
             r.evaluations.to_string(),
+            format!("{:.0} + {:.0}", r.passes.0, r.passes.1),
             format!("{:.1}", r.seconds),
         ]);
     }
@@ -417,6 +352,8 @@ pub struct NamedRun {
     pub observation: (String, toml::Value),
     /// Guidance plugin name and parameters; `None` samples with the exact posterior ε.
     pub guidance: Option<(String, toml::Value)>,
+    /// The prior ε the guidance is applied to.
+    pub prior: OraclePrior,
     /// Blanket plugin name and parameters.
     pub blanket: (String, toml::Value),
     /// Schedule plugin name and parameters (`vp-cosine` is the paper's).
@@ -429,6 +366,17 @@ pub struct NamedRun {
     pub options: SampleOptions,
     /// Seed of the true trajectory and of y.
     pub problem_seed: u64,
+}
+
+/// The prior ε of a guided oracle run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OraclePrior {
+    /// The exact prior ε of the whole trajectory (closed form).
+    Exact,
+    /// The analytic local score of a `2k+1`-state window composed by the blanket
+    /// (Algorithm 2): what SDA samples with a trained network in its place.
+    #[default]
+    Composed,
 }
 
 /// Runs a [`NamedRun`] on [`DefaultBackend`].
@@ -449,145 +397,19 @@ pub fn run_named(run: &NamedRun) -> Result<OracleRow> {
         None => problem.run_exact(sampler.as_ref(), &run.options, &device),
         Some((name, p)) => {
             let guidance = registry::build::<GuidancePlugin>(name, p)?;
-            let blanket = registry::build::<BlanketPlugin>(&run.blanket.0, &run.blanket.1)?;
-            problem.run_guided(blanket, guidance, sampler.as_ref(), &run.options, &device)
-        }
-    }
-}
-
-/// The methods of the quickstart table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuickstartMethod {
-    /// The exact posterior ε.
-    Exact,
-    /// SDA: analytic local score k = 2, Algorithm 2, Algorithm 3 with γ = 1e-2.
-    Sda,
-    /// DPS (ζ = 1) on the same composed prior.
-    Dps,
-}
-
-/// The quickstart comparison: exact-ε sampler, SDA (k = 2, γ = 1e-2) and DPS (ζ = 1), each
-/// with C ∈ `corrections` Langevin corrections (τ = 0.25), on the fixed oracle. Runs are
-/// independent and spread over the available cores; each has its own seed, so the table does
-/// not depend on the number of threads.
-pub fn quickstart(
-    samples: usize,
-    steps: usize,
-    seed: u64,
-    corrections: &[usize],
-    progress: bool,
-) -> Result<Quickstart> {
-    use crate::guidance::{Dps, SdaGaussian};
-    use crate::sampler::PredictorCorrector;
-    use rayon::prelude::*;
-    let device = crate::backend::default_device();
-    let problem = OracleProblem::new::<DefaultBackend>(oracle_observation(), seed, &device)?;
-    let jobs: Vec<(usize, QuickstartMethod)> = corrections
-        .iter()
-        .flat_map(|&c| {
-            [
-                QuickstartMethod::Exact,
-                QuickstartMethod::Sda,
-                QuickstartMethod::Dps,
-            ]
-            .map(|m| (c, m))
-        })
-        .collect();
-    let bar = crate::progress::Progress::new(
-        jobs.len() as u64,
-        "oracle",
-        "runs",
-        "oracle runs [{bar:30}] {pos}/{len}, ETA {eta}",
-        progress,
-    );
-    let rows = jobs
-        .par_iter()
-        .map(|&(c, method)| {
-            let device = crate::backend::default_device();
-            let sampler = PredictorCorrector::new(c, 0.25)?;
-            let opts = SampleOptions {
-                samples,
-                steps,
-                seed: seed.wrapping_add(100 + c as u64),
-                progress: false,
-            };
-            let row = match method {
-                QuickstartMethod::Exact => {
-                    problem.run_exact::<DefaultBackend>(&sampler, &opts, &device)
+            match run.prior {
+                OraclePrior::Exact => problem.run_guided_exact_prior(
+                    guidance,
+                    sampler.as_ref(),
+                    &run.options,
+                    &device,
+                ),
+                OraclePrior::Composed => {
+                    let (name, p) = &run.blanket;
+                    let blanket = registry::build::<BlanketPlugin>(name, p)?;
+                    problem.run_guided(blanket, guidance, sampler.as_ref(), &run.options, &device)
                 }
-                QuickstartMethod::Sda => problem.run_guided::<DefaultBackend, _, _>(
-                    TemporalWindow::new(2)?,
-                    SdaGaussian::new(1e-2)?,
-                    &sampler,
-                    &opts,
-                    &device,
-                ),
-                QuickstartMethod::Dps => problem.run_guided::<DefaultBackend, _, _>(
-                    TemporalWindow::new(2)?,
-                    Dps { zeta: 1.0 },
-                    &sampler,
-                    &opts,
-                    &device,
-                ),
-            };
-            bar.inc(1);
-            Ok((c, method, row?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    bar.finish();
-    Ok(Quickstart { problem, rows })
-}
-
-/// The quickstart's problem and its rows `(C, method, row)`, in table order.
-pub struct Quickstart {
-    /// The oracle problem (truth, y, exact posterior).
-    pub problem: OracleProblem<Pick>,
-    /// One row per (C, method).
-    pub rows: Vec<(usize, QuickstartMethod, OracleRow)>,
-}
-
-impl Quickstart {
-    /// The rows alone.
-    pub fn table(&self) -> String {
-        format_table(self.rows.iter().map(|r| &r.2))
-    }
-
-    /// Writes the posterior marginals of the SDA run with the most corrections up to 2 against
-    /// the Kalman smoother as a PNG.
-    pub fn figure(&self, path: &std::path::Path) -> Result<()> {
-        let Some((c, _, row)) = self
-            .rows
-            .iter()
-            .filter(|r| r.1 == QuickstartMethod::Sda && r.0 <= 2)
-            .max_by_key(|r| r.0)
-        else {
-            return Err(Error::Invalid("no SDA run with C ≤ 2 to plot".into()));
-        };
-        let p = &self.problem;
-        let shape = p.shape();
-        let pick = &p.observation;
-        let std = ObservationModel::<DefaultBackend>::noise_std(pick);
-        let observations = pick
-            .states()
-            .iter()
-            .flat_map(|&s| pick.components().iter().map(move |&c| (s, c)))
-            .zip(p.y.iter().zip(&std))
-            .map(|((s, c), (&v, &sd))| (s, c, v, sd))
-            .collect();
-        crate::plot::posterior_png(
-            path,
-            &crate::plot::PosteriorFigure {
-                title: format!("Linear-Gaussian oracle: SDA (k = 2, C = {c}) vs Kalman smoother"),
-                len: shape.len,
-                dim: shape.dim,
-                reference_mean: &p.posterior_mean,
-                reference_var: &p.posterior_var,
-                reference_label: "Kalman-RTS",
-                draws: &row.draws.0,
-                method_label: "SDA",
-                truth: &p.truth,
-                observations,
-            },
-        )
+            }
+        }
     }
 }

@@ -2,7 +2,20 @@
 //! sampling loop.
 //!
 //! A [`Sampler`] defines only how one reverse step `t → t'` is taken; [`sample`] owns the loop,
-//! the time grid, seeding, the progress bar and the diagnostics, so every sampler gets them.
+//! the time grid ([`TimeGrid`]), seeding, the progress bar, the cost accounting and the
+//! diagnostics, so every sampler gets them. Built in: the paper's predictor–corrector with the
+//! Langevin or the re-noising corrector (`predictor_corrector.rs`), DDIM/DDPM (`ddim.rs`) and
+//! Heun's second-order solver (`heun.rs`).
+
+pub mod ddim;
+pub mod grid;
+pub mod heun;
+pub mod predictor_corrector;
+
+pub use ddim::Ddim;
+pub use grid::TimeGrid;
+pub use heun::Heun;
+pub use predictor_corrector::{Corrector, PredictorCorrector};
 
 use std::time::Instant;
 
@@ -11,8 +24,7 @@ use burn::tensor::Tensor;
 
 use crate::backend::{to_host, NoiseSource};
 use crate::progress::Progress;
-use crate::schedule::NoiseSchedule;
-use crate::score::EpsilonModel;
+use crate::score::{EpsilonModel, Passes};
 use crate::{Error, Result, TrajectoryShape};
 
 /// One reverse step of a diffusion sampler in ε-space.
@@ -32,110 +44,6 @@ pub trait Sampler<B: Backend> {
     fn describe(&self) -> String;
 }
 
-/// Predictor–corrector sampling (**Algorithm 4**).
-///
-/// Predictor (exponential integrator, DDIM for VP; paper eq. 16): with `r = μ(t')/μ(t)`,
-/// `x ← r x + (σ(t') − r σ(t)) ε(x, t)`.
-///
-/// Corrector, `C` times at `t'` (Langevin Monte Carlo, paper eq. 17, in ε-space): `z ~ N(0, I)`,
-/// `ε = ε(x, t')`, `δ = τ / mean(ε²)` per trajectory, `x ← x − σ(t') (δ ε + √(2δ) z)` —
-/// i.e. `x ← x + δ' s + √(2δ') z` with `δ' = σ(t')² δ`.
-///
-/// With `C = 0` this is deterministic DDIM. A Langevin corrector with finite τ is biased where
-/// the posterior is much narrower than σ(t') (tightly observed coordinates); this is measured by
-/// the oracle table, not hidden.
-#[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PredictorCorrector {
-    /// Number of Langevin corrections C per step.
-    #[serde(default)]
-    pub corrections: usize,
-    /// Langevin step scale τ (0.25 for Lorenz, 0.5 for Kolmogorov in the paper).
-    #[serde(default = "default_tau")]
-    pub tau: f64,
-}
-
-fn default_tau() -> f64 {
-    0.25
-}
-
-impl PredictorCorrector {
-    /// `C` corrections of scale τ > 0 (τ is unused when C = 0).
-    pub fn new(corrections: usize, tau: f64) -> Result<Self> {
-        if corrections > 0 && !(tau.is_finite() && tau > 0.0) {
-            return Err(Error::Invalid(format!(
-                "corrector scale tau must be positive, got {tau}"
-            )));
-        }
-        Ok(Self { corrections, tau })
-    }
-
-    /// Plain DDIM: the predictor alone (C = 0).
-    pub fn ddim() -> Self {
-        Self {
-            corrections: 0,
-            tau: default_tau(),
-        }
-    }
-
-    /// The predictor's coefficients `(r, c)` of the step `t → t'`:
-    /// `x(t') = r x(t) + c ε(x(t), t)`, `r = μ(t')/μ(t)`, `c = σ(t') − r σ(t)`.
-    pub fn predictor_coefficients(schedule: &dyn NoiseSchedule, t: f64, t_next: f64) -> (f64, f64) {
-        let r = schedule.mu(t_next) / schedule.mu(t);
-        (r, schedule.sigma(t_next) - r * schedule.sigma(t))
-    }
-}
-
-impl<B: Backend> Sampler<B> for PredictorCorrector {
-    fn step(
-        &self,
-        eps: &dyn EpsilonModel<B>,
-        x: Tensor<B, 3>,
-        t: f64,
-        t_next: f64,
-        noise: &mut NoiseSource,
-    ) -> Tensor<B, 3> {
-        let schedule = eps.schedule();
-        let (r, coef) = Self::predictor_coefficients(schedule, t, t_next);
-        let e = eps.epsilon(x.clone(), t);
-        let mut x = x * r + e * coef;
-        let sigma = schedule.sigma(t_next);
-        for _ in 0..self.corrections {
-            let [n, l, d] = x.dims();
-            let z = noise.normal::<B, 3>([n, l, d], &x.device());
-            let e = eps.epsilon(x.clone(), t_next);
-            let mean_sq = e.clone().powi_scalar(2).mean_dim(2).mean_dim(1);
-            let delta = mean_sq.recip() * self.tau;
-            let step = e * delta.clone() + z * (delta * 2.0).sqrt();
-            x = x - step * sigma;
-        }
-        x
-    }
-
-    fn evaluations_per_step(&self) -> usize {
-        1 + self.corrections
-    }
-
-    fn describe(&self) -> String {
-        if self.corrections == 0 {
-            "DDIM (C=0)".into()
-        } else {
-            format!("PC (C={}, tau={})", self.corrections, self.tau)
-        }
-    }
-}
-
-/// The time grid of [`sample`]: `steps` steps `(t, t')` between evenly spaced times
-/// `1 = t_0 > t_1 > … > t_S = 0`.
-pub fn time_grid(steps: usize) -> impl Iterator<Item = (f64, f64)> {
-    (0..steps).map(move |s| {
-        (
-            1.0 - s as f64 / steps as f64,
-            1.0 - (s + 1) as f64 / steps as f64,
-        )
-    })
-}
-
 /// The most network evaluations one sampling run may take per sample (steps × the sampler's
 /// evaluations per step): beyond, a run would take days (e.g. `corrections = 1e12`).
 pub const MAX_EVALUATIONS: usize = 1_000_000_000;
@@ -149,8 +57,10 @@ const DIVERGENCE_CHECK: usize = 16;
 pub struct SampleOptions {
     /// Number of trajectories N.
     pub samples: usize,
-    /// Number of reverse steps S (evenly spaced times 1 = t_0 > … > t_S = 0).
+    /// Number of reverse steps S (times 1 = t_0 > … > t_S = 0 spaced by `grid`).
     pub steps: usize,
+    /// How the steps are spaced in t.
+    pub grid: TimeGrid,
     /// Seed of the initial noise and of every corrector draw.
     pub seed: u64,
     /// Show a progress bar on stderr.
@@ -162,6 +72,7 @@ impl Default for SampleOptions {
         Self {
             samples: 1,
             steps: 256,
+            grid: TimeGrid::Uniform,
             seed: 0,
             progress: false,
         }
@@ -173,10 +84,23 @@ impl Default for SampleOptions {
 pub struct SampleReport {
     /// ε evaluations (network calls on the whole batch).
     pub evaluations: usize,
+    /// Network passes, summed over the trajectories (a guided ε counts its forwards and VJPs;
+    /// an unguided one a forward per trajectory and evaluation).
+    pub passes: Passes,
+    /// Number of trajectories drawn.
+    pub samples: usize,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// Per-step diagnostics `(t, μ(t), σ(t))`.
     pub steps: Vec<(f64, f64, f64)>,
+}
+
+impl SampleReport {
+    /// Network forwards and VJPs per sample.
+    pub fn passes_per_sample(&self) -> (f64, f64) {
+        let n = self.samples.max(1) as f64;
+        (self.passes.forwards as f64 / n, self.passes.vjps as f64 / n)
+    }
 }
 
 /// Draws `opts.samples` trajectories of `shape` by integrating the reverse diffusion of `eps`
@@ -231,8 +155,9 @@ pub fn sample<B: Backend>(
         opts.progress,
     );
     let schedule = eps.schedule();
+    let before = eps.passes();
     let mut steps = Vec::with_capacity(opts.steps);
-    for (s, (t, t_next)) in time_grid(opts.steps).enumerate() {
+    for (s, (t, t_next)) in opts.grid.steps(schedule, opts.steps).enumerate() {
         x = sampler.step(eps, x, t, t_next, &mut noise);
         steps.push((t_next, schedule.mu(t_next), schedule.sigma(t_next)));
         bar.inc(1);
@@ -254,10 +179,22 @@ pub fn sample<B: Backend>(
         }
     }
     bar.finish();
+    let passes = match (before, eps.passes()) {
+        (Some(a), Some(b)) => Passes {
+            forwards: b.forwards - a.forwards,
+            vjps: b.vjps - a.vjps,
+        },
+        _ => Passes {
+            forwards: (evaluations * opts.samples) as u64,
+            vjps: 0,
+        },
+    };
     Ok((
         x,
         SampleReport {
             evaluations,
+            passes,
+            samples: opts.samples,
             seconds: start.elapsed().as_secs_f64(),
             steps,
         },
