@@ -161,6 +161,22 @@ fn baseline_refuses_bad_input_by_name() {
     // --out keeps an earlier run unless --force
     ok(&sda(&with(&base, &["--method", "climatology", "--out", o])));
     assert!(out.join("cycles.csv").exists() && out.join("summary.json").exists());
+    // the per-cycle scores also as NumPy's float32, the CSV's columns and rows
+    let npy = sda::data::read_npy(&out.join("cycles.npy")).unwrap();
+    let csv = std::fs::read_to_string(out.join("cycles.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(npy.shape, vec![rows.len(), 10]);
+    let last: Vec<f64> = rows[rows.len() - 1]
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for (j, v) in last.iter().enumerate() {
+        let got = npy.data[(rows.len() - 1) * 10 + j] as f64;
+        assert!(
+            (got - v).abs() <= 1e-6 * v.abs().max(1.0),
+            "column {j}: {got} vs {v}"
+        );
+    }
     fails_with(
         &sda(&with(&base, &["--method", "climatology", "--out", o])),
         "pass --force to replace it",

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::experiments::baseline::{cycles_csv, run, summary_json, BaselineOptions, Setup};
+use crate::experiments::baseline::{
+    cycles_array, cycles_csv, run, summary_json, BaselineOptions, Setup,
+};
 use crate::experiments::markdown::cell;
 use crate::progress::Progress;
 use crate::{Error, Result};
@@ -44,7 +46,8 @@ pub struct BaselineArgs {
     /// Print one JSON object instead of the table row.
     #[arg(long)]
     json: bool,
-    /// Also write `cycles.csv` (per-cycle scores) and `summary.json` into this folder.
+    /// Also write the per-cycle scores (`cycles.csv`, and `cycles.npy` as `[cycles, 10]` float32 in
+    /// the CSV's column order) and `summary.json` into this folder.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Replace the files of an existing `--out`.
@@ -103,6 +106,7 @@ impl BaselineArgs {
         let summary = summary_json(&result, cycles, self.seed);
         if let Some(out) = &self.out {
             crate::data::write_atomic(&out.join("cycles.csv"), cycles_csv(&result).as_bytes())?;
+            crate::data::write_npy(&out.join("cycles.npy"), &cycles_array(&result))?;
             let text = serde_json::to_string_pretty(&summary).expect("json");
             crate::data::write_atomic(&out.join("summary.json"), text.as_bytes())?;
         }

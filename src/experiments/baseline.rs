@@ -359,17 +359,26 @@ pub fn summary_json(run: &BaselineRun, cycles: usize, seed: u64) -> serde_json::
     })
 }
 
-/// The per-cycle scores as CSV: model step, time, then forecast and analysis RMSE, spread,
-/// CRPS and 90% coverage.
-pub fn cycles_csv(run: &BaselineRun) -> String {
-    let mut s = String::from(
-        "step,time,rmse_f,spread_f,crps_f,coverage90_f,rmse_a,spread_a,crps_a,coverage90_a\n",
-    );
-    for c in &run.cycles {
+/// The columns of the per-cycle scores: model step, time, then forecast and analysis RMSE,
+/// spread, CRPS and 90% coverage.
+pub const CYCLE_COLUMNS: [&str; 10] = [
+    "step",
+    "time",
+    "rmse_f",
+    "spread_f",
+    "crps_f",
+    "coverage90_f",
+    "rmse_a",
+    "spread_a",
+    "crps_a",
+    "coverage90_a",
+];
+
+fn cycle_values(run: &BaselineRun) -> impl Iterator<Item = [f64; 10]> + '_ {
+    run.cycles.iter().map(|c| {
         let (f, a) = (&c.forecast, &c.analysis);
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
-            c.step,
+        [
+            c.step as f64,
             c.step as f64 * run.dt,
             f.rmse,
             f.spread,
@@ -378,8 +387,25 @@ pub fn cycles_csv(run: &BaselineRun) -> String {
             a.rmse,
             a.spread,
             a.crps,
-            a.coverage90
-        ));
+            a.coverage90,
+        ]
+    })
+}
+
+/// The per-cycle scores as CSV, columns [`CYCLE_COLUMNS`].
+pub fn cycles_csv(run: &BaselineRun) -> String {
+    let mut s = CYCLE_COLUMNS.join(",") + "\n";
+    for v in cycle_values(run) {
+        let line: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        s += &(line.join(",") + "\n");
     }
     s
+}
+
+/// The per-cycle scores as a `[cycles, 10]` array (NumPy `float32`), columns [`CYCLE_COLUMNS`].
+pub fn cycles_array(run: &BaselineRun) -> crate::data::Array {
+    crate::data::Array {
+        shape: vec![run.cycles.len(), CYCLE_COLUMNS.len()],
+        data: cycle_values(run).flatten().map(|x| x as f32).collect(),
+    }
 }
