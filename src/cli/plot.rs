@@ -1,15 +1,24 @@
-//! `sda plot`: the vorticity of a Kolmogorov trajectory as a PNG strip, or the loss curves of a
-//! training folder.
+//! `sda plot`: the vorticity of a Kolmogorov trajectory as a PNG strip, the loss curves of a
+//! training folder, or the cost figure of evaluation folders.
 
 use crate::systems::kolmogorov::vorticity_from_velocity;
 use crate::Result;
 
 /// Render the vorticity of a Kolmogorov trajectory (`[N, T, 2, n, n]` .npy) as a PNG strip,
-/// or the training and validation loss of a training folder (its `loss.csv`).
+/// the training and validation loss of a training folder (its `loss.csv`), or each method's
+/// median W1 ratio against its network passes per sample for one or more `sda evaluate`
+/// folders (their `rows.jsonl`).
 #[derive(clap::Args, Debug)]
 pub struct PlotArgs {
-    /// The `.npy` file (e.g. data/kolmogorov/test.npy), or a training folder.
-    data: String,
+    /// The `.npy` file (e.g. data/kolmogorov/test.npy), a training folder, or evaluation
+    /// folders (several may be given).
+    #[arg(required = true, num_args = 1..)]
+    data: Vec<String>,
+    /// Evaluation folders: the cost of a VJP in forwards, to count passes in
+    /// forward-equivalents (1.8 measured for the Lorenz ResMLPs by `cargo run --release
+    /// --example guided_flops`, 2026-12-05).
+    #[arg(long, default_value_t = 1.8)]
+    vjp_cost: f64,
     /// Which trajectory.
     #[arg(long, default_value_t = 0)]
     trajectory: usize,
@@ -33,7 +42,22 @@ impl PlotArgs {
             count,
             every,
             out,
+            vjp_cost,
         } = self;
+        if data
+            .iter()
+            .all(|d| std::path::Path::new(d).join("rows.jsonl").is_file())
+        {
+            return plot_cost(&data, out, vjp_cost);
+        }
+        let [data] = &data[..] else {
+            return Err(crate::Error::Invalid(format!(
+                "several inputs are plotted together only as evaluation folders (each with a \
+                 rows.jsonl); got {}",
+                data.join(", ")
+            )));
+        };
+        let data = data.clone();
         if std::path::Path::new(&data).is_dir() {
             return plot_loss(&data, out);
         }
@@ -112,6 +136,40 @@ fn plot_loss(dir: &str, out: Option<String>) -> Result<()> {
             checkpoint.config().system,
             log.step
         ),
+    )?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn plot_cost(dirs: &[String], out: Option<String>, vjp_cost: f64) -> Result<()> {
+    if !(vjp_cost.is_finite() && vjp_cost >= 0.0) {
+        return Err(crate::Error::Invalid(format!(
+            "--vjp-cost must be ≥ 0 and finite, got {vjp_cost}"
+        )));
+    }
+    let mut points = Vec::new();
+    for dir in dirs {
+        let rows =
+            crate::experiments::evaluate::read_rows(&std::path::Path::new(dir).join("rows.jsonl"))?;
+        for m in crate::experiments::evaluate::medians(&rows) {
+            if let Some(sampler) = m.sampler {
+                points.push(crate::plot::CostPoint {
+                    label: format!("{dir}: {sampler}"),
+                    passes: m.passes.0 + vjp_cost * m.passes.1,
+                    w1_ratio: m.medians.w1_ratio,
+                });
+            }
+        }
+    }
+    let path = out.map_or_else(
+        || std::path::Path::new(&dirs[0]).join("cost.png"),
+        std::path::PathBuf::from,
+    );
+    crate::plot::cost_png(
+        &path,
+        &points,
+        "accuracy against cost: median W1 ratio over the observations",
+        &format!("network passes per sample (forwards + {vjp_cost} × VJPs)"),
     )?;
     println!("wrote {}", path.display());
     Ok(())

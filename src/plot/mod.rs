@@ -9,9 +9,11 @@ use plotters::style::FontStyle;
 
 use crate::{Error, Result};
 
+mod cost;
 mod field;
 mod loss;
 
+pub use cost::{cost_png, CostPoint};
 pub use field::{diverging, spectrum_png, vorticity_rows_png, vorticity_strip_png};
 pub use loss::loss_png;
 

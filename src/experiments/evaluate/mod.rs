@@ -15,7 +15,7 @@ mod store;
 mod table;
 
 pub use store::Summary;
-pub use store::{evaluate, merge, Selection, Shard};
+pub use store::{evaluate, merge, read_rows, Selection, Shard};
 use table::method_label;
 pub use table::{markdown_table, median, medians, MethodSummary};
 

@@ -438,7 +438,7 @@ fn write_rows(path: &Path, rows: &[EvaluateRow]) -> Result<()> {
 }
 
 /// The rows of a `rows.jsonl` (none when it does not exist); a bad line is named by number.
-fn read_rows(path: &Path) -> Result<Vec<EvaluateRow>> {
+pub fn read_rows(path: &Path) -> Result<Vec<EvaluateRow>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
