@@ -9,13 +9,14 @@
 //! a pass with these N means the method's own error is a few percent, not that the noise was
 //! kind. Exact-law checks (no sampling noise) use `sampler_law`.
 
-use nalgebra::{DMatrix, DVector};
 use sda::experiments::oracle::{oracle_observation, sampler_law, OracleProblem, OracleRow};
 use sda::guidance::{Detached, GuidancePoint};
 use sda::metrics::MomentComparison;
 use sda::prelude::*;
 use sda::registry::{self, parse_params, GuidancePlugin, SamplerPlugin};
 
+mod common;
+use common::variance_error;
 type B = DefaultBackend;
 
 fn problem() -> OracleProblem<Pick> {
@@ -111,16 +112,6 @@ fn ddpm_samples_the_exact_posterior() {
         .run_exact::<B>(&Ddim::new(1.0).unwrap(), &options, &device)
         .unwrap();
     assert_calibrated(&row, "exact ε, DDPM, log-snr grid");
-}
-
-fn variance_error(p: &OracleProblem<Pick>, law: &(DVector<f64>, DMatrix<f64>)) -> f64 {
-    let var: Vec<f64> = law.1.diagonal().iter().copied().collect();
-    let cmp =
-        MomentComparison::of_moments(law.0.as_slice(), &var, &p.posterior_mean, &p.posterior_var)
-            .unwrap();
-    assert!(cmp.max_mean_error() < 0.01, "{cmp:?}");
-    let (lo, hi) = cmp.variance_ratio_range(None);
-    (1.0 - lo).max(hi - 1.0)
 }
 
 /// Heun is second order (the exact law of its samples, no sampling noise: doubling the steps

@@ -8,7 +8,6 @@
 mod custom_sampler;
 
 use custom_sampler::{log_snr_midpoint, DpmSolver2};
-use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
 use sda::experiments::oracle::{
     oracle_observation, run_named, sampler_law, NamedRun, OracleProblem,
@@ -17,6 +16,8 @@ use sda::metrics::MomentComparison;
 use sda::prelude::*;
 use sda::registry::{build, parse_params, SchedulePlugin};
 
+mod common;
+use common::variance_error;
 type B = DefaultBackend;
 
 fn schedule(name: &str) -> std::sync::Arc<dyn NoiseSchedule> {
@@ -42,18 +43,6 @@ proptest! {
         let target = 0.5 * (half_log_snr(s.as_ref(), t) + half_log_snr(s.as_ref(), t_next));
         prop_assert!((half_log_snr(s.as_ref(), m) - target).abs() < 1e-9, "{} vs {}", m, target);
     }
-}
-
-/// `max_j |law var_j / posterior var_j − 1|`, after checking the law's mean is the posterior's
-/// (the exact ε leaves the mean exact; 0.003 is measured, the float floor of the reference).
-fn variance_error<O>(p: &OracleProblem<O>, law: &(DVector<f64>, DMatrix<f64>)) -> f64 {
-    let var: Vec<f64> = law.1.diagonal().iter().copied().collect();
-    let cmp =
-        MomentComparison::of_moments(law.0.as_slice(), &var, &p.posterior_mean, &p.posterior_var)
-            .unwrap();
-    assert!(cmp.max_mean_error() < 0.01, "{cmp:?}");
-    let (lo, hi) = cmp.variance_ratio_range(None);
-    (1.0 - lo).max(hi - 1.0)
 }
 
 /// With the exact posterior ε every error of the law is the integrator's, free of sampling

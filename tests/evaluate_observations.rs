@@ -150,15 +150,24 @@ fn a_registered_nonlinear_observation_is_evaluated_on_chosen_trajectories() {
     // every SDA row counts its passes: SDA guidance, 8 steps of 1 + C = 2 evaluations, each a
     // forward and a VJP per sample; the filter's none
     for r in &rows {
-        let passes = (r["passes"][0].as_f64().unwrap(), r["passes"][1].as_f64().unwrap());
-        let want = if r["sampler"].is_null() { (0.0, 0.0) } else { (16.0, 16.0) };
+        let passes = (
+            r["passes"][0].as_f64().unwrap(),
+            r["passes"][1].as_f64().unwrap(),
+        );
+        let want = if r["sampler"].is_null() {
+            (0.0, 0.0)
+        } else {
+            (16.0, 16.0)
+        };
         assert_eq!(passes, want, "{r}");
     }
     assert!(table.contains("| 16 + 16 |"), "{table}");
     // and the cost figure of the folder draws them
     cli(&["plot", &s(&out), "--out", &s(&out.join("cost.png"))]).unwrap();
     assert!(out.join("cost.png").metadata().unwrap().len() > 1000);
-    let err = cli(&["plot", &s(&out), "--vjp-cost", "-1"]).unwrap_err().to_string();
+    let err = cli(&["plot", &s(&out), "--vjp-cost", "-1"])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--vjp-cost"), "{err}");
     // the folder belongs to this prior: a rerun with another network is refused, not mixed in
     let (data, _) = trained();

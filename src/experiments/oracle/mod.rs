@@ -172,9 +172,27 @@ impl<O> OracleProblem<O> {
         opts: &SampleOptions,
         device: &B::Device,
     ) -> Result<OracleRow> {
+        self.sample_row(
+            "exact posterior ε",
+            &self.posterior_epsilon,
+            sampler,
+            opts,
+            device,
+        )
+    }
+
+    /// Samples `eps` with `sampler` and compares with the exact posterior.
+    fn sample_row<B: AutodiffBackend>(
+        &self,
+        label: &str,
+        eps: &dyn crate::score::EpsilonModel<B>,
+        sampler: &dyn Sampler<B>,
+        opts: &SampleOptions,
+        device: &B::Device,
+    ) -> Result<OracleRow> {
         let start = Instant::now();
-        let (x, report) = sample(&self.posterior_epsilon, sampler, self.shape(), opts, device)?;
-        self.row("exact posterior ε", sampler.describe(), x, &report, start)
+        let (x, report) = sample(eps, sampler, self.shape(), opts, device)?;
+        self.row(label, sampler.describe(), x, &report, start)
     }
 
     /// Samples the posterior with the **exact prior** ε of the whole trajectory (the
@@ -193,14 +211,12 @@ impl<O> OracleProblem<O> {
         G: Guidance<B>,
         O: ObservationModel<B>,
     {
-        let start = Instant::now();
         let label = format!("{} + exact prior", guidance.describe());
         let prior = self
             .system
             .prior_epsilon(self.shape().len, self.schedule.clone())?;
         let posterior = Guided::new(prior, &self.observation, &self.y, guidance, device)?;
-        let (x, report) = sample(&posterior, sampler, self.shape(), opts, device)?;
-        self.row(&label, sampler.describe(), x, &report, start)
+        self.sample_row(&label, &posterior, sampler, opts, device)
     }
 
     /// Samples the posterior with SDA: the analytic local score of a `(2k+1)`-state window,
@@ -219,11 +235,9 @@ impl<O> OracleProblem<O> {
         G: Guidance<B>,
         O: ObservationModel<B>,
     {
-        let start = Instant::now();
         let label = format!("{} + {}", guidance.describe(), blanket.describe());
         let posterior = self.guided_epsilon(blanket, guidance, device)?;
-        let (x, report) = sample(&posterior, sampler, self.shape(), opts, device)?;
-        self.row(&label, sampler.describe(), x, &report, start)
+        self.sample_row(&label, &posterior, sampler, opts, device)
     }
 
     /// SDA's approximate posterior ε: the analytic local score of a `(2k+1)`-state window,
