@@ -28,25 +28,33 @@ EOF2
 BUDGET=${BUDGET:-560}
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 COMMON=(--run .dev/lorenz-k3w --data .dev/lorenz63 --observations 16 --samples 64)
-# name, then the evaluate flags
+# name, the most seconds it may take, then the evaluate flags
 ev() {
-  local name=$1; shift
-  local t=$(left)
+  local name=$1 cap=$2; shift 2
+  local t=$(left); [ "$t" -gt "$cap" ] && t=$cap
   [ "$t" -lt 20 ] && { log "skipped $name (no time left)"; return; }
   log "$name (at most $t s)"
   timeout $t $B evaluate "${COMMON[@]}" "$@" --out "$OUT/$name" > $W/$name.log 2>&1
   log "$name ended (rc $?)"; tail -c 1500 "$OUT/$name/table.md" 2>/dev/null || tail -c 600 $W/$name.log
 }
-DIAG='corrector = "diagonal", tau = 0.15'
-ev lo-diag --observation lo --steps 256 --time-grid log-snr \
-  --sampler pc --sampler-params "corrections = 4, $DIAG" \
-  --sampler pc --sampler-params "corrections = 2, $DIAG"
-ev hi-diag --observation hi --steps 256 --time-grid log-snr \
-  --sampler pc --sampler-params "corrections = 4, $DIAG" \
-  --sampler pc --sampler-params "corrections = 2, $DIAG"
-ev lo-paper --observation lo --steps 256 --corrections 4
-ev lo-mmps --observation lo --steps 256 --time-grid log-snr --guidance mmps \
-  --guidance-params 'iterations = 1' --sampler pc --sampler-params "corrections = 2, $DIAG"
+# the diagonal corrector at τ = 1 beside the paper's (τ = 0.25) at equal network passes; a CPU
+# probe (test observation 0, first-cycle model, 128 steps, C = 2) gave W1 ratio 1.88 against
+# the paper's 4.36, and showed the log-SNR grid to hurt here (E[log p(y|x)] ≈ 0 against 12)
+D1='corrector = "diagonal", tau = 1.0'
+ev lo 200 --observation lo --steps 128 \
+  --sampler pc --sampler-params "corrections = 2, $D1" \
+  --sampler pc --sampler-params "corrections = 4, $D1" \
+  --sampler pc --sampler-params "corrections = 4"
+ev hi 200 --observation hi --steps 128 \
+  --sampler pc --sampler-params "corrections = 2, $D1" \
+  --sampler pc --sampler-params "corrections = 4, $D1" \
+  --sampler pc --sampler-params "corrections = 4"
+ev lo-256 170 --observation lo --steps 256 \
+  --sampler pc --sampler-params "corrections = 4, $D1" \
+  --sampler pc --sampler-params "corrections = 4"
+ev hi-256 170 --observation hi --steps 256 \
+  --sampler pc --sampler-params "corrections = 4, $D1" \
+  --sampler pc --sampler-params "corrections = 4"
 tar -C $C -cJf "$OUT/cubecl-cache.tar.xz" . 2>/dev/null
 rm -f cubecl.toml
 log "done"

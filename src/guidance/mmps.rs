@@ -77,7 +77,13 @@ impl<B: AutodiffBackend> Guidance<B> for Mmps {
         let mut rz = dot(r.clone(), z.clone());
         for k in 0..self.iterations {
             let ap = matvec(p.clone());
-            let alpha = rz.clone() / dot(p.clone(), ap.clone()).clamp_min(1e-30);
+            // a learned denoiser's Jacobian need not be positive semi-definite, so `pᵀ A V Aᵀ p`
+            // can be negative; the curvature is kept at least Σ_y's, `pᵀ Σ_y p`, which bounds
+            // the step by the one without prior uncertainty (exact for a PSD covariance,
+            // where `pᵀ (Σ_y + A V Aᵀ) p ≥ pᵀ Σ_y p` anyway)
+            let floor = dot(p.clone() * noise_var.clone(), p.clone());
+            let curvature = dot(p.clone(), ap.clone()).max_pair(floor).clamp_min(1e-30);
+            let alpha = rz.clone() / curvature;
             b = b + p.clone() * alpha.clone();
             if k + 1 == self.iterations {
                 break;
