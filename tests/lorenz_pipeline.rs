@@ -23,10 +23,23 @@ fn lorenz_commands_end_to_end() {
         "16",
         "--particles",
         "2048",
+        "--preset-observations",
+        "1",
+        "--preset-samples",
+        "16",
         "--out",
         q_s,
     ]));
     assert!(text.contains("| SDA, PC (C=1, tau=0.25) |"), "{text}");
+    // the shipped k = 3 preset with its calibrated sampler: one observation, 2·128 + 128 ε
+    // evaluations, each a forward and a VJP
+    assert!(
+        text.contains("| SDA, PC (C=2, diagonal, tau=1) |") && text.contains("| 384 | 384 + 384 |"),
+        "{text}"
+    );
+    assert!(q
+        .join("lorenz/preset-k3/model-00060000.safetensors")
+        .is_file());
     assert!(text.contains("| BPF′ (second filter) | 1.00 |"), "{text}");
     assert!(is_png(&q.join("lorenz/lorenz.png")));
     // a rerun reuses data and checkpoint (training is not repeated)
@@ -42,6 +55,10 @@ fn lorenz_commands_end_to_end() {
         "16",
         "--particles",
         "2048",
+        "--preset-observations",
+        "1",
+        "--preset-samples",
+        "16",
         "--out",
         q_s,
     ]));
