@@ -15,9 +15,9 @@ pub struct PlotArgs {
     #[arg(required = true, num_args = 1..)]
     data: Vec<String>,
     /// Evaluation folders: the cost of a VJP in forwards, to count passes in
-    /// forward-equivalents (1.8 measured for the Lorenz ResMLPs by `cargo run --release
-    /// --example guided_flops`, 2026-12-05).
-    #[arg(long, default_value_t = 1.8)]
+    /// forward-equivalents (measured by `cargo run --release --example guided_flops` on the
+    /// idle 2-core machine, 2026-12-05: 1.49 for the k = 3 ResMLP, 1.72 for k = 2).
+    #[arg(long, default_value_t = 1.5)]
     vjp_cost: f64,
     /// Which trajectory.
     #[arg(long, default_value_t = 0)]
