@@ -218,4 +218,16 @@ fn bad_parameters_of_the_new_plugins_are_named() {
     assert!(s("pc", "corrections = 1, corrector = \"mala\"").contains("unknown variant"));
     assert!(s("heun", "steps = 2").contains("unknown field"));
     assert!(g("mmps", "").is_empty() && s("ddpm", "").is_empty() && s("heun", "").is_empty());
+    // the diagonal corrector estimates its scales from the batch: too few samples are refused
+    let p = problem();
+    let sampler = PredictorCorrector {
+        corrections: 1,
+        tau: None,
+        corrector: Corrector::Diagonal,
+    };
+    let err = p
+        .run_exact::<B>(&sampler, &opts(4, TimeGrid::Uniform, 0), &default_device())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least 16 samples"), "{err}");
 }

@@ -3,9 +3,9 @@
 //!
 //! A [`Sampler`] defines only how one reverse step `t → t'` is taken; [`sample`] owns the loop,
 //! the time grid ([`TimeGrid`]), seeding, the progress bar, the cost accounting and the
-//! diagnostics, so every sampler gets them. Built in: the paper's predictor–corrector with the
-//! Langevin or the re-noising corrector (`predictor_corrector.rs`), DDIM/DDPM (`ddim.rs`) and
-//! Heun's second-order solver (`heun.rs`).
+//! diagnostics, so every sampler gets them. Built in: the paper's predictor–corrector with its
+//! Langevin corrector, the diagonal (calibrated) one or the re-noising one
+//! (`predictor_corrector.rs`), DDIM/DDPM (`ddim.rs`) and Heun's second-order solver (`heun.rs`).
 
 pub mod ddim;
 pub mod grid;
@@ -42,6 +42,11 @@ pub trait Sampler<B: Backend> {
     fn evaluations_per_step(&self) -> usize;
     /// One-line description for tables.
     fn describe(&self) -> String;
+    /// The fewest trajectories per batch the sampler works with (1 by default; a step that
+    /// estimates something from the batch, as the diagonal corrector, needs more).
+    fn min_samples(&self) -> usize {
+        1
+    }
 }
 
 /// The most network evaluations one sampling run may take per sample (steps × the sampler's
@@ -120,6 +125,14 @@ pub fn sample<B: Backend>(
         )));
     }
     eps.check_shape(shape.len, shape.dim)?;
+    if opts.samples < sampler.min_samples() {
+        return Err(Error::Invalid(format!(
+            "{} estimates from the batch and needs at least {} samples, got --samples {}",
+            sampler.describe(),
+            sampler.min_samples(),
+            opts.samples
+        )));
+    }
     // the state and a few tensors of its size (noise, ε, the guidance's gradient), in single
     // precision, and the per-step report
     let state = crate::resources::product(&[opts.samples, shape.len, shape.dim, 8 * 4]);

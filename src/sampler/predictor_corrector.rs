@@ -35,7 +35,8 @@ pub enum Corrector {
     /// coordinate's own scale — stiff and loose directions get steps fitted to them — and the
     /// noise √(τ(2 − τ)) instead of √(2τ) makes the step leave a Gaussian with diagonal
     /// precision exactly invariant (`(1 − τ)² v + τ(2 − τ) v = v`) for any τ ∈ (0, 1].
-    /// The step sizes couple the trajectories of one batch (not their noise).
+    /// The step sizes couple the trajectories of one batch (not their noise), and need enough
+    /// of them: at least [`DIAGONAL_MIN_SAMPLES`].
     Diagonal,
 }
 
@@ -59,6 +60,11 @@ pub struct PredictorCorrector {
     #[serde(default)]
     pub corrector: Corrector,
 }
+
+/// The fewest samples the diagonal corrector accepts: its per-coordinate scale is a mean of
+/// `ε_j²` over the batch, and from one or two trajectories a near-zero `ε_j` would make that
+/// coordinate's step unbounded.
+pub const DIAGONAL_MIN_SAMPLES: usize = 16;
 
 /// The paper's Langevin step scale for Lorenz-63.
 pub const DEFAULT_TAU: f64 = 0.25;
@@ -173,6 +179,13 @@ impl<B: Backend> Sampler<B> for PredictorCorrector {
 
     fn evaluations_per_step(&self) -> usize {
         1 + self.corrections
+    }
+
+    fn min_samples(&self) -> usize {
+        match self.corrector {
+            Corrector::Diagonal if self.corrections > 0 => DIAGONAL_MIN_SAMPLES,
+            _ => 1,
+        }
     }
 
     fn describe(&self) -> String {
