@@ -184,24 +184,17 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
     );
     let prior = load_prior::<B>(&run, &device)?;
     let truth = trajectory(&data, "test", 0, EVAL_LEN, 3)?;
-    let eval = EvaluateSettings {
-        len: EVAL_LEN,
-        samples: settings.samples,
-        steps: settings.steps,
-        grid: Default::default(),
-        particles: settings.particles,
-        filter_burn_in: crate::experiments::evaluate::FILTER_BURN_IN,
-        progress: settings.progress,
-        prior: Checkpoint::read(&run)?.fingerprint()?,
-        seed: 0,
-    };
+    let eval = lo_settings(
+        &run,
+        settings.samples,
+        settings.steps,
+        settings.particles,
+        settings.progress,
+    )?;
     let system = Lorenz63::default();
     let guidance = crate::guidance::SdaGaussian::new(GAMMA)?;
     let sda = SdaMethods::predictor_corrector(&guidance, &[settings.corrections], TAU)?;
-    let pick = Pick::from_config(
-        TrajectoryShape::new(EVAL_LEN, 3),
-        preset("lo").expect("preset"),
-    )?;
+    let pick = lo_pick()?;
     let scenario = Scenario {
         system: &system,
         observation: &pick,
@@ -248,24 +241,11 @@ pub fn quickstart_preset(
     let run = out.join("preset-k3");
     write_preset(&run)?;
     let prior = load_prior::<B>(&run, &device)?;
-    let eval = EvaluateSettings {
-        len: EVAL_LEN,
-        samples,
-        steps: PRESET_STEPS,
-        grid: Default::default(),
-        particles,
-        filter_burn_in: crate::experiments::evaluate::FILTER_BURN_IN,
-        progress,
-        prior: Checkpoint::read(&run)?.fingerprint()?,
-        seed: 0,
-    };
+    let eval = lo_settings(&run, samples, PRESET_STEPS, particles, progress)?;
     let system = Lorenz63::default();
     let guidance = crate::guidance::SdaGaussian::new(GAMMA)?;
     let sda = SdaMethods::new(&guidance, vec![Box::new(preset_sampler())])?;
-    let pick = Pick::from_config(
-        TrajectoryShape::new(EVAL_LEN, 3),
-        preset("lo").expect("preset"),
-    )?;
+    let pick = lo_pick()?;
     let scenario = Scenario {
         system: &system,
         observation: &pick,
@@ -279,6 +259,35 @@ pub fn quickstart_preset(
         rows.extend(evaluation.rows);
     }
     Ok(rows)
+}
+
+/// The `lo` observation of the paper's 65-state evaluation window.
+fn lo_pick() -> Result<Pick> {
+    Pick::from_config(
+        TrajectoryShape::new(EVAL_LEN, 3),
+        preset("lo").expect("preset"),
+    )
+}
+
+/// The evaluation settings of the quickstart's runs of the prior in `run` (seed 0, uniform grid).
+fn lo_settings(
+    run: &Path,
+    samples: usize,
+    steps: usize,
+    particles: usize,
+    progress: bool,
+) -> Result<EvaluateSettings> {
+    Ok(EvaluateSettings {
+        len: EVAL_LEN,
+        samples,
+        steps,
+        grid: Default::default(),
+        particles,
+        filter_burn_in: crate::experiments::evaluate::FILTER_BURN_IN,
+        progress,
+        prior: Checkpoint::read(run)?.fingerprint()?,
+        seed: 0,
+    })
 }
 
 inventory::submit! {
