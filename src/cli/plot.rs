@@ -50,14 +50,14 @@ impl PlotArgs {
         {
             return plot_cost(&data, out, vjp_cost);
         }
-        let [data] = &data[..] else {
-            return Err(crate::Error::Invalid(format!(
+        let data: [String; 1] = data.try_into().map_err(|data: Vec<String>| {
+            crate::Error::Invalid(format!(
                 "several inputs are plotted together only as evaluation folders (each with a \
                  rows.jsonl); got {}",
                 data.join(", ")
-            )));
-        };
-        let data = data.clone();
+            ))
+        })?;
+        let [data] = data;
         if std::path::Path::new(&data).is_dir() {
             return plot_loss(&data, out);
         }

@@ -179,16 +179,19 @@ fn quickstart_preset(
     if observations == 0 {
         return Ok(());
     }
+    use crate::sampler::Sampler;
+    type B = crate::backend::DefaultBackend;
     let sampler = crate::experiments::lorenz::preset_sampler();
+    let steps = crate::experiments::lorenz::PRESET_STEPS;
     println!(
         "\n## Part 3: the shipped k = 3 preset\nk = 3 ResMLP (width 256, 90 000 training steps, \
          assets/lorenz63-k3), 'lo' observations of test trajectories 0–{}; SDA γ = 0.03 sampled \
          by {} in {} steps ({} ε evaluations per sample); {samples} samples; two particle filters \
          of {particles} particles\n",
         observations - 1,
-        crate::sampler::Sampler::<crate::backend::DefaultBackend>::describe(&sampler),
-        crate::experiments::lorenz::PRESET_STEPS,
-        crate::experiments::lorenz::PRESET_STEPS * 3,
+        Sampler::<B>::describe(&sampler),
+        steps,
+        steps * Sampler::<B>::evaluations_per_step(&sampler),
     );
     let start = std::time::Instant::now();
     let lorenz = std::path::Path::new(out).join("lorenz");
