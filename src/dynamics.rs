@@ -27,6 +27,10 @@ pub trait TangentLinear: Send + Sync {
     fn tangent_linear(&self, x: &[f64], dx: &[f64]) -> Vec<f64>;
     /// `M'(x)ᵀ λ`.
     fn adjoint(&self, x: &[f64], lambda: &[f64]) -> Vec<f64>;
+    /// The variance of each component of the transition's noise η (zeros for a deterministic
+    /// model) when its components are independent, else `None`: the model-error covariance
+    /// `Q = diag(·)` of weak-constraint 4D-Var.
+    fn noise_variance(&self) -> Option<Vec<f64>>;
 }
 
 /// A discrete-time stochastic dynamical system.

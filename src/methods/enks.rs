@@ -9,9 +9,10 @@
 use std::collections::VecDeque;
 
 use nalgebra::DMatrix;
-use rand::RngCore;
+use rand::{Rng, RngCore};
 
-use super::ensemble::{Analysis, EnsembleFilter, EnsembleSettings, Update};
+use super::ensemble::{inflate_and_rotate, Analysis, EnsembleFilter, EnsembleSettings, Update};
+use super::window::{trajectories, Window, WindowSmoother};
 use super::{Estimate, Filter, GaussianObservation, Prior};
 use crate::dynamics::Dynamics;
 use crate::{Error, Result};
@@ -72,7 +73,7 @@ impl Enks {
 }
 
 /// An observation of the last of `blocks` stacked states of `n`: `H(x_last)`.
-struct Newest<'a> {
+pub(super) struct Newest<'a> {
     inner: &'a dyn GaussianObservation,
     n: usize,
     blocks: usize,
@@ -161,5 +162,137 @@ impl Filter for Enks {
 
     fn take_smoothed(&mut self) -> Vec<(usize, DMatrix<f64>)> {
         std::mem::take(&mut self.done)
+    }
+}
+
+/// The settings of a [`WindowEnks`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowEnksSettings {
+    /// The analysis: `"enkf"` (perturbed observations, the default: Evensen & van Leeuwen's
+    /// stochastic smoother), `"etkf"` or `"denkf"`.
+    #[serde(default = "perturbed")]
+    pub analysis: AnalysisName,
+    /// Multiplicative inflation of each new analysis's anomalies (≥ 1).
+    #[serde(default = "super::ensemble::no_inflation")]
+    pub inflation: f64,
+}
+
+fn perturbed() -> AnalysisName {
+    AnalysisName::Enkf
+}
+
+/// A global ensemble analysis by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalysisName {
+    /// Perturbed observations.
+    Enkf,
+    /// Symmetric square root.
+    Etkf,
+    /// Deterministic EnKF.
+    Denkf,
+}
+
+impl From<AnalysisName> for Update {
+    fn from(a: AnalysisName) -> Self {
+        match a {
+            AnalysisName::Enkf => Update::PerturbedObservations,
+            AnalysisName::Etkf => Update::Etkf,
+            AnalysisName::Denkf => Update::Denkf,
+        }
+    }
+}
+
+/// The ensemble Kalman smoother over a whole window (Evensen & van Leeuwen 2000): the ensemble
+/// (one member per trajectory sample, drawn from the background) is forecast state by state
+/// with the stochastic model, and each observation's analysis updates every state of the window
+/// so far, through their ensemble cross-covariances with the observed one. The members'
+/// trajectories are the samples.
+#[derive(Debug, Clone)]
+pub struct WindowEnks {
+    settings: WindowEnksSettings,
+}
+
+impl WindowEnks {
+    /// The smoother; an error for an inflation below 1.
+    pub fn new(settings: WindowEnksSettings) -> Result<Self> {
+        EnsembleSettings {
+            ensemble: 2,
+            inflation: settings.inflation,
+            rotate: false,
+        }
+        .check()?;
+        Ok(Self { settings })
+    }
+}
+
+impl WindowSmoother for WindowEnks {
+    fn describe(&self) -> String {
+        let analysis: Update = self.settings.analysis.into();
+        let mut s = format!("EnKS, {}", analysis.describe());
+        if self.settings.inflation != 1.0 {
+            s.push_str(&format!(", inflation {}", self.settings.inflation));
+        }
+        s
+    }
+
+    fn smooth(&self, window: &Window, samples: usize, rng: &mut dyn RngCore) -> Result<Vec<f64>> {
+        window.check()?;
+        if samples < 2 {
+            return Err(Error::Invalid(format!(
+                "the ensemble smoother needs at least 2 samples (its members), got {samples}"
+            )));
+        }
+        let (n, drawn) = window.background.shape();
+        // the members start from the background's draws (resampled when it has fewer)
+        let mut first = DMatrix::zeros(n, samples);
+        for s in 0..samples {
+            let j = if drawn >= samples {
+                s
+            } else {
+                rng.random_range(0..drawn)
+            };
+            first.set_column(s, &window.background.column(j));
+        }
+        let analysis: Update = self.settings.analysis.into();
+        let mut states: Vec<DMatrix<f64>> = Vec::with_capacity(window.len());
+        for (i, observed) in window.observations.iter().enumerate() {
+            let next = match states.last() {
+                None => first.clone(),
+                Some(e) => {
+                    let mut next = e.clone();
+                    for mut col in next.column_iter_mut() {
+                        let x = window.model.step(col.as_slice(), rng);
+                        col.copy_from_slice(&x);
+                    }
+                    next
+                }
+            };
+            states.push(next);
+            let Some((h, y)) = observed else { continue };
+            let blocks = i + 1;
+            let mut stack = DMatrix::zeros(blocks * n, samples);
+            for (b, e) in states.iter().enumerate() {
+                stack.rows_mut(b * n, n).copy_from(e);
+            }
+            let newest = Newest {
+                inner: *h,
+                n,
+                blocks,
+            };
+            let updated = analysis.analyse(&stack, y, &newest, rng)?;
+            if updated.iter().any(|v| !v.is_finite()) {
+                return Err(Error::Numerical(format!(
+                    "{}: the analysis of state {i} is not finite",
+                    self.describe()
+                )));
+            }
+            for (b, e) in states.iter_mut().enumerate() {
+                e.copy_from(&updated.rows(b * n, n));
+            }
+            inflate_and_rotate(&mut states[i], self.settings.inflation, false, rng)?;
+        }
+        Ok(trajectories(&states))
     }
 }

@@ -249,7 +249,7 @@ pub(crate) fn transform(s: &DMatrix<f64>, d: &DVector<f64>) -> (DVector<f64>, DM
 
 /// `E ← μ1ᵀ + A Tᵀ` with `T = Q · inflation`, Q a random mean-preserving rotation when asked
 /// (DAPPER's `post_process`).
-fn inflate_and_rotate(
+pub(crate) fn inflate_and_rotate(
     e: &mut DMatrix<f64>,
     inflation: f64,
     rotate: bool,

@@ -16,6 +16,10 @@
 //!   background covariance, a multiple of the climatological one).
 //! - [`var4d`]: strong-constraint 4D-Var over sliding windows (L-BFGS from `argmin`, the
 //!   gradient by the model's adjoint).
+//! - [`var4d_weak`]: weak-constraint 4D-Var over one window, the model's noise allowed, with
+//!   its Laplace (Gauss–Newton) posterior.
+//! - [`window`]: the classical methods as samplers of one window's trajectories given its
+//!   observations ([`window::WindowSmoother`]), scored beside SDA and the particle filter.
 //! - [`scores`]: RMSE, spread, CRPS, rank histogram and coverage of an estimate against the truth.
 //!
 //! Simulation here is plain `f64` (nalgebra for the small dense algebra); the observation is a
@@ -33,6 +37,8 @@ pub mod letkf;
 pub mod reference;
 pub mod scores;
 pub mod var4d;
+pub mod var4d_weak;
+pub mod window;
 
 pub use scores::Scores;
 

@@ -16,7 +16,10 @@
 //! Nocedal 1989) — so the outer loops are Gauss–Newton steps, as DAPPER's, without forming the
 //! Hessian. The analysis is the minimiser's forecast to the observation time; its variances are
 //! those of the Gauss–Newton posterior `X (I + YᵀY)⁻¹ Xᵀ`, `X = M' B^{1/2}` (a diagnostic).
-//! `B` is `background ×` the climatological covariance, static.
+//! `B` is static: `background ×` the climatological covariance (DAPPER's default today), or
+//! `background × I` (`covariance = "identity"`, DAPPER's default when its published 4D-Var
+//! figures on `sakov2008` with Δt_obs = 0.2 were made; its code today gives those figures with
+//! `B = 'eye'`).
 
 use argmin::core::{CostFunction, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
@@ -34,14 +37,48 @@ use crate::{Error, Result};
 pub struct Var4dSettings {
     /// Observation cycles per window (≥ 1).
     pub lag: usize,
-    /// `B = background ·` the climatological covariance (> 0).
+    /// The scale of `B` (> 0): `B = background · C`, `C` chosen by `covariance`.
     pub background: f64,
+    /// `C`: the climatological covariance (default) or the identity.
+    #[serde(default)]
+    pub covariance: Background,
     /// Outer (Gauss–Newton) loops at most per analysis.
     #[serde(default = "default_outer")]
     pub outer: usize,
     /// L-BFGS iterations at most per inner minimisation.
     #[serde(default = "default_inner")]
     pub inner: u64,
+}
+
+/// The shape `C` of a static background covariance `B = scale · C`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Background {
+    /// The climatological covariance, estimated from the truth (as DAPPER does).
+    #[default]
+    Climatology,
+    /// The identity.
+    Identity,
+}
+
+impl Background {
+    /// `scale · C` for the prior's climatology.
+    pub fn covariance(self, prior: &Prior, scale: f64) -> DMatrix<f64> {
+        match self {
+            Self::Climatology => &prior.climate_cov * scale,
+            Self::Identity => {
+                let n = prior.climate_cov.nrows();
+                DMatrix::identity(n, n) * scale
+            }
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Climatology => "climatology",
+            Self::Identity => "I",
+        }
+    }
 }
 
 fn default_outer() -> usize {
@@ -212,13 +249,18 @@ impl Gradient for IncrementCost<'_> {
 impl Filter for Var4d {
     fn describe(&self) -> String {
         format!(
-            "4D-Var, lag {}, B = {} · climatology",
-            self.settings.lag, self.settings.background
+            "4D-Var, lag {}, B = {} · {}",
+            self.settings.lag,
+            self.settings.background,
+            self.settings.covariance.name()
         )
     }
 
     fn initialise(&mut self, prior: &Prior, _rng: &mut dyn RngCore) -> Result<()> {
-        let b = &prior.climate_cov * self.settings.background;
+        let b = self
+            .settings
+            .covariance
+            .covariance(prior, self.settings.background);
         let eig = b.clone().symmetric_eigen();
         let root = eig.eigenvalues.map(|l| l.max(0.0).sqrt());
         self.b_half =
@@ -475,6 +517,7 @@ mod tests {
             Var4d::new(Var4dSettings {
                 lag,
                 background,
+                covariance: Background::Climatology,
                 outer: 10,
                 inner: 100,
             })

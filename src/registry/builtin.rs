@@ -268,7 +268,7 @@ inventory::submit! {
 inventory::submit! {
     MethodPlugin {
         name: "var4d",
-        description: "strong-constraint 4D-Var over sliding windows of lag observation cycles, incremental (Gauss-Newton outer loops, L-BFGS inner with the tangent-linear and adjoint models): lag, background, outer (10), inner (100)",
+        description: "strong-constraint 4D-Var over sliding windows of lag observation cycles, incremental (Gauss-Newton outer loops, L-BFGS inner with the tangent-linear and adjoint models): lag, background (B = background x covariance), covariance (\"climatology\" or \"identity\"), outer (10), inner (100)",
         build: |p| Ok(Box::new(Var4d::new(params(p)?)?)),
     }
 }

@@ -338,7 +338,32 @@ pub fn split_by_state(
     Ok(out)
 }
 
+/// `M(x) = F x`, its own tangent-linear model; the noise `N(0, Q)`.
+impl crate::dynamics::TangentLinear for LinearGaussian {
+    fn mean_step(&self, x: &[f64]) -> Vec<f64> {
+        (&self.f * DVector::from_column_slice(x))
+            .as_slice()
+            .to_vec()
+    }
+    fn tangent_linear(&self, _x: &[f64], dx: &[f64]) -> Vec<f64> {
+        self.mean_step(dx)
+    }
+    fn adjoint(&self, _x: &[f64], lambda: &[f64]) -> Vec<f64> {
+        (self.f.transpose() * DVector::from_column_slice(lambda))
+            .as_slice()
+            .to_vec()
+    }
+    fn noise_variance(&self) -> Option<Vec<f64>> {
+        let diagonal =
+            (0..self.dim()).all(|i| (0..self.dim()).all(|j| i == j || self.q[(i, j)] == 0.0));
+        diagonal.then(|| self.q.diagonal().iter().copied().collect())
+    }
+}
+
 impl Dynamics for LinearGaussian {
+    fn linearised(&self) -> Option<&dyn crate::dynamics::TangentLinear> {
+        Some(self)
+    }
     fn name(&self) -> String {
         format!("linear-gaussian(D={})", self.dim())
     }

@@ -141,6 +141,9 @@ impl TangentLinear for Lorenz63 {
     fn adjoint(&self, x: &[f64], lambda: &[f64]) -> Vec<f64> {
         rk4::adjoint(self, x, lambda, self.dt)
     }
+    fn noise_variance(&self) -> Option<Vec<f64>> {
+        Some(vec![self.dt; 3])
+    }
 }
 
 impl Dynamics for Lorenz63 {

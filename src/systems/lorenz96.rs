@@ -142,6 +142,9 @@ impl TangentLinear for Lorenz96 {
     fn adjoint(&self, x: &[f64], lambda: &[f64]) -> Vec<f64> {
         Lorenz96::adjoint(self, x, lambda)
     }
+    fn noise_variance(&self) -> Option<Vec<f64>> {
+        Some(vec![self.noise * self.noise; self.n])
+    }
 }
 
 impl Dynamics for Lorenz96 {

@@ -1,0 +1,100 @@
+//! Smoothing one window: the classical methods as posterior samplers of a whole trajectory
+//! `x_{1:L}` given its observations — what SDA and the particle filter produce in the paper's
+//! Figure-2 evaluation, so that the three are scored alike.
+//!
+//! A [`Window`] holds the model, the observation of each state (Gaussian, possibly none) and
+//! draws of the first state's prior (the background); a [`WindowSmoother`] returns trajectory
+//! samples of the window. Built in: the ensemble Kalman smoother over the whole window
+//! ([`super::enks::WindowEnks`]) and weak-constraint 4D-Var with its Laplace posterior
+//! ([`super::var4d_weak::WeakVar4d`]).
+
+use nalgebra::DMatrix;
+use rand::RngCore;
+
+use super::GaussianObservation;
+use crate::dynamics::Dynamics;
+use crate::{Error, Result};
+
+/// One window to smooth: `x_1 ~` the background, `x_{i+1} ~ model(x_i)`, and at the observed
+/// states `y_i = H_i(x_i) + N(0, diag(σ_i²))`.
+pub struct Window<'a> {
+    /// The model of the transitions.
+    pub model: &'a dyn Dynamics,
+    /// Per state of the window (its length L): the observation of that state and its value.
+    pub observations: Vec<Option<(&'a dyn GaussianObservation, Vec<f64>)>>,
+    /// Draws of the first state's prior, one per column (n × M): the background.
+    pub background: &'a DMatrix<f64>,
+}
+
+impl Window<'_> {
+    /// Number of states L.
+    pub fn len(&self) -> usize {
+        self.observations.len()
+    }
+
+    /// Whether the window has no state.
+    pub fn is_empty(&self) -> bool {
+        self.observations.is_empty()
+    }
+
+    /// Values per state n.
+    pub fn dim(&self) -> usize {
+        self.background.nrows()
+    }
+
+    /// Checks the shapes: a state count ≥ 1, a background of the model's states with at least two
+    /// draws, every observation's value of its length and finite.
+    pub fn check(&self) -> Result<()> {
+        let n = self.model.state_dim();
+        if self.is_empty() {
+            return Err(Error::Shape("a window needs at least one state".into()));
+        }
+        if self.background.nrows() != n || self.background.ncols() < 2 {
+            return Err(Error::Shape(format!(
+                "the background must hold at least 2 draws of the model's {n}-value states, \
+                 got {} × {}",
+                self.background.nrows(),
+                self.background.ncols()
+            )));
+        }
+        for (i, o) in self.observations.iter().enumerate() {
+            if let Some((h, y)) = o {
+                if y.len() != h.len() || y.iter().any(|v| !v.is_finite()) {
+                    return Err(Error::Shape(format!(
+                        "the observation of state {i} needs {} finite values, got {} ({})",
+                        h.len(),
+                        y.len(),
+                        if y.iter().all(|v| v.is_finite()) {
+                            "all finite"
+                        } else {
+                            "some not finite"
+                        }
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A classical method that samples the trajectories of a [`Window`] given its observations.
+pub trait WindowSmoother: Send + Sync {
+    /// The method with its settings, for tables (distinct settings, distinct descriptions).
+    fn describe(&self) -> String;
+    /// `samples` trajectories of the window, `[samples, L, n]` row-major.
+    fn smooth(&self, window: &Window, samples: usize, rng: &mut dyn RngCore) -> Result<Vec<f64>>;
+}
+
+/// `[S, L, n]` row-major from one `n × S` ensemble per state.
+pub(crate) fn trajectories(states: &[DMatrix<f64>]) -> Vec<f64> {
+    let (n, samples) = states.first().map_or((0, 0), |e| e.shape());
+    let len = states.len();
+    let mut out = vec![0.0; samples * len * n];
+    for (i, e) in states.iter().enumerate() {
+        for s in 0..samples {
+            let at = (s * len + i) * n;
+            out[at..at + n].copy_from_slice(e.column(s).as_slice());
+        }
+    }
+    out
+}
