@@ -390,3 +390,89 @@ fn the_default_state_likelihood_matches_picks_host_code() {
         assert_eq!(host.iter().all(|v| *v == 0.0), state % 4 != 0);
     }
 }
+
+/// Registered classical smoothers are scored beside SDA and the filter, with the same
+/// statistics (RMSE, spread and CRPS against the truth on every row); a non-linear
+/// observation is refused by name, before anything is written.
+#[test]
+fn classical_smoothers_are_scored_beside_sda() {
+    let out = folder("smoothers");
+    evaluate(
+        &out,
+        &[
+            "--observation",
+            "lo",
+            "--indices",
+            "2",
+            "--smoother",
+            "enks",
+            "--smoother",
+            "var4d-weak",
+            "--smoother-params",
+            "analysis = \"etkf\"",
+            "--smoother-params",
+            "iterations = 200",
+        ],
+    )
+    .unwrap();
+    let rows = rows(&out);
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            r["smoother"]
+                .as_str()
+                .or(r["sampler"].as_str())
+                .unwrap_or("BPF′")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(labels.len(), 4, "{labels:?}");
+    assert_eq!(labels[2], "EnKS, ETKF");
+    assert!(
+        labels[3].starts_with("weak-constraint 4D-Var"),
+        "{labels:?}"
+    );
+    for r in &rows {
+        for key in [
+            "w1_ratio",
+            "log_likelihood",
+            "log_prior",
+            "rmse",
+            "spread",
+            "crps",
+        ] {
+            assert!(r["stats"][key].as_f64().unwrap().is_finite(), "{key}: {r}");
+        }
+    }
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(
+        table.contains("| EnKS, ETKF |") && table.contains("CRPS"),
+        "{table}"
+    );
+    let settings: serde_json::Value = sda::data::read_json(&out.join("settings.json")).unwrap();
+    assert_eq!(settings["smoothers"][0], "EnKS, ETKF");
+
+    let refused = folder("smoothers-tanh");
+    let err = evaluate(
+        &refused,
+        &[
+            "--observation",
+            "tanh",
+            "--observation-params",
+            "component = 0, every = 8, sigma = 0.1",
+            "--indices",
+            "2",
+            "--corrections",
+            "0",
+            "--smoother",
+            "enks",
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("linear observation") && err.contains("tanh"),
+        "{err}"
+    );
+    assert!(!refused.join("rows.jsonl").exists());
+}

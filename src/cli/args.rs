@@ -172,7 +172,8 @@ pub struct SamplingArgs<D: Defaults> {
     #[arg(long)]
     tau: Option<f64>,
     /// Corrections C of the `pc` sampler (Algorithm 4), comma-separated: one row each in
-    /// `oracle` and `evaluate` (where the default is 0,1,2,4 unless a --sampler is given),
+    /// `oracle` and `evaluate` (where the default is 0,1,2,4 unless a --sampler or --smoother
+    /// is given),
     /// one value in `assimilate`.
     #[arg(long, value_delimiter = ',')]
     corrections: Option<Vec<usize>>,

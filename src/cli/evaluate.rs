@@ -5,7 +5,7 @@ use crate::backend::DefaultBackend;
 use crate::checkpoint::Checkpoint;
 use crate::experiments::evaluate::{Scenario, Selection};
 use crate::registry::{self, parse_params};
-use crate::registry::{GuidancePlugin, SamplerPlugin};
+use crate::registry::{GuidancePlugin, SamplerPlugin, SmootherPlugin};
 use crate::{Result, TrajectoryShape};
 
 /// The paper's Figure-2 evaluation of one trained state-vector local score (Lorenz-63 or
@@ -49,6 +49,13 @@ pub struct EvaluateArgs {
     /// never (each sampler then takes its own defaults).
     #[arg(long)]
     sampler_params: Vec<String>,
+    /// A registered classical window smoother to score beside SDA on the same observations,
+    /// with as many samples (`enks`, `var4d-weak`; `sda list`); repeat the flag for several.
+    #[arg(long)]
+    smoother: Vec<String>,
+    /// Parameters of each --smoother, in the same order: once per --smoother, or never.
+    #[arg(long)]
+    smoother_params: Vec<String>,
     /// Particles per filter.
     #[arg(long, default_value_t = 1 << 14)]
     particles: usize,
@@ -85,6 +92,8 @@ impl EvaluateArgs {
             sampling,
             sampler,
             sampler_params,
+            smoother,
+            smoother_params,
             particles,
             filter_burn_in,
             guidance,
@@ -107,8 +116,15 @@ impl EvaluateArgs {
         let guidance = registry::build::<GuidancePlugin>(&name, &params)?;
         let tau = sampling.tau()?.unwrap_or(crate::experiments::lorenz::TAU);
         let corrections = sampling.corrections().map(<[usize]>::to_vec);
-        let samplers = evaluated_samplers(corrections, tau, &sampler, &sampler_params)?;
-        let sda = crate::experiments::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?;
+        let samplers = evaluated_samplers(
+            corrections,
+            tau,
+            (&sampler, &sampler_params),
+            !smoother.is_empty(),
+        )?;
+        let smoothers = named::<SmootherPlugin>("smoother", &smoother, &smoother_params)?;
+        let sda = crate::experiments::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?
+            .with_smoothers(smoothers)?;
         let device = crate::backend::default_device();
         let checkpoint = Checkpoint::read(run.as_ref())?;
         settings.prior = checkpoint.fingerprint()?;
@@ -177,31 +193,46 @@ impl MergeArgs {
 }
 
 /// The samplers of `sda evaluate`: predictor–corrector with each of `corrections` (0, 1, 2, 4
-/// when neither flag is given) and scale `tau`, then each registered sampler named, with the
-/// parameters at the same position of `params` (all or none of them given).
+/// when no --corrections, --sampler or --smoother is given) and scale `tau`, then each
+/// registered sampler named, with the parameters at the same position of `params` (all or none
+/// of them given).
 fn evaluated_samplers(
     corrections: Option<Vec<usize>>,
     tau: f64,
+    (names, params): (&[String], &[String]),
+    smoothers: bool,
+) -> Result<Vec<Box<dyn crate::sampler::Sampler<DefaultBackend>>>> {
+    let corrections = match corrections {
+        Some(c) => c,
+        None if names.is_empty() && !smoothers => vec![0, 1, 2, 4],
+        None => Vec::new(),
+    };
+    let mut samplers = crate::experiments::evaluate::predictor_correctors(&corrections, tau)?;
+    samplers.extend(named::<SamplerPlugin>("sampler", names, params)?);
+    Ok(samplers)
+}
+
+/// The plugins of registry `K` named by the repeated flag `--{flag}`, each built with the
+/// parameters at the same position of `--{flag}-params` (given once per name, or never).
+fn named<K: registry::Build<Input = ()>>(
+    flag: &str,
     names: &[String],
     params: &[String],
-) -> Result<Vec<Box<dyn crate::sampler::Sampler<DefaultBackend>>>> {
+) -> Result<Vec<K::Output>> {
     if !params.is_empty() && params.len() != names.len() {
         return Err(crate::Error::Invalid(format!(
-            "--sampler-params is given {} times for {} --sampler; give it once per sampler, in \
+            "--{flag}-params is given {} times for {} --{flag}; give it once per {flag}, in \
              the same order, or not at all",
             params.len(),
             names.len()
         )));
     }
-    let corrections = match corrections {
-        Some(c) => c,
-        None if names.is_empty() => vec![0, 1, 2, 4],
-        None => Vec::new(),
-    };
-    let mut samplers = crate::experiments::evaluate::predictor_correctors(&corrections, tau)?;
-    for (i, name) in names.iter().enumerate() {
-        let p = parse_params(params.get(i).map_or("", String::as_str))?;
-        samplers.push(registry::build::<SamplerPlugin>(name, &p)?);
-    }
-    Ok(samplers)
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let p = parse_params(params.get(i).map_or("", String::as_str))?;
+            registry::build::<K>(name, &p)
+        })
+        .collect()
 }

@@ -2,7 +2,7 @@
 
 use crate::registry::{
     self, BlanketPlugin, GuidancePlugin, MethodPlugin, ObservationPlugin, Plugin, SamplerPlugin,
-    SchedulePlugin, SystemPlugin,
+    SchedulePlugin, SmootherPlugin, SystemPlugin,
 };
 use crate::Result;
 
@@ -26,5 +26,9 @@ pub fn list_text() -> Result<String> {
     list_section::<SamplerPlugin>("samplers", &mut s)?;
     list_section::<SchedulePlugin>("schedules", &mut s)?;
     list_section::<MethodPlugin>("classical methods (sda baseline)", &mut s)?;
+    list_section::<SmootherPlugin>(
+        "classical window smoothers (sda evaluate --smoother)",
+        &mut s,
+    )?;
     Ok(s)
 }

@@ -13,6 +13,8 @@
 use std::path::Path;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use nalgebra::{DMatrix, DVector};
+use rand::SeedableRng;
 
 use crate::backend::{from_host, to_host, NoiseSource};
 use crate::blanket::MarkovBlanket;
@@ -21,6 +23,8 @@ use crate::data::{load_states, Standardisation};
 use crate::dynamics::Dynamics;
 use crate::filter::{ParticleFilter, StateLikelihood};
 use crate::guidance::Guidance;
+use crate::methods::window::{Window, WindowSmoother};
+use crate::methods::GaussianObservation;
 use crate::observe::{checked_state_parts, ObservationModel};
 use crate::sampler::{sample_posterior, SampleOptions, SampleReport, Sampler};
 use crate::{Error, Result};
@@ -218,4 +222,122 @@ impl<B: Backend> StateLikelihood for PerState<'_, B> {
             .state_log_likelihood(self.y, state, &xs, self.device)
             .map(Some)
     }
+}
+
+/// Draws of the classical smoothers' background (the law of a window's first state) by default.
+pub const BACKGROUND_DRAWS: usize = 4096;
+
+/// The part of a linear, state-factorising observation that one state feeds, in physical
+/// units: `y_i = A_i ((x − mean) / scale) + η_i` — a [`GaussianObservation`] for the classical
+/// methods.
+struct StatePart {
+    /// `A_i diag(1 / scale)` (p_i × D).
+    h: DMatrix<f64>,
+    /// `−A_i (mean / scale)`.
+    offset: DVector<f64>,
+    sigma: Vec<f64>,
+    label: String,
+}
+
+impl GaussianObservation for StatePart {
+    fn len(&self) -> usize {
+        self.sigma.len()
+    }
+    fn observe(&self, x: &[f64]) -> Vec<f64> {
+        (&self.h * DVector::from_column_slice(x) + &self.offset)
+            .as_slice()
+            .to_vec()
+    }
+    fn sigma(&self) -> &[f64] {
+        &self.sigma
+    }
+    fn jacobian(&self, _x: &[f64]) -> DMatrix<f64> {
+        self.h.clone()
+    }
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+}
+
+/// A classical smoother's posterior (`[samples·L·D]`, physical) of the window that
+/// `observation` observes as `y`: the registered observation, linear and factorising over
+/// states, split into one Gaussian observation per state in physical units; the background is
+/// [`BACKGROUND_DRAWS`] (at least `samples`) draws of the system's initial prior advanced
+/// `burn_in` transitions — the particle filter's prior of the first state. An error names a
+/// non-linear or non-factorising observation.
+#[allow(clippy::too_many_arguments)]
+pub fn smoother_posterior<B: Backend>(
+    system: &dyn Dynamics,
+    units: &Standardisation,
+    observation: &dyn ObservationModel<B>,
+    y: &[f64],
+    smoother: &dyn WindowSmoother,
+    samples: usize,
+    burn_in: usize,
+    seed: u64,
+    device: &B::Device,
+) -> Result<Vec<f64>> {
+    let dim = units.dim();
+    if system.state_dim() != dim || observation.trajectory_shape().dim != dim {
+        return Err(Error::Shape(format!(
+            "the system's states have {} values, the units {dim}, the observation's {}",
+            system.state_dim(),
+            observation.trajectory_shape().dim
+        )));
+    }
+    crate::observe::check_observation(observation, y)?;
+    let parts = checked_state_parts(observation)?;
+    let a = crate::observe::linear_matrix(observation, device).map_err(|e| {
+        Error::Invalid(format!(
+            "the classical smoothers take a linear observation with Gaussian noise ({}): {e}",
+            smoother.describe()
+        ))
+    })?;
+    let scale = DMatrix::from_diagonal(&DVector::from_iterator(
+        dim,
+        units.scale.iter().map(|s| 1.0 / s),
+    ));
+    let centre =
+        DVector::from_iterator(dim, units.mean.iter().zip(&units.scale).map(|(m, s)| m / s));
+    let noise = observation.noise_std();
+    let states: Vec<Option<StatePart>> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            (!part.is_empty()).then(|| {
+                let a_i = a
+                    .view((part.start, i * dim), (part.len(), dim))
+                    .clone_owned();
+                StatePart {
+                    h: &a_i * &scale,
+                    offset: -(&a_i * &centre),
+                    sigma: noise[part.clone()].to_vec(),
+                    label: format!("{} (state {i})", observation.describe()),
+                }
+            })
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let draws = BACKGROUND_DRAWS.max(samples);
+    let mut background = DMatrix::zeros(dim, draws);
+    for j in 0..draws {
+        let mut x = system.sample_initial(&mut rng);
+        for _ in 0..burn_in {
+            x = system.step(&x, &mut rng);
+        }
+        background.set_column(j, &DVector::from_vec(x));
+    }
+    let window = Window {
+        model: system,
+        observations: states
+            .iter()
+            .zip(&parts)
+            .map(|(s, part)| {
+                s.as_ref()
+                    .map(|s| (s as &dyn GaussianObservation, y[part.clone()].to_vec()))
+            })
+            .collect(),
+        background: &background,
+    };
+    smoother.smooth(&window, samples, &mut rng)
 }

@@ -7,16 +7,18 @@ use std::sync::Arc;
 
 use super::{
     params, BlanketPlugin, GuidancePlugin, MethodPlugin, NoParams, ObservationPlugin,
-    SamplerPlugin, SchedulePlugin,
+    SamplerPlugin, SchedulePlugin, SmootherPlugin,
 };
 use crate::backend::DefaultBackend;
 use crate::blanket::TemporalWindow;
 use crate::guidance::{Dps, Mmps, SdaGaussian};
 use crate::methods::enks::Enks;
+use crate::methods::enks::WindowEnks;
 use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
 use crate::methods::letkf::letkf;
 use crate::methods::reference::{Climatology, Var3d};
 use crate::methods::var4d::Var4d;
+use crate::methods::var4d_weak::WeakVar4d;
 use crate::observe::{
     ops::{Pick, PickConfig},
     ObservationModel,
@@ -281,5 +283,21 @@ inventory::submit! {
             params::<NoParams>(p)?;
             Ok(Box::new(Climatology::default()))
         },
+    }
+}
+
+inventory::submit! {
+    SmootherPlugin {
+        name: "enks",
+        description: "ensemble Kalman smoother over the whole window (Evensen & van Leeuwen 2000), one member per sample: analysis (\"enkf\" perturbed obs., \"etkf\", \"denkf\"), inflation (1)",
+        build: |p| Ok(Box::new(WindowEnks::new(params(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    SmootherPlugin {
+        name: "var4d-weak",
+        description: "weak-constraint 4D-Var over the window (L-BFGS, adjoint gradient), samples from its Gauss-Newton Laplace posterior: model_noise (the model's), iterations (1000), laplace (true)",
+        build: |p| Ok(Box::new(WeakVar4d::new(params(p)?)?)),
     }
 }

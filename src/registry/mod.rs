@@ -26,6 +26,7 @@ use crate::backend::DefaultBackend;
 use crate::blanket::MarkovBlanket;
 use crate::dynamics::Dynamics;
 use crate::guidance::Guidance;
+use crate::methods::window::WindowSmoother;
 use crate::methods::Filter;
 use crate::observe::ObservationModel;
 use crate::sampler::Sampler;
@@ -138,8 +139,20 @@ pub struct MethodPlugin {
     pub build: fn(&toml::Value) -> Result<Box<dyn Filter>>,
 }
 
+/// A classical window smoother by name: it samples a whole observed window, scored beside SDA
+/// and the particle filter (`sda evaluate --smoother`).
+pub struct SmootherPlugin {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor from parameters.
+    pub build: fn(&toml::Value) -> Result<Box<dyn WindowSmoother>>,
+}
+
 inventory::collect!(SystemPlugin);
 inventory::collect!(MethodPlugin);
+inventory::collect!(SmootherPlugin);
 inventory::collect!(ObservationPlugin);
 inventory::collect!(BlanketPlugin);
 inventory::collect!(SamplerPlugin);
@@ -176,6 +189,7 @@ plugin!(SamplerPlugin, "sampler");
 plugin!(SchedulePlugin, "schedule");
 plugin!(GuidancePlugin, "guidance");
 plugin!(MethodPlugin, "method");
+plugin!(SmootherPlugin, "smoother");
 
 /// All entries of a registry, sorted by name; an error if two share a name.
 pub fn entries<T>() -> Result<Vec<&'static T>>
@@ -239,6 +253,7 @@ build!(SamplerPlugin, Box<dyn Sampler<DefaultBackend>>);
 build!(SchedulePlugin, Arc<dyn NoiseSchedule>);
 build!(GuidancePlugin, Box<dyn Guidance<DefaultBackend>>);
 build!(MethodPlugin, Box<dyn Filter>);
+build!(SmootherPlugin, Box<dyn WindowSmoother>);
 
 impl Build for ObservationPlugin {
     type Output = Box<dyn ObservationModel<DefaultBackend>>;

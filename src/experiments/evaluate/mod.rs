@@ -25,10 +25,11 @@ use crate::blanket::MarkovBlanket;
 use crate::checkpoint::TrainedPrior;
 use crate::dynamics::Dynamics;
 use crate::experiments::posterior::{
-    expected_log_likelihood, observe, particle_posterior, posterior,
+    expected_log_likelihood, observe, particle_posterior, posterior, smoother_posterior,
 };
 use crate::filter::ParticleFilter;
 use crate::guidance::Guidance;
+use crate::methods::window::WindowSmoother;
 use crate::metrics::expected_log_prior;
 use crate::observe::ObservationModel;
 use crate::sampler::{PredictorCorrector, SampleOptions, Sampler};
@@ -49,6 +50,20 @@ pub struct Statistics {
     /// `E[log p(x_{2:L} | x_1)]`.
     #[serde(deserialize_with = "nan_if_null")]
     pub log_prior: f64,
+    /// RMSE of the sample mean to the true trajectory (physical units, over its L·D values);
+    /// NaN in rows saved before it was recorded.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub rmse: f64,
+    /// Spread: the root of the mean sample variance over the L·D values.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub spread: f64,
+    /// CRPS of the samples against the truth, averaged over the L·D values.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub crps: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// A number, or NaN for the `null` that JSON writes for a non-finite one.
@@ -107,16 +122,15 @@ pub struct SdaMethods<'a, B: Backend> {
     /// The samplers, in the order of the rows; their descriptions
     /// ([`Sampler::describe`]) name the rows and must differ.
     pub samplers: Vec<Box<dyn Sampler<B>>>,
+    /// Classical window smoothers scored beside them (after the SDA rows), none by default;
+    /// their descriptions ([`WindowSmoother::describe`]) name their rows and must differ.
+    pub smoothers: Vec<Box<dyn WindowSmoother>>,
 }
 
 impl<'a, B: Backend> SdaMethods<'a, B> {
-    /// `guidance` with any samplers; an error when there are none or two share a description.
+    /// `guidance` with any samplers (none: the evaluation scores only smoothers, added by
+    /// [`with_smoothers`](Self::with_smoothers)); an error when two share a description.
     pub fn new(guidance: &'a dyn Guidance<B>, samplers: Vec<Box<dyn Sampler<B>>>) -> Result<Self> {
-        if samplers.is_empty() {
-            return Err(Error::Invalid(
-                "an evaluation needs at least one sampler".into(),
-            ));
-        }
         let labels = samplers.iter().map(|s| s.describe()).collect::<Vec<_>>();
         if let Some(twice) = labels
             .iter()
@@ -128,7 +142,48 @@ impl<'a, B: Backend> SdaMethods<'a, B> {
                  the sampler's description, so each sampler may appear once"
             )));
         }
-        Ok(Self { guidance, samplers })
+        Ok(Self {
+            guidance,
+            samplers,
+            smoothers: Vec::new(),
+        })
+    }
+
+    /// These methods with the classical `smoothers` scored beside them; an error when two share
+    /// a description.
+    pub fn with_smoothers(mut self, smoothers: Vec<Box<dyn WindowSmoother>>) -> Result<Self> {
+        let labels = smoothers.iter().map(|s| s.describe()).collect::<Vec<_>>();
+        if let Some(twice) = labels
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| labels[..i].contains(l).then_some(l))
+        {
+            return Err(Error::Invalid(format!(
+                "two smoothers describe themselves as '{twice}'; each may appear once"
+            )));
+        }
+        self.smoothers = smoothers;
+        Ok(self)
+    }
+
+    /// The row names of the smoothers, in order ([`WindowSmoother::describe`]).
+    pub fn smoother_labels(&self) -> Vec<String> {
+        self.smoothers.iter().map(|s| s.describe()).collect()
+    }
+
+    /// Rows per observation: the BPF′, each sampler, each smoother.
+    pub fn rows_per_observation(&self) -> usize {
+        1 + self.samplers.len() + self.smoothers.len()
+    }
+
+    /// An error when there is nothing to compare with the particle filter.
+    pub fn check(&self) -> Result<()> {
+        if self.samplers.is_empty() && self.smoothers.is_empty() {
+            return Err(Error::Invalid(
+                "an evaluation needs at least one sampler or smoother".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The paper's Figure 2: `guidance` with the [`predictor_correctors`] of `corrections`.
@@ -163,9 +218,13 @@ pub fn predictor_correctors<B: Backend>(
 pub struct EvaluateRow {
     /// Index of the test trajectory observed.
     pub observation: usize,
-    /// `None` for the particle filter, else the description of the SDA sampler
-    /// ([`Sampler::describe`], e.g. `PC (C=1, tau=0.25)`).
+    /// The description of the SDA sampler ([`Sampler::describe`], e.g. `PC (C=1, tau=0.25)`);
+    /// `None` for the particle filter and a classical smoother.
     pub sampler: Option<String>,
+    /// The description of the classical window smoother ([`WindowSmoother::describe`]) of its
+    /// rows, else `None` (absent from the JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoother: Option<String>,
     /// The statistics.
     pub stats: Statistics,
     /// Wall-clock seconds of the method.
@@ -193,8 +252,8 @@ pub struct Evaluation {
     pub y: Vec<f64>,
     /// The reference particle-filter trajectories (physical, `[N·L·D]`).
     pub reference: Vec<f64>,
-    /// The SDA trajectories of each sampler, in the order of [`SdaMethods::samplers`]
-    /// (physical).
+    /// The SDA trajectories of each sampler, in the order of [`SdaMethods::samplers`], then
+    /// those of each smoother (physical).
     pub samples: Vec<Vec<f64>>,
 }
 
@@ -213,6 +272,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     device: &B::Device,
 ) -> Result<Evaluation> {
     use crate::filter::Smoother;
+    sda.check()?;
     let (system, observation) = (scenario.system, scenario.observation);
     let d = prior.dim();
     if system.state_dim() != d {
@@ -278,15 +338,20 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     )?;
     let floor = wasserstein1(&second, &reference, settings.len * d)?;
     let stats = |x: &[f64], ratio: f64| -> Result<Statistics> {
+        let scores = ensemble_scores(x, truth);
         Ok(Statistics {
             w1_ratio: ratio,
             log_likelihood: expected_log_likelihood::<B>(observation, &prior.units, &y, x, device),
             log_prior: expected_log_prior(system, x, settings.len)?,
+            rmse: scores.rmse,
+            spread: scores.spread,
+            crps: scores.crps,
         })
     };
     let mut rows = vec![EvaluateRow {
         observation: index,
         sampler: None,
+        smoother: None,
         stats: stats(&second, 1.0)?,
         seconds: bpf_seconds,
         evaluations: 0,
@@ -314,10 +379,38 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         rows.push(EvaluateRow {
             observation: index,
             sampler: Some(sampler.describe()),
+            smoother: None,
             stats: stats(&x, ratio)?,
             seconds: report.seconds,
             evaluations: report.evaluations,
             passes: report.passes_per_sample(),
+            diverged: crate::metrics::diverged(&x, &reference),
+        });
+        samples.push(x);
+    }
+    for (i, smoother) in sda.smoothers.iter().enumerate() {
+        let start = std::time::Instant::now();
+        let x = smoother_posterior(
+            system,
+            &prior.units,
+            observation,
+            &y,
+            smoother.as_ref(),
+            settings.samples,
+            settings.filter_burn_in,
+            base.wrapping_add(0x5EED_0000 + 64 * index as u64 + i as u64),
+            device,
+        )?;
+        let seconds = start.elapsed().as_secs_f64();
+        let ratio = wasserstein1(&x, &reference, settings.len * d)? / floor;
+        rows.push(EvaluateRow {
+            observation: index,
+            sampler: None,
+            smoother: Some(smoother.describe()),
+            stats: stats(&x, ratio)?,
+            seconds,
+            evaluations: 0,
+            passes: (0.0, 0.0),
             diverged: crate::metrics::diverged(&x, &reference),
         });
         samples.push(x);
@@ -328,4 +421,13 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         reference,
         samples,
     })
+}
+
+/// RMSE, spread and CRPS of trajectory samples `x` (`[S·L·D]`) against the truth (`[L·D]`),
+/// over the L·D values ([`crate::methods::scores::score`]).
+fn ensemble_scores(x: &[f64], truth: &[f64]) -> crate::methods::Scores {
+    let values = truth.len();
+    let samples = x.len() / values.max(1);
+    let e = nalgebra::DMatrix::from_column_slice(values, samples, x);
+    crate::methods::scores::score(&crate::methods::Estimate::Ensemble(&e), truth)
 }

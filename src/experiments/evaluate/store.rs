@@ -147,6 +147,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
 ) -> Result<Summary> {
     // bad settings are refused before anything is written to `out`
     selection.check()?;
+    sda.check()?;
     let d = prior.dim();
     crate::score::EpsilonModel::<B>::check_shape(&prior.composed, settings.len, d)?;
     let all = load_states(data, "test", d)?;
@@ -195,6 +196,10 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     // grids were a choice resume
     if settings.grid != crate::sampler::TimeGrid::Uniform {
         fingerprint["grid"] = settings.grid.to_string().into();
+    }
+    // likewise only when there are any
+    if !sda.smoothers.is_empty() {
+        fingerprint["smoothers"] = sda.smoother_labels().into();
     }
     let _lock = crate::data::lock::FolderLock::acquire(out, "evaluation")?;
     let settings_path = out.join("settings.json");
@@ -267,7 +272,7 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
             .filter(|r| r.observation == j)
             .cloned()
             .collect();
-        if previous.len() == 1 + sda.samplers.len() {
+        if previous.len() == sda.rows_per_observation() {
             rows.extend(previous);
             bar.inc(1);
             continue;
@@ -290,7 +295,7 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
                 eprintln!(
                     "warning: observation {j}, {}: the trajectories diverged (largest |x| over \
                      {}× the reference filter's)",
-                    method_label(r.sampler.as_deref(), "BPF′"),
+                    method_label(r.sampler.as_deref(), r.smoother.as_deref(), "BPF′"),
                     crate::metrics::DIVERGENCE_FACTOR
                 )
             });

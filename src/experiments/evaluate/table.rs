@@ -21,8 +21,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 /// One method of an evaluation, summarised over its observations by [`medians`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct MethodSummary {
-    /// `None` for the BPF′, else the SDA sampler's description.
+    /// The SDA sampler's description (`None` for the BPF′ and the smoothers).
     pub sampler: Option<String>,
+    /// The classical smoother's description (`None` for the BPF′ and SDA).
+    pub smoother: Option<String>,
     /// The medians of the three statistics.
     pub medians: Statistics,
     /// Mean wall-clock seconds per run.
@@ -33,27 +35,37 @@ pub struct MethodSummary {
     pub passes: (f64, f64),
 }
 
-/// Per method (BPF′ first, then the SDA samplers in the order their rows first appear) the
-/// medians over observations of the three statistics, the mean seconds and the ε evaluations.
+/// Per method (BPF′ first, then the SDA samplers and the smoothers in the order their rows
+/// first appear) the medians over observations of the statistics, the mean seconds and the ε
+/// evaluations.
 pub fn medians(rows: &[EvaluateRow]) -> Vec<MethodSummary> {
-    let mut methods: Vec<Option<String>> = vec![None];
+    type Key = (Option<String>, Option<String>);
+    let key = |r: &EvaluateRow| -> Key { (r.sampler.clone(), r.smoother.clone()) };
+    let mut methods: Vec<Key> = vec![(None, None)];
     for r in rows {
-        if !methods.contains(&r.sampler) {
-            methods.push(r.sampler.clone());
+        if !methods.contains(&key(r)) {
+            methods.push(key(r));
         }
     }
     methods
         .into_iter()
-        .filter(|m| rows.iter().any(|r| &r.sampler == m))
-        .map(|sampler| {
-            let sel: Vec<&EvaluateRow> = rows.iter().filter(|r| r.sampler == sampler).collect();
+        .filter(|m| rows.iter().any(|r| &key(r) == m))
+        .map(|(sampler, smoother)| {
+            let sel: Vec<&EvaluateRow> = rows
+                .iter()
+                .filter(|r| r.sampler == sampler && r.smoother == smoother)
+                .collect();
             let med = |f: fn(&Statistics) -> f64| median(sel.iter().map(|r| f(&r.stats)).collect());
             MethodSummary {
                 sampler,
+                smoother,
                 medians: Statistics {
                     w1_ratio: med(|s| s.w1_ratio),
                     log_likelihood: med(|s| s.log_likelihood),
                     log_prior: med(|s| s.log_prior),
+                    rmse: med(|s| s.rmse),
+                    spread: med(|s| s.spread),
+                    crps: med(|s| s.crps),
                 },
                 seconds: sel.iter().map(|r| r.seconds).sum::<f64>() / sel.len() as f64,
                 evaluations: sel.iter().map(|r| r.evaluations).max().unwrap_or(0),
@@ -75,10 +87,14 @@ fn fixed_or_scientific(v: f64, decimals: usize) -> String {
     }
 }
 
-/// The name of a method in a table: `filter` for the BPF′ (`sampler` is `None`), else `SDA, `
-/// and the sampler's description.
-pub(super) fn method_label(sampler: Option<&str>, filter: &str) -> String {
-    sampler.map_or(filter.to_string(), |s| format!("SDA, {s}"))
+/// The name of a method in a table: `SDA, ` and the sampler's description, the smoother's
+/// description, or `filter` for the BPF′ (neither).
+pub(super) fn method_label(sampler: Option<&str>, smoother: Option<&str>, filter: &str) -> String {
+    match (sampler, smoother) {
+        (Some(s), _) => format!("SDA, {s}"),
+        (None, Some(s)) => s.to_string(),
+        (None, None) => filter.to_string(),
+    }
 }
 
 /// The medians of [`medians`] as a markdown table.
@@ -94,13 +110,28 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         "W1(·, BPF) / W1(BPF′, BPF)",
         "E[log p(y|x)]",
         "E[log p(x_2:L|x_1)]",
+        "RMSE to truth",
+        "spread",
+        "CRPS",
         "ε evals",
         "forwards + VJPs per sample",
         "s per run",
     ]);
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    // rows saved before these scores were recorded read NaN
+    let score = |v: f64| {
+        if v.is_nan() {
+            "–".to_string()
+        } else {
+            fixed_or_scientific(v, 3)
+        }
+    };
     for m in medians(rows) {
-        let label = method_label(m.sampler.as_deref(), "BPF′ (second filter)");
+        let label = method_label(
+            m.sampler.as_deref(),
+            m.smoother.as_deref(),
+            "BPF′ (second filter)",
+        );
         let (evaluations, passes) = match m.sampler {
             None => ("–".to_string(), "–".to_string()),
             // rows saved before passes were counted
@@ -115,6 +146,9 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
             fixed_or_scientific(m.medians.w1_ratio, 2),
             fixed_or_scientific(m.medians.log_likelihood, 2),
             fixed_or_scientific(m.medians.log_prior, 1),
+            score(m.medians.rmse),
+            score(m.medians.spread),
+            score(m.medians.crps),
             evaluations,
             passes,
             format!("{:.1}", m.seconds),
@@ -124,7 +158,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         .iter()
         .filter(|r| r.diverged)
         .map(|r| {
-            let method = method_label(r.sampler.as_deref(), "BPF′");
+            let method = method_label(r.sampler.as_deref(), r.smoother.as_deref(), "BPF′");
             format!("{method} on observation {}", r.observation)
         })
         .collect();
