@@ -131,17 +131,7 @@ impl<'a, B: Backend> SdaMethods<'a, B> {
     /// `guidance` with any samplers (none: the evaluation scores only smoothers, added by
     /// [`with_smoothers`](Self::with_smoothers)); an error when two share a description.
     pub fn new(guidance: &'a dyn Guidance<B>, samplers: Vec<Box<dyn Sampler<B>>>) -> Result<Self> {
-        let labels = samplers.iter().map(|s| s.describe()).collect::<Vec<_>>();
-        if let Some(twice) = labels
-            .iter()
-            .enumerate()
-            .find_map(|(i, l)| labels[..i].contains(l).then_some(l))
-        {
-            return Err(Error::Invalid(format!(
-                "two samplers describe themselves as '{twice}'; an evaluation names its rows by \
-                 the sampler's description, so each sampler may appear once"
-            )));
-        }
+        unique_labels("sampler", samplers.iter().map(|s| s.describe()))?;
         Ok(Self {
             guidance,
             samplers,
@@ -152,16 +142,7 @@ impl<'a, B: Backend> SdaMethods<'a, B> {
     /// These methods with the classical `smoothers` scored beside them; an error when two share
     /// a description.
     pub fn with_smoothers(mut self, smoothers: Vec<Box<dyn WindowSmoother>>) -> Result<Self> {
-        let labels = smoothers.iter().map(|s| s.describe()).collect::<Vec<_>>();
-        if let Some(twice) = labels
-            .iter()
-            .enumerate()
-            .find_map(|(i, l)| labels[..i].contains(l).then_some(l))
-        {
-            return Err(Error::Invalid(format!(
-                "two smoothers describe themselves as '{twice}'; each may appear once"
-            )));
-        }
+        unique_labels("smoother", smoothers.iter().map(|s| s.describe()))?;
         self.smoothers = smoothers;
         Ok(self)
     }
@@ -199,6 +180,22 @@ impl<'a, B: Backend> SdaMethods<'a, B> {
     pub fn labels(&self) -> Vec<String> {
         self.samplers.iter().map(|s| s.describe()).collect()
     }
+}
+
+/// An error when two of the `what`s' descriptions are the same: an evaluation names its rows
+/// by them.
+fn unique_labels(what: &str, labels: impl Iterator<Item = String>) -> Result<()> {
+    let mut seen: Vec<String> = Vec::new();
+    for l in labels {
+        if seen.contains(&l) {
+            return Err(Error::Invalid(format!(
+                "two {what}s describe themselves as '{l}'; an evaluation names its rows by the \
+                 {what}'s description, so each {what} may appear once"
+            )));
+        }
+        seen.push(l);
+    }
+    Ok(())
 }
 
 /// The paper's Figure-2 samplers: Algorithm 4 (predictor–corrector) with each number of
