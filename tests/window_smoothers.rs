@@ -187,4 +187,29 @@ fn window_smoothers_refuse_bad_input_by_name() {
     })
     .unwrap_err();
     assert!(err.to_string().contains("model_noise"), "{err}");
+    // a window too large for the dense Hessian of the Laplace posterior is refused by name
+    let system = sda::systems::lorenz96::Lorenz96::with_sites(1024).unwrap();
+    let background = DMatrix::zeros(1024, 4);
+    let big = Window {
+        model: &system,
+        observations: (0..16).map(|_| None).collect(),
+        background: &background,
+    };
+    let err = WeakVar4d::new(WeakVar4dSettings::default())
+        .unwrap()
+        .smooth(&big, 2, &mut rng)
+        .unwrap_err();
+    assert!(err.to_string().contains("laplace = false"), "{err}");
+    // a deterministic model has no model error to allow: the error says so and what to give
+    let err = WeakVar4d::new(WeakVar4dSettings {
+        laplace: false,
+        ..Default::default()
+    })
+    .unwrap()
+    .smooth(&big, 2, &mut rng)
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("deterministic") && err.to_string().contains("model_noise"),
+        "{err}"
+    );
 }

@@ -59,6 +59,10 @@ impl Default for WeakVar4dSettings {
     }
 }
 
+/// The most values `L·n` of a window whose Laplace posterior is formed (its dense Hessian then
+/// holds at most 8 192² doubles, 512 MiB).
+pub const MAX_LAPLACE_VALUES: usize = 8192;
+
 /// Weak-constraint 4D-Var over one window, with its Laplace posterior.
 #[derive(Debug, Clone)]
 pub struct WeakVar4d {
@@ -240,6 +244,15 @@ impl WindowSmoother for WeakVar4d {
             ))
         })?;
         let (n, draws) = window.background.shape();
+        if self.settings.laplace && n * window.len() > MAX_LAPLACE_VALUES {
+            return Err(Error::Invalid(format!(
+                "weak-constraint 4D-Var's Laplace samples form the dense Hessian of the window's \
+                 {} × {n} = {} values, more than {MAX_LAPLACE_VALUES}; give laplace = false for \
+                 the minimiser alone",
+                window.len(),
+                n * window.len()
+            )));
+        }
         let q = match self.settings.model_noise {
             Some(q) => vec![q; n],
             None => model.noise_variance().ok_or_else(|| {
@@ -251,10 +264,13 @@ impl WindowSmoother for WeakVar4d {
             })?,
         };
         if q.len() != n || q.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            let bad = q.iter().filter(|v| !(v.is_finite() && **v > 0.0)).count();
             return Err(Error::Invalid(format!(
                 "weak-constraint 4D-Var needs a positive model-error variance for every \
-                 component; {} has the transition noise variances {q:?}: give model_noise",
-                window.model.name()
+                 component; the transition noise of {} has {bad} of {} components without one \
+                 (a deterministic model): give model_noise",
+                window.model.name(),
+                q.len()
             )));
         }
         // the background: mean and covariance of the draws (a relative floor of 1e-9 keeps
