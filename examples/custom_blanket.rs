@@ -19,7 +19,7 @@
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use sda::blanket::{MarkovBlanket, TemporalWindow};
 use sda::registry::{params, BlanketPlugin};
-use sda::Result;
+use sda::{Result, TrajectoryShape};
 
 /// Typed parameters; unknown keys (typos) are rejected.
 #[derive(Debug, serde::Deserialize)]
@@ -51,13 +51,14 @@ impl<B: Backend> MarkovBlanket<B> for WindowAverage {
     fn check_len(&self, len: usize) -> Result<()> {
         MarkovBlanket::<B>::check_len(&self.windows, len)
     }
-    fn num_windows(&self, len: usize) -> usize {
-        MarkovBlanket::<B>::num_windows(&self.windows, len)
+    fn num_windows(&self, shape: TrajectoryShape) -> usize {
+        MarkovBlanket::<B>::num_windows(&self.windows, shape)
     }
     fn unfold(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         self.windows.unfold(x)
     }
-    fn fold(&self, windows: Tensor<B, 3>, len: usize) -> Tensor<B, 3> {
+    fn fold(&self, windows: Tensor<B, 3>, shape: TrajectoryShape) -> Tensor<B, 3> {
+        let len = shape.len;
         let w = MarkovBlanket::<B>::window(&self.windows);
         let [rows, _, d] = windows.dims();
         let nw = len + 1 - w;

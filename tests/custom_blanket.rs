@@ -9,6 +9,7 @@ use custom_blanket::{WindowAverage, WindowAverageConfig};
 use proptest::prelude::*;
 use sda::backend::{default_device, from_host, to_host, DefaultBackend};
 use sda::blanket::MarkovBlanket;
+use sda::TrajectoryShape;
 
 type B = DefaultBackend;
 
@@ -27,10 +28,10 @@ proptest! {
         let values: Vec<f64> = (0..n * len * d).map(|i| i as f64).collect();
         let x = from_host::<B, 3>(&values, [n, len, d], &device);
         let windows = MarkovBlanket::<B>::unfold(&blanket, x);
-        let nw = MarkovBlanket::<B>::num_windows(&blanket, len);
+        let nw = MarkovBlanket::<B>::num_windows(&blanket, TrajectoryShape::new(len, d));
         let w = 2 * k + 1;
         prop_assert_eq!(windows.dims(), [nw * n, w, d]);
-        let back = to_host(MarkovBlanket::<B>::fold(&blanket, windows, len));
+        let back = to_host(MarkovBlanket::<B>::fold(&blanket, windows, TrajectoryShape::new(len, d)));
         for (a, b) in back.iter().zip(&values) {
             prop_assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{} vs {}", a, b);
         }
@@ -44,7 +45,7 @@ proptest! {
         let folded = to_host(MarkovBlanket::<B>::fold(
             &blanket,
             from_host::<B, 3>(&tags, [nw * n, w, d], &device),
-            len,
+            TrajectoryShape::new(len, d),
         ));
         for i in 0..len {
             let holders: Vec<usize> = (0..nw).filter(|&j| j <= i && i < j + w).collect();

@@ -117,16 +117,16 @@ proptest! {
         let values: Vec<f64> = (0..n * len * d).map(|i| i as f64).collect();
         let x = from_host::<B, 3>(&values, [n, len, d], &device);
         let windows = MarkovBlanket::<B>::unfold(&blanket, x);
-        let nw = MarkovBlanket::<B>::num_windows(&blanket, len);
+        let nw = MarkovBlanket::<B>::num_windows(&blanket, TrajectoryShape::new(len, d));
         prop_assert_eq!(windows.dims(), [nw * n, 2 * k + 1, d]);
-        let back = to_host(MarkovBlanket::<B>::fold(&blanket, windows, len));
+        let back = to_host(MarkovBlanket::<B>::fold(&blanket, windows, TrajectoryShape::new(len, d)));
         prop_assert_eq!(&back, &values);
         // tag each window output with (window, position) and check the selection
         let w = 2 * k + 1;
         let tags: Vec<f64> = (0..nw * n * w * d)
             .map(|i| { let j = i / (n * w * d); let p = (i / d) % w; (j * 100 + p) as f64 })
             .collect();
-        let folded = to_host(MarkovBlanket::<B>::fold(&blanket, from_host::<B, 3>(&tags, [nw * n, w, d], &device), len));
+        let folded = to_host(MarkovBlanket::<B>::fold(&blanket, from_host::<B, 3>(&tags, [nw * n, w, d], &device), TrajectoryShape::new(len, d)));
         for i in 0..len {
             let (j, p) = if i < k { (0, i) } else if i >= len - k { (nw - 1, i - (nw - 1)) } else { (i - k, k) };
             prop_assert_eq!(folded[i * d], (j * 100 + p) as f64, "state {}", i);

@@ -10,7 +10,7 @@ use super::{
     SamplerPlugin, SchedulePlugin, SmootherPlugin,
 };
 use crate::backend::DefaultBackend;
-use crate::blanket::TemporalWindow;
+use crate::blanket::{SpaceTimeWindow, TemporalWindow};
 use crate::guidance::{Dps, Mmps, SdaGaussian};
 use crate::methods::enks::Enks;
 use crate::methods::enks::WindowEnks;
@@ -46,6 +46,14 @@ inventory::submit! {
         name: "temporal-window",
         description: "windows x_{i-k:i+k} of 2k+1 states (Algorithm 2): k",
         build: |p| Ok(Box::new(TemporalWindow::new(params::<WindowParams>(p)?.k)?)),
+    }
+}
+
+inventory::submit! {
+    BlanketPlugin {
+        name: "space-time-window",
+        description: "windows of 2k+1 states x (P + 2r) sites on a periodic ring, P central sites kept: k, r, patch",
+        build: |p| Ok(Box::new(SpaceTimeWindow::new(params(p)?)?)),
     }
 }
 

@@ -16,7 +16,7 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use crate::blanket::MarkovBlanket;
 use crate::schedule::NoiseSchedule;
-use crate::{Error, Result};
+use crate::{Error, Result, TrajectoryShape};
 
 /// A local score `ε_φ(x_{i−k:i+k}(t), t)` on a batch of windows of `w = 2k+1` states
 /// (paper eq. 14, trained by Algorithm 1), in ε-space.
@@ -103,20 +103,29 @@ impl<B: Backend, S: LocalScore<B>, M: MarkovBlanket<B>> EpsilonModel<B> for Comp
 
     fn check_shape(&self, len: usize, dim: usize) -> Result<()> {
         self.blanket.check_len(len)?;
-        if dim != self.local.state_dim() {
-            return Err(Error::Shape(format!(
-                "trajectory states have dimension {dim} but the local score expects {}",
-                self.local.state_dim()
-            )));
+        let window_dim = self.blanket.window_dim(dim)?;
+        if window_dim != self.local.state_dim() {
+            return Err(Error::Shape(if window_dim == dim {
+                format!(
+                    "trajectory states have dimension {dim} but the local score expects {}",
+                    self.local.state_dim()
+                )
+            } else {
+                format!(
+                    "the blanket cuts states of dimension {dim} into windows of dimension \
+                     {window_dim} but the local score expects {}",
+                    self.local.state_dim()
+                )
+            }));
         }
         Ok(())
     }
 
     fn epsilon(&self, x_t: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
-        let [_, len, _] = x_t.dims();
+        let [_, len, dim] = x_t.dims();
         let windows = self.blanket.unfold(x_t);
         let eps = self.local.epsilon(windows, t);
-        self.blanket.fold(eps, len)
+        self.blanket.fold(eps, TrajectoryShape::new(len, dim))
     }
 }
 

@@ -124,6 +124,85 @@ impl LinearGaussian {
         Self::stationary(f, DMatrix::identity(2, 2) * 0.1).expect("oracle is stable")
     }
 
+    /// A stationary chain on a periodic ring of `sites` sites with nearest-neighbour coupling,
+    /// the linear-Gaussian analogue of Lorenz-96's locality:
+    /// `x_{i+1}[m] = a x_i[m] + b (x_i[m−1] + x_i[m+1]) + w[m]` (indices mod n), `w ~ N(0, q I)`.
+    /// F is symmetric and circulant, so the stationary covariance is `P = q (I − F²)⁻¹` and the
+    /// law is invariant under shifts of the ring: every space–time patch has the same marginal.
+    /// Needs `|a| + 2|b| < 1`, `q > 0` and at least 3 sites.
+    pub fn ring(sites: usize, a: f64, b: f64, q: f64) -> Result<Self> {
+        if sites < 3 {
+            return Err(Error::Invalid(format!(
+                "a ring needs at least 3 sites, got {sites}"
+            )));
+        }
+        if !(a.is_finite() && b.is_finite() && q.is_finite()) || q <= 0.0 {
+            return Err(Error::Invalid(format!(
+                "ring chain: a = {a}, b = {b}, q = {q} (finite, q > 0)"
+            )));
+        }
+        if a.abs() + 2.0 * b.abs() >= 1.0 {
+            return Err(Error::Invalid(format!(
+                "ring chain has no stationary law: |a| + 2|b| = {} ≥ 1",
+                a.abs() + 2.0 * b.abs()
+            )));
+        }
+        let f = DMatrix::from_fn(sites, sites, |i, j| {
+            let d = (i + sites - j) % sites;
+            if d == 0 {
+                a
+            } else if d == 1 || d == sites - 1 {
+                b
+            } else {
+                0.0
+            }
+        });
+        let i = DMatrix::<f64>::identity(sites, sites);
+        let p0 = (&i - &f * &f)
+            .try_inverse()
+            .ok_or_else(|| Error::Numerical("ring chain: I − F² is singular".into()))?
+            * q;
+        let p0 = (&p0 + p0.transpose()) * 0.5;
+        Self::new(f, i * q, DVector::zeros(sites), p0)
+    }
+
+    /// The exact ε of the marginal of `len` consecutive states (from the first), each reduced
+    /// to the listed `components` (repeats allowed): the analytic local score of a space–time
+    /// window ([`crate::blanket::SpaceTimeWindow`]) when `components` are a patch of sites of
+    /// a [`Self::ring`] chain. A repeated component makes the covariance singular, which
+    /// [`GaussianEpsilon`] accepts.
+    pub fn marginal_epsilon(
+        &self,
+        len: usize,
+        components: &[usize],
+        schedule: Arc<dyn NoiseSchedule>,
+    ) -> Result<GaussianEpsilon> {
+        let d = self.dim();
+        if len == 0 || components.is_empty() {
+            return Err(Error::Invalid(
+                "a marginal needs at least one state and one component".into(),
+            ));
+        }
+        if let Some(c) = components.iter().find(|&&c| c >= d) {
+            return Err(Error::Shape(format!(
+                "component {c} of a state of dimension {d}"
+            )));
+        }
+        let (m, c) = self.trajectory_prior(len);
+        let index: Vec<usize> = (0..len)
+            .flat_map(|i| components.iter().map(move |&j| i * d + j))
+            .collect();
+        let p = index.len();
+        let mean = DVector::from_iterator(p, index.iter().map(|&i| m[i]));
+        let cov = DMatrix::from_fn(p, p, |a, b| c[(index[a], index[b])]);
+        GaussianEpsilon::new(
+            TrajectoryShape::new(len, components.len()),
+            mean,
+            cov,
+            schedule,
+        )
+    }
+
     /// Transition matrix F.
     pub fn f(&self) -> &DMatrix<f64> {
         &self.f

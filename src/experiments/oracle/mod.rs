@@ -101,8 +101,29 @@ impl<O> OracleProblem<O> {
     where
         O: ObservationModel<B>,
     {
+        Self::with_system::<B>(
+            LinearGaussian::oracle(),
+            observation,
+            schedule,
+            seed,
+            device,
+        )
+    }
+
+    /// [`OracleProblem::with_schedule`] on another linear-Gaussian `system` (e.g. the ring
+    /// chain [`LinearGaussian::ring`] of the space–time blanket's check). Errors as
+    /// [`OracleProblem::new`], the state dimension being the system's.
+    pub fn with_system<B: AutodiffBackend>(
+        system: LinearGaussian,
+        observation: O,
+        schedule: Arc<dyn NoiseSchedule>,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Self>
+    where
+        O: ObservationModel<B>,
+    {
         let shape = observation.trajectory_shape();
-        let system = LinearGaussian::oracle();
         if shape.dim != system.state_dim() {
             return Err(Error::Shape(format!(
                 "the oracle has states of dimension {}, the observation expects {}",
@@ -261,6 +282,25 @@ impl<O> OracleProblem<O> {
         let local = self
             .system
             .window_epsilon((w - 1) / 2, self.schedule.clone())?;
+        self.guided_local_epsilon(local, blanket, guidance, device)
+    }
+
+    /// [`OracleProblem::guided_epsilon`] with a given analytic local score, e.g. the marginal
+    /// of a space–time patch ([`LinearGaussian::marginal_epsilon`]) for a
+    /// [`crate::blanket::SpaceTimeWindow`].
+    pub fn guided_local_epsilon<'a, B, M, G>(
+        &'a self,
+        local: GaussianEpsilon,
+        blanket: M,
+        guidance: G,
+        device: &B::Device,
+    ) -> Result<Guided<B, Composed<GaussianEpsilon, M>, &'a O, G>>
+    where
+        B: AutodiffBackend,
+        M: MarkovBlanket<B>,
+        G: Guidance<B>,
+        O: ObservationModel<B>,
+    {
         let prior = Composed::new::<B>(local, blanket)?;
         Guided::new(prior, &self.observation, &self.y, guidance, device)
     }

@@ -1,29 +1,9 @@
-//! Markov blankets: how a trajectory is cut into the windows a local score sees, and how the
-//! windows' outputs are folded back into one output per state (paper §3.1, Algorithm 2).
+//! The temporal window of the paper (§3.1, Algorithm 2).
 
 use burn::tensor::{backend::Backend, Tensor};
 
-use crate::{Error, Result};
-
-/// A (pseudo) Markov blanket structure over the states of a trajectory `x_{1:L}`.
-///
-/// `unfold` maps a batch of trajectories `[N, L, D]` to a batch of windows `[N·W, w, D]`
-/// (w states each); `fold` maps per-window outputs of the same shape back to `[N, L, D]`,
-/// choosing for every state the window output that approximates its score best (paper eq. 13).
-pub trait MarkovBlanket<B: Backend>: Send + Sync {
-    /// Number of states in one window (`2k + 1` for a temporal window).
-    fn window(&self) -> usize;
-    /// Checks that a trajectory of `len` states can be covered; a clear error otherwise.
-    fn check_len(&self, len: usize) -> Result<()>;
-    /// Number of windows a trajectory of `len` states is cut into.
-    fn num_windows(&self, len: usize) -> usize;
-    /// `[N, L, D]` → `[W·N, w, D]`, window-major (windows of trajectory n at rows `j·N + n`).
-    fn unfold(&self, x: Tensor<B, 3>) -> Tensor<B, 3>;
-    /// `[W·N, w, D]` → `[N, L, D]` (inverse layout of `unfold`, selecting outputs per state).
-    fn fold(&self, windows: Tensor<B, 3>, len: usize) -> Tensor<B, 3>;
-    /// Short description for tables and logs.
-    fn describe(&self) -> String;
-}
+use super::MarkovBlanket;
+use crate::{Error, Result, TrajectoryShape};
 
 /// The temporal pseudo-blanket of a first-order Markov chain: the window `x_{i−k:i+k}` around
 /// each state (paper §3.1), composed as in **Algorithm 2**:
@@ -68,8 +48,8 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
         Ok(())
     }
 
-    fn num_windows(&self, len: usize) -> usize {
-        len + 1 - (2 * self.k + 1)
+    fn num_windows(&self, shape: TrajectoryShape) -> usize {
+        shape.len + 1 - (2 * self.k + 1)
     }
 
     fn unfold(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
@@ -81,7 +61,8 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
         Tensor::cat(windows, 0)
     }
 
-    fn fold(&self, windows: Tensor<B, 3>, len: usize) -> Tensor<B, 3> {
+    fn fold(&self, windows: Tensor<B, 3>, shape: TrajectoryShape) -> Tensor<B, 3> {
+        let len = shape.len;
         let k = self.k;
         let w = 2 * k + 1;
         let [rows, _, d] = windows.dims();
@@ -110,26 +91,5 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
 
     fn describe(&self) -> String {
         format!("temporal window k={} (2k+1={})", self.k, 2 * self.k + 1)
-    }
-}
-
-impl<B: Backend, T: MarkovBlanket<B> + ?Sized> MarkovBlanket<B> for Box<T> {
-    fn window(&self) -> usize {
-        (**self).window()
-    }
-    fn check_len(&self, len: usize) -> Result<()> {
-        (**self).check_len(len)
-    }
-    fn num_windows(&self, len: usize) -> usize {
-        (**self).num_windows(len)
-    }
-    fn unfold(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        (**self).unfold(x)
-    }
-    fn fold(&self, windows: Tensor<B, 3>, len: usize) -> Tensor<B, 3> {
-        (**self).fold(windows, len)
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
     }
 }
