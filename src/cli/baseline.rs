@@ -33,8 +33,9 @@ pub struct BaselineArgs {
     #[arg(long, default_value = "")]
     system_params: String,
     /// The observation over the setup's, as a TOML inline table: `sites` (observe every
-    /// how many sites), `every` (every how many model steps), `sigma` (e.g. 'sites = 4,
-    /// every = 4' for every 4th site every 4th step).
+    /// how many sites), `every` (every how many model steps), `sigma`, `operator`
+    /// ("identity" or "arctan") (e.g. 'sites = 4, every = 4' for every 4th site every 4th
+    /// step).
     #[arg(long, default_value = "")]
     observe: String,
     /// Observation cycles (the setup's number by default: 10 000).

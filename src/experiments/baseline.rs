@@ -17,7 +17,10 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::dynamics::Dynamics;
 use crate::methods::scores::{summarise, Scores};
-use crate::methods::{assimilate, CycleScores, GaussianObservation, PartialIdentity, Prior, Twin};
+use crate::methods::{
+    assimilate, ArctanSites, CycleScores, GaussianObservation, PartialIdentity, Prior,
+    SiteOperator, Twin,
+};
 use crate::registry::{self, parse_params, MethodPlugin, SystemPlugin};
 use crate::{Error, Result};
 
@@ -42,6 +45,8 @@ pub struct Setup {
     pub initial_var: f64,
     /// Methods whose published tuning on this setup is their default here: (method, params).
     pub tuned: &'static [(&'static str, &'static str)],
+    /// What the observed sites go through (identity, or arctan).
+    pub operator: SiteOperator,
 }
 
 /// The named setups.
@@ -56,6 +61,7 @@ pub const SETUPS: &[Setup] = &[
         cycles: 10_000,
         initial_var: 0.001,
         tuned: &[("var3d", "background = 0.02")],
+        operator: SiteOperator::Identity,
     },
     Setup {
         name: "sakov2008-dto4",
@@ -68,6 +74,7 @@ pub const SETUPS: &[Setup] = &[
         initial_var: 0.001,
         // the published 4D-Var figures (Bocquet & Sakov 2013, as DAPPER lists them) scale B = I
         tuned: &[("var4d", "covariance = \"identity\"")],
+        operator: SiteOperator::Identity,
     },
 ];
 
@@ -78,11 +85,12 @@ struct Observe {
     sites: Option<usize>,
     every: Option<usize>,
     sigma: Option<f64>,
+    operator: Option<SiteOperator>,
 }
 
 impl Setup {
-    /// This setup observed as `observe` says (a TOML inline table of `sites`, `every`, `sigma`;
-    /// empty keeps the setup's). The stride in sites is checked against the state when the
+    /// This setup observed as `observe` says (a TOML inline table of `sites`, `every`, `sigma`,
+    /// `operator = "identity" | "arctan"`; empty keeps the setup's). The stride in sites is checked against the state when the
     /// observation is built; `every` must be ≥ 1.
     pub fn observing(&self, observe: &str) -> Result<Self> {
         let o: Observe = registry::params(&parse_params(observe)?)
@@ -96,6 +104,7 @@ impl Setup {
             sites: o.sites.unwrap_or(self.sites),
             every: o.every.unwrap_or(self.every),
             sigma: o.sigma.unwrap_or(self.sigma),
+            operator: o.operator.unwrap_or(self.operator),
             ..*self
         })
     }
@@ -196,7 +205,11 @@ pub fn run(
     let mut filter = registry::build::<MethodPlugin>(method, &params)?;
     let n = model.state_dim();
     let dt = model.state_info().dt.unwrap_or(1.0);
-    let observation = PartialIdentity::every(n, setup.sites, setup.sigma)?;
+    let sites = PartialIdentity::every(n, setup.sites, setup.sigma)?;
+    let observation: Box<dyn GaussianObservation> = match setup.operator {
+        SiteOperator::Identity => Box::new(sites),
+        SiteOperator::Arctan => Box::new(ArctanSites::new(sites)),
+    };
     let steps = cycles
         .checked_mul(setup.every)
         .filter(|s| (1..=100_000_000).contains(s))
@@ -215,7 +228,7 @@ pub fn run(
     x0[0] = 1.0;
     let (truth, observations) = simulate(
         model.as_ref(),
-        &observation,
+        observation.as_ref(),
         &x0,
         setup.initial_var,
         steps,
@@ -225,7 +238,7 @@ pub fn run(
     let prior = climatology(&truth, x0, setup.initial_var);
     let twin = Twin {
         model: model.as_ref(),
-        observation: &observation,
+        observation: observation.as_ref(),
         truth: &truth,
         observations: &observations,
         prior: &prior,

@@ -10,6 +10,8 @@
 //!   (Sakov & Oke 2008) — each with multiplicative inflation.
 //! - [`enks`]: the ensemble Kalman smoother (Evensen & van Leeuwen 2000) over a lag of
 //!   observation cycles, with any of the global analyses.
+//! - [`ensf`]: the Ensemble Score Filter (Bao, Zhang & Zhang 2024), a training-free diffusion
+//!   filter whose prior score comes from the forecast ensemble.
 //! - [`letkf`]: the local ETKF (Hunt et al. 2007) with Gaspari–Cohn localisation on a periodic
 //!   1-D domain, its local analyses in parallel.
 //! - [`reference`]: the lower bounds — climatology and 3D-Var (Kalman analysis with a fixed
@@ -33,6 +35,7 @@ use crate::{Error, Result};
 
 pub mod enks;
 pub mod ensemble;
+pub mod ensf;
 pub mod letkf;
 pub mod reference;
 pub mod scores;
@@ -58,6 +61,13 @@ pub trait GaussianObservation: Send + Sync {
     fn sigma(&self) -> &[f64];
     /// The Jacobian `∂H/∂x` at `x` (p × n).
     fn jacobian(&self, x: &[f64]) -> DMatrix<f64>;
+    /// The vector–Jacobian product `(∂H/∂x)ᵀ v` at `x` (length n); by default through the
+    /// dense [`jacobian`](Self::jacobian), which an observation of many values should avoid.
+    fn vjp(&self, x: &[f64], v: &[f64]) -> Vec<f64> {
+        (self.jacobian(x).transpose() * nalgebra::DVector::from_column_slice(v))
+            .as_slice()
+            .to_vec()
+    }
     /// The site of each observed value on a periodic 1-D domain, for localisation; `None` if
     /// the values are not attached to sites.
     fn sites(&self) -> Option<Vec<usize>> {
@@ -128,6 +138,13 @@ impl GaussianObservation for PartialIdentity {
         }
         h
     }
+    fn vjp(&self, _x: &[f64], v: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.n];
+        for (&i, vj) in self.indices.iter().zip(v) {
+            out[i] += vj;
+        }
+        out
+    }
     fn sites(&self) -> Option<Vec<usize>> {
         Some(self.indices.clone())
     }
@@ -138,6 +155,63 @@ impl GaussianObservation for PartialIdentity {
             self.n,
             self.sigma[0]
         )
+    }
+}
+
+/// What a site observation applies to the observed values (`--observe 'operator = …'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiteOperator {
+    /// `y_j = x_{s_j} + η_j`.
+    #[default]
+    Identity,
+    /// `y_j = arctan(x_{s_j}) + η_j`, the non-linear observation of the EnSF paper (Bao, Zhang &
+    /// Zhang 2024), under which the Kalman methods' Gaussian assumption is wrong.
+    Arctan,
+}
+
+/// Chosen sites observed through arctan: `y_j = arctan(x_{s_j}) + N(0, σ²)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArctanSites {
+    sites: PartialIdentity,
+}
+
+impl ArctanSites {
+    /// arctan of the sites of `sites`, with its noise.
+    pub fn new(sites: PartialIdentity) -> Self {
+        Self { sites }
+    }
+}
+
+impl GaussianObservation for ArctanSites {
+    fn len(&self) -> usize {
+        self.sites.len()
+    }
+    fn observe(&self, x: &[f64]) -> Vec<f64> {
+        self.sites.indices.iter().map(|&i| x[i].atan()).collect()
+    }
+    fn sigma(&self) -> &[f64] {
+        self.sites.sigma()
+    }
+    fn jacobian(&self, x: &[f64]) -> DMatrix<f64> {
+        let mut h = DMatrix::zeros(self.sites.len(), self.sites.n);
+        for (j, &i) in self.sites.indices.iter().enumerate() {
+            h[(j, i)] = 1.0 / (1.0 + x[i] * x[i]);
+        }
+        h
+    }
+    fn vjp(&self, x: &[f64], v: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.sites.n];
+        for (&i, vj) in self.sites.indices.iter().zip(v) {
+            out[i] += vj / (1.0 + x[i] * x[i]);
+        }
+        out
+    }
+    fn sites(&self) -> Option<Vec<usize>> {
+        self.sites.sites()
+    }
+    fn describe(&self) -> String {
+        format!("arctan of {}", self.sites.describe())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::guidance::{Dps, Mmps, SdaGaussian};
 use crate::methods::enks::Enks;
 use crate::methods::enks::WindowEnks;
 use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
+use crate::methods::ensf::Ensf;
 use crate::methods::letkf::letkf;
 use crate::methods::reference::{Climatology, Var3d};
 use crate::methods::var4d::Var4d;
@@ -256,6 +257,14 @@ inventory::submit! {
         name: "enks",
         description: "ensemble Kalman smoother over lag observation cycles, ETKF analysis of the stacked ensembles (Evensen & van Leeuwen 2000): ensemble, lag, inflation (1), rotate (false)",
         build: |p| Ok(Box::new(Enks::new(Update::Etkf, params(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    MethodPlugin {
+        name: "ensf",
+        description: "Ensemble Score Filter (Bao, Zhang & Zhang 2024), training-free reverse SDE with the forecast ensemble's score: ensemble (20), steps (500), eps_alpha (0.5), eps_beta (0.025), prior (\"member\" or \"mixture\")",
+        build: |p| Ok(Box::new(Ensf::new(params(p)?)?)),
     }
 }
 
