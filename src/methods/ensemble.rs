@@ -247,6 +247,27 @@ pub(crate) fn transform(s: &DMatrix<f64>, d: &DVector<f64>) -> (DVector<f64>, DM
     (w, t)
 }
 
+/// `members` draws from the initial law `N(mean, var I)`, one per column.
+pub(crate) fn draw_ensemble(prior: &Prior, members: usize, rng: &mut dyn RngCore) -> DMatrix<f64> {
+    let sd = prior.var.sqrt();
+    DMatrix::from_fn(prior.mean.len(), members, |i, _| {
+        let z: f64 = StandardNormal.sample(&mut *rng);
+        prior.mean[i] + sd * z
+    })
+}
+
+/// Moves every member (column) one model step forward.
+pub(crate) fn forecast_ensemble(
+    ensemble: &mut DMatrix<f64>,
+    model: &dyn Dynamics,
+    rng: &mut dyn RngCore,
+) {
+    for mut col in ensemble.column_iter_mut() {
+        let next = model.step(col.as_slice(), rng);
+        col.copy_from_slice(&next);
+    }
+}
+
 /// `E ← μ1ᵀ + A Tᵀ` with `T = Q · inflation`, Q a random mean-preserving rotation when asked
 /// (DAPPER's `post_process`).
 pub(crate) fn inflate_and_rotate(
@@ -328,19 +349,12 @@ impl<A: Analysis> Filter for EnsembleFilter<A> {
     }
 
     fn initialise(&mut self, prior: &Prior, rng: &mut dyn RngCore) -> Result<()> {
-        let sd = prior.var.sqrt();
-        self.ensemble = DMatrix::from_fn(prior.mean.len(), self.settings.ensemble, |i, _| {
-            let z: f64 = StandardNormal.sample(&mut *rng);
-            prior.mean[i] + sd * z
-        });
+        self.ensemble = draw_ensemble(prior, self.settings.ensemble, rng);
         Ok(())
     }
 
     fn forecast(&mut self, model: &dyn Dynamics, rng: &mut dyn RngCore) -> Result<()> {
-        for mut col in self.ensemble.column_iter_mut() {
-            let next = model.step(col.as_slice(), rng);
-            col.copy_from_slice(&next);
-        }
+        forecast_ensemble(&mut self.ensemble, model, rng);
         Ok(())
     }
 

@@ -19,6 +19,7 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::ensemble::{draw_ensemble, forecast_ensemble};
 use super::{Estimate, Filter, GaussianObservation, Prior};
 use crate::dynamics::Dynamics;
 use crate::{Error, Result};
@@ -185,19 +186,12 @@ impl Filter for Ensf {
     }
 
     fn initialise(&mut self, prior: &Prior, rng: &mut dyn RngCore) -> Result<()> {
-        let sd = prior.var.sqrt();
-        self.ensemble = DMatrix::from_fn(prior.mean.len(), self.settings.ensemble, |i, _| {
-            let z: f64 = StandardNormal.sample(&mut *rng);
-            prior.mean[i] + sd * z
-        });
+        self.ensemble = draw_ensemble(prior, self.settings.ensemble, rng);
         Ok(())
     }
 
     fn forecast(&mut self, model: &dyn Dynamics, rng: &mut dyn RngCore) -> Result<()> {
-        for mut col in self.ensemble.column_iter_mut() {
-            let next = model.step(col.as_slice(), rng);
-            col.copy_from_slice(&next);
-        }
+        forecast_ensemble(&mut self.ensemble, model, rng);
         Ok(())
     }
 
