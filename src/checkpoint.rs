@@ -18,6 +18,7 @@ use crate::data::Standardisation;
 use crate::schedule::NoiseSchedule;
 use crate::score::mlp::{MlpScore, ResMlp};
 use crate::score::network::{NetworkConfig, ScoreNetwork};
+use crate::score::ring_conv::{RingConv, RingConvScore};
 use crate::score::unet::{UNet, UNetScore};
 use crate::score::{Composed, LocalScore};
 use crate::{Error, Result};
@@ -324,11 +325,11 @@ impl Checkpoint {
             (None, NetworkConfig::Mlp(_)) if state.config.system == "lorenz63" => {
                 Some(Standardisation::lorenz63())
             }
-            (None, NetworkConfig::Mlp(_)) => {
+            (None, NetworkConfig::Mlp(_) | NetworkConfig::Ring(_)) => {
                 return Err(Error::Corrupt {
                     path: self.dir.join("state.json"),
                     message: format!(
-                        "a ResMLP checkpoint of {} without the units it learned in",
+                        "a state-vector checkpoint of {} without the units it learned in",
                         state.config.system
                     ),
                 })
@@ -362,6 +363,24 @@ impl Checkpoint {
         Ok((model, cfg))
     }
 
+    /// The state dimension of the trajectories this network is used on with the dataset in
+    /// `data`: the trained one, except for a ring network, which takes the dataset's ring
+    /// (from its manifest; an error naming the folder without one).
+    pub fn state_dim_for(&self, data: &Path) -> Result<usize> {
+        match self.network() {
+            NetworkConfig::Ring(_) => crate::data::Manifest::read(data)?
+                .map(|m| m.state_shape.iter().product())
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "a ring network runs on the ring of its dataset, and {} has no \
+                         manifest.json to say its size",
+                        data.display()
+                    ))
+                }),
+            network => Ok(network.state_dim()),
+        }
+    }
+
     /// The trained prior over the temporal window of the network's k.
     pub fn prior<B: Backend>(&self, device: &B::Device) -> Result<TrainedPrior<B>> {
         self.prior_with_blanket(TemporalWindow::new(self.network().k())?, device)
@@ -369,14 +388,49 @@ impl Checkpoint {
 
     /// The trained prior composed over `blanket`, whose windows must be the network's 2k+1
     /// states (an error otherwise): a ResMLP on standardised states with its units, or a
-    /// U-Net on fields as stored.
+    /// U-Net on fields as stored. A ring network needs the ring's size: [`Self::prior_on`].
     pub fn prior_with_blanket<B: Backend, M: MarkovBlanket<B>>(
         &self,
         blanket: M,
         device: &B::Device,
     ) -> Result<TrainedPrior<B, M>> {
+        self.prior_on(blanket, self.network().state_dim(), device)
+    }
+
+    /// [`Self::prior_with_blanket`] for trajectories of states of `dim` values: the trained
+    /// dimension for a ResMLP or a U-Net (an error otherwise); any ring of `dim` sites the
+    /// blanket can cut for a ring convolution, whose local score then sees the blanket's
+    /// windows (a patch of P + 2r sites of a space–time window) and whose pooled units are
+    /// carried to the `dim` sites.
+    pub fn prior_on<B: Backend, M: MarkovBlanket<B>>(
+        &self,
+        blanket: M,
+        dim: usize,
+        device: &B::Device,
+    ) -> Result<TrainedPrior<B, M>> {
         let schedule = self.schedule()?;
+        let trained = self.network().state_dim();
+        if dim != trained && !matches!(self.network(), NetworkConfig::Ring(_)) {
+            return Err(Error::Shape(format!(
+                "{} was trained on states of {trained} values, not {dim}",
+                self.dir.display()
+            )));
+        }
         let (local, units, kind): (Box<dyn LocalScore<B>>, _, _) = match self.network() {
+            NetworkConfig::Ring(_) => {
+                let (net, cfg) = self.model::<B, RingConv<B>>(device)?;
+                let units = self.units()?.ok_or_else(|| {
+                    Error::Invalid(format!("{} holds no ring network", self.dir.display()))
+                })?;
+                // exact on a space–time window whose r is at least cfg.radius() (the
+                // network's receptive half-width); a narrower r approximates
+                let sites = blanket.window_dim(dim)?;
+                (
+                    Box::new(RingConvScore::new(net, cfg, sites, schedule)?),
+                    units.tiled(dim)?,
+                    PriorKind::Vector,
+                )
+            }
             NetworkConfig::Mlp(_) => {
                 let (net, cfg) = self.model::<B, ResMlp<B>>(device)?;
                 let units = self.units()?.ok_or_else(|| {

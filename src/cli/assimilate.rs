@@ -77,7 +77,8 @@ impl AssimilateArgs {
             out: self.out,
         };
         let device = crate::backend::default_device();
-        let prior = checkpoint.prior_with_blanket(blanket, &device)?;
+        let dim = checkpoint.state_dim_for(a.data.as_ref())?;
+        let prior = checkpoint.prior_on(blanket, dim, &device)?;
         let d = prior.dim();
         let (observation, guidance, sampler) = a.components(TrajectoryShape::new(a.len, d))?;
         let trained_on = &checkpoint.config().system;
@@ -117,7 +118,7 @@ impl AssimilateArgs {
             report,
         };
         match checkpoint.network() {
-            NetworkConfig::Mlp(_) => {
+            NetworkConfig::Mlp(_) | NetworkConfig::Ring(_) => {
                 let system = match &manifest {
                     Some(m) => m.system()?,
                     None => None,

@@ -129,7 +129,8 @@ impl EvaluateArgs {
         let checkpoint = Checkpoint::read(run.as_ref())?;
         settings.prior = checkpoint.fingerprint()?;
         let blanket = blanket.build(checkpoint.network().k())?;
-        let prior = checkpoint.prior_with_blanket(blanket, &device)?;
+        let dim = checkpoint.state_dim_for(data.as_ref())?;
+        let prior = checkpoint.prior_on(blanket, dim, &device)?;
         let trained_on = &checkpoint.config().system;
         let system = dataset_of(&data, trained_on, &run)?
             .map(|m| m.system())

@@ -131,6 +131,7 @@ fn plot_loss(dir: &str, out: Option<String>) -> Result<()> {
             match checkpoint.network() {
                 crate::score::network::NetworkConfig::Mlp(_) => "ResMLP",
                 crate::score::network::NetworkConfig::UNet(_) => "U-Net",
+                crate::score::network::NetworkConfig::Ring(_) => "ring convolution",
             },
             checkpoint.network().k(),
             checkpoint.config().system,

@@ -139,6 +139,10 @@ impl TrainArgs {
                     c.k = k;
                     c.into()
                 }
+                crate::score::network::NetworkConfig::Ring(mut c) => {
+                    c.k = k;
+                    c.into()
+                }
                 crate::score::network::NetworkConfig::Mlp(c) => MlpConfig {
                     state_dim: c.state_dim,
                     ..MlpConfig::paper(k)

@@ -273,6 +273,35 @@ impl Standardisation {
         self.mean.len()
     }
 
+    /// The same units for every coordinate, pooled over them: the mean of the means and the
+    /// standard deviation of all values together, `√(mean_i(s_i² + (m_i − m̄)²))` — the units of
+    /// a translation-invariant field on a ring, whose sites share one law.
+    pub fn pooled(&self) -> Result<Self> {
+        let d = self.dim() as f64;
+        let mean = self.mean.iter().sum::<f64>() / d;
+        let var = self
+            .mean
+            .iter()
+            .zip(&self.scale)
+            .map(|(m, s)| s * s + (m - mean).powi(2))
+            .sum::<f64>()
+            / d;
+        Self::new(vec![mean; self.dim()], vec![var.sqrt(); self.dim()])
+    }
+
+    /// Pooled units ([`Standardisation::pooled`]) carried to states of `dim` coordinates (a
+    /// ring of another size); an error if the coordinates do not share one mean and scale.
+    pub fn tiled(&self, dim: usize) -> Result<Self> {
+        let (m, s) = (self.mean[0], self.scale[0]);
+        if self.mean.iter().any(|v| *v != m) || self.scale.iter().any(|v| *v != s) {
+            return Err(Error::Invalid(
+                "units differ between coordinates: they cannot be carried to another state size"
+                    .into(),
+            ));
+        }
+        Self::new(vec![m; dim], vec![s; dim])
+    }
+
     /// Physical → standardised, for a flat array of whole states.
     pub fn standardise(&self, x: &[f64]) -> Vec<f64> {
         x.chunks_exact(self.dim())

@@ -9,6 +9,7 @@ pub mod gaussian;
 pub mod mlp;
 pub mod network;
 pub mod precondition;
+pub mod ring_conv;
 pub mod train;
 pub mod unet;
 

@@ -9,6 +9,7 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use super::mlp::{MlpConfig, ResMlp};
 use super::precondition::Output;
+use super::ring_conv::{RingConv, RingConvConfig};
 use super::unet::{UNet, UNetConfig};
 use crate::Result;
 
@@ -30,9 +31,9 @@ pub trait ScoreNetwork<B: Backend>: Module<B> + Sized {
     fn output(cfg: &Self::Config) -> Output;
 }
 
-/// The architecture of a training run: a ResMLP (`[network]` with `width`) or a U-Net
-/// (`[network]` with `channels`); the fields tell them apart, and an unknown or mistyped
-/// field is an error naming it.
+/// The architecture of a training run: a ResMLP (`[network]` with `width`), a U-Net
+/// (`[network]` with a list of `channels`) or a ring convolution (`[network]` with `kernel`);
+/// the fields tell them apart, and an unknown or mistyped field is an error naming it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 pub enum NetworkConfig {
@@ -40,6 +41,8 @@ pub enum NetworkConfig {
     Mlp(MlpConfig),
     /// The U-Net of the Kolmogorov experiment.
     UNet(UNetConfig),
+    /// The circular convolution over the sites of a ring (Lorenz-96, space–time windows).
+    Ring(RingConvConfig),
 }
 
 impl<'de> serde::Deserialize<'de> for NetworkConfig {
@@ -47,6 +50,11 @@ impl<'de> serde::Deserialize<'de> for NetworkConfig {
         use serde::de::Error as _;
         let value = serde_json::Value::deserialize(d)?;
         let has = |key: &str| value.get(key).is_some();
+        if has("kernel") {
+            return serde_json::from_value(value)
+                .map(Self::Ring)
+                .map_err(D::Error::custom);
+        }
         let network = match (has("width"), has("channels")) {
             (true, false) => serde_json::from_value(value).map(Self::Mlp),
             (false, true) => serde_json::from_value(value).map(Self::UNet),
@@ -57,7 +65,8 @@ impl<'de> serde::Deserialize<'de> for NetworkConfig {
             }
             (false, false) => {
                 return Err(D::Error::custom(
-                    "a network needs `width` (a ResMLP) or `channels` (a U-Net)",
+                    "a network needs `width` (a ResMLP), `channels` (a U-Net) or `kernel` (a \
+                     ring convolution)",
                 ))
             }
         };
@@ -71,17 +80,19 @@ impl NetworkConfig {
         match self {
             Self::Mlp(c) => c.k,
             Self::UNet(c) => c.k,
+            Self::Ring(c) => c.k,
         }
     }
     /// Window length 2k+1.
     pub fn window(&self) -> usize {
         2 * self.k() + 1
     }
-    /// Flattened state dimension D.
+    /// Flattened state dimension D of the training windows (a ring network's training ring).
     pub fn state_dim(&self) -> usize {
         match self {
             Self::Mlp(c) => c.state_dim,
             Self::UNet(c) => c.state_dim(),
+            Self::Ring(c) => c.sites,
         }
     }
     /// The map from the raw output to ε.
@@ -89,6 +100,7 @@ impl NetworkConfig {
         match self {
             Self::Mlp(c) => c.output,
             Self::UNet(c) => c.output,
+            Self::Ring(c) => c.output,
         }
     }
     /// Sets the map from the raw output to ε.
@@ -96,6 +108,7 @@ impl NetworkConfig {
         match self {
             Self::Mlp(c) => c.output = output,
             Self::UNet(c) => c.output = output,
+            Self::Ring(c) => c.output = output,
         }
     }
     /// Checks the sizes.
@@ -103,6 +116,7 @@ impl NetworkConfig {
         match self {
             Self::Mlp(c) => c.validate(),
             Self::UNet(c) => c.validate(),
+            Self::Ring(c) => c.validate(),
         }
     }
 }
@@ -116,6 +130,33 @@ impl From<MlpConfig> for NetworkConfig {
 impl From<UNetConfig> for NetworkConfig {
     fn from(c: UNetConfig) -> Self {
         Self::UNet(c)
+    }
+}
+
+impl From<RingConvConfig> for NetworkConfig {
+    fn from(c: RingConvConfig) -> Self {
+        Self::Ring(c)
+    }
+}
+
+impl<B: Backend> ScoreNetwork<B> for RingConv<B> {
+    type Config = RingConvConfig;
+    fn init(cfg: &RingConvConfig, device: &B::Device) -> Result<Self> {
+        RingConv::new(cfg, device)
+    }
+    fn output(cfg: &RingConvConfig) -> Output {
+        cfg.output
+    }
+    fn forward_train(
+        &self,
+        cfg: &RingConvConfig,
+        x: Tensor<B, 2>,
+        t: Tensor<B, 1>,
+    ) -> Tensor<B, 2> {
+        let [n, row] = x.dims();
+        let w = cfg.window();
+        self.forward(x.reshape([n, w, row / w]), t)
+            .reshape([n, row])
     }
 }
 

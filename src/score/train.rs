@@ -22,6 +22,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::mlp::ResMlp;
 use super::network::{NetworkConfig, ScoreNetwork};
+use super::ring_conv::RingConv;
 use super::unet::UNet;
 pub use crate::checkpoint::{load_model, model_bytes, ScheduleChoice, TrainConfig, TrainLog};
 use crate::checkpoint::{read_record, State};
@@ -58,6 +59,14 @@ pub fn training_units(cfg: &TrainConfig) -> Result<Option<Standardisation>> {
         (NetworkConfig::Mlp(c), _) => {
             Standardisation::of_split(&load_states(&cfg.data, "train", c.state_dim)?).map(Some)
         }
+        (NetworkConfig::Ring(_), "kolmogorov") => Err(Error::Invalid(
+            "kolmogorov data take a U-Net (a [network] table with channels and grid)".into(),
+        )),
+        (NetworkConfig::Ring(c), _) => {
+            Standardisation::of_split(&load_states(&cfg.data, "train", c.sites)?)?
+                .pooled()
+                .map(Some)
+        }
     }
 }
 
@@ -71,8 +80,8 @@ struct Windows {
 
 impl Windows {
     /// The split of a dataset as training windows, in the units the network learns in:
-    /// `units` standardises a state-vector dataset (ResMLP); a U-Net learns Kolmogorov fields
-    /// as stored.
+    /// `units` standardises a state-vector dataset (ResMLP, ring convolution); a U-Net learns
+    /// Kolmogorov fields as stored.
     fn load(
         dir: &Path,
         split: &str,
@@ -80,20 +89,23 @@ impl Windows {
         units: Option<&Standardisation>,
     ) -> Result<Self> {
         let (a, dim) = match (network, units) {
-            (NetworkConfig::Mlp(c), Some(units)) => {
-                let mut a = load_states(dir, split, c.state_dim)?;
+            (NetworkConfig::Mlp(_) | NetworkConfig::Ring(_), Some(units)) => {
+                let dim = network.state_dim();
+                let mut a = load_states(dir, split, dim)?;
                 let x: Vec<f64> = a.data.iter().map(|&v| v as f64).collect();
                 for (v, s) in a.data.iter_mut().zip(units.standardise(&x)) {
                     *v = s as f32;
                 }
-                (a, c.state_dim)
+                (a, dim)
             }
             (NetworkConfig::UNet(c), None) => {
                 (load_split(dir, split, &[2, c.grid, c.grid])?, c.state_dim())
             }
             _ => {
                 return Err(Error::Invalid(
-                    "a ResMLP learns standardised states, a U-Net unstandardised fields".into(),
+                    "a ResMLP or a ring convolution learns standardised states, a U-Net \
+                     unstandardised fields"
+                        .into(),
                 ))
             }
         };
@@ -195,6 +207,9 @@ pub fn train<B: AutodiffBackend>(
         }
         NetworkConfig::UNet(net) => {
             train_with::<B, UNet<B>>(cfg, net, out, resume, stop_after, progress, device)
+        }
+        NetworkConfig::Ring(net) => {
+            train_with::<B, RingConv<B>>(cfg, net, out, resume, stop_after, progress, device)
         }
     }
 }
