@@ -495,7 +495,7 @@ pub struct TrainedPrior<B: Backend, M = TemporalWindow> {
     pub kind: PriorKind,
 }
 
-impl<B: Backend, M> TrainedPrior<B, M> {
+impl<B: Backend, M: MarkovBlanket<B>> TrainedPrior<B, M> {
     /// Flattened state dimension D.
     pub fn dim(&self) -> usize {
         self.units.dim()
@@ -508,9 +508,20 @@ impl<B: Backend, M> TrainedPrior<B, M> {
 
     /// Trajectories of `len` states evaluated together when sampling (they are independent,
     /// so this sets memory and parallelism, not the result): about 1 024 windows of a vector
-    /// prior, one trajectory of a field prior.
+    /// prior — counting the patches of a blanket that cuts states, such as a space–time
+    /// window on a large ring, so that memory stays bounded as the ring grows — and one
+    /// trajectory of a field prior.
     pub fn samples_per_piece(&self, len: usize) -> usize {
+        let dim = self.dim();
+        let cuts_states = self.composed.blanket().window_dim(dim).ok() != Some(dim);
         match self.kind {
+            PriorKind::Vector if cuts_states => {
+                let rows = self
+                    .composed
+                    .blanket()
+                    .num_windows(crate::TrajectoryShape::new(len, dim));
+                (1024 / rows.max(1)).max(1)
+            }
             PriorKind::Vector => (1024 / len.max(1)).max(1),
             PriorKind::Field => 1,
         }

@@ -80,6 +80,7 @@ mod book {
         KolmogorovAssimilation = "kolmogorov_assimilation.md",
         CalibratedSampling = "calibrated_sampling.md",
         Baselines = "baselines.md",
+        Lorenz96Sda = "lorenz96_sda.md",
         Traits = "traits.md",
         CustomObservation = "custom_observation.md",
         CustomSystem = "custom_system.md",

@@ -222,9 +222,15 @@ fn flags<'a>(args: &'a [String], name: &str) -> Vec<&'a str> {
 }
 
 /// A trajectory shape the named observation can be built for: Kolmogorov fields of 2×64×64,
-/// Lorenz-63 states of 3, otherwise the oracle's states of 2.
+/// Lorenz-63 states of 3, a Lorenz-96 ring of the size its dataset's name ends with
+/// (`data/lorenz96-1024`), otherwise the oracle's states of 2.
 fn shape_for(observation: &str, len: Option<usize>, data: Option<&str>) -> TrajectoryShape {
-    if observation.starts_with("kolmogorov-") || observation == "field" {
+    let ring = data
+        .and_then(|d| d.rsplit_once("lorenz96-"))
+        .and_then(|(_, n)| n.parse::<usize>().ok());
+    if let Some(n) = ring {
+        TrajectoryShape::new(len.unwrap_or(16), n)
+    } else if observation.starts_with("kolmogorov-") || observation == "field" {
         TrajectoryShape::new(len.unwrap_or(8), 2 * 64 * 64)
     } else if observation == "lo"
         || observation == "hi"

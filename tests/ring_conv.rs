@@ -150,3 +150,18 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
     );
     fails_with(&assimilate("k = 2, r = 4, patch = 8", "bad2"), "windows of");
 }
+
+/// The shipped Lorenz-96 preset parses as a training config with a valid ring network whose
+/// receptive radius is the r its documentation names (8 sites).
+#[test]
+fn the_lorenz96_preset_is_a_valid_ring_network() {
+    use sda::score::network::NetworkConfig;
+    use sda::score::train::TrainConfig;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/lorenz96-ring.toml");
+    let cfg: TrainConfig = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    cfg.network.validate().unwrap();
+    let NetworkConfig::Ring(ring) = cfg.network else {
+        panic!("the preset is not a ring network: {:?}", cfg.network)
+    };
+    assert_eq!((ring.k, ring.sites, ring.radius()), (2, 40, 8));
+}
