@@ -37,4 +37,22 @@ impl<B: Backend> TimeEmbedding<B> {
         let features = Tensor::cat(vec![phase.clone().cos(), phase.sin()], 1);
         self.out.forward(silu(self.hidden.forward(features)))
     }
+
+    /// The features of one time `t` for `n` items, computed once and broadcast (`[n, E]`):
+    /// what a sampler's batch, all at the same t, needs.
+    pub fn at(&self, t: f64, n: usize, device: &B::Device) -> Tensor<B, 2> {
+        let emb = self.forward(Tensor::<B, 1>::full([1], t, device));
+        let e = emb.dims()[1];
+        emb.expand([n, e])
+    }
+}
+
+/// Normalisation over axis 1 without affine parameters: `(x − mean) / √(var + 1e-5)` — the
+/// LayerNorm of a ResMLP's features `[N, F]`, or of a ring convolution's channels at each site
+/// `[N, C, S]`.
+pub fn normalise_axis1<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let mean = x.clone().mean_dim(1);
+    let centred = x - mean;
+    let var = centred.clone().powi_scalar(2).mean_dim(1);
+    centred / (var + 1e-5).sqrt()
 }

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{activation::silu, backend::Backend, Tensor};
 
-use super::embed::TimeEmbedding;
+use super::embed::{normalise_axis1, TimeEmbedding};
 use super::precondition::Output;
 use super::LocalScore;
 use crate::schedule::NoiseSchedule;
@@ -73,14 +73,6 @@ struct Block<B: Backend> {
     second: Linear<B>,
 }
 
-/// LayerNorm over the last axis without affine parameters.
-fn layer_norm<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let mean = x.clone().mean_dim(1);
-    let centred = x - mean;
-    let var = centred.clone().powi_scalar(2).mean_dim(1);
-    centred / (var + 1e-5).sqrt()
-}
-
 /// The ResMLP ε-network.
 #[derive(Module, Debug)]
 pub struct ResMlp<B: Backend> {
@@ -118,18 +110,14 @@ impl<B: Backend> ResMlp<B> {
     /// ε on flattened windows `[N, (2k+1)·D]` all at the same time `t` (sampling): the
     /// embedding is computed once and broadcast, instead of N times.
     pub fn forward_at(&self, x: Tensor<B, 2>, t: f64) -> Tensor<B, 2> {
-        let n = x.dims()[0];
-        let emb = self
-            .embed
-            .forward(Tensor::<B, 1>::full([1], t, &x.device()));
-        let e = emb.dims()[1];
-        self.trunk(x, emb.expand([n, e]))
+        let emb = self.embed.at(t, x.dims()[0], &x.device());
+        self.trunk(x, emb)
     }
 
     fn trunk(&self, x: Tensor<B, 2>, emb: Tensor<B, 2>) -> Tensor<B, 2> {
         let mut h = self.input.forward(Tensor::cat(vec![x, emb], 1));
         for b in &self.blocks {
-            h = h.clone() + b.second.forward(silu(b.first.forward(layer_norm(h))));
+            h = h.clone() + b.second.forward(silu(b.first.forward(normalise_axis1(h))));
         }
         self.output.forward(h)
     }

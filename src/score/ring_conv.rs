@@ -19,7 +19,7 @@ use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::{activation::silu, backend::Backend, Tensor};
 
-use super::embed::TimeEmbedding;
+use super::embed::{normalise_axis1, TimeEmbedding};
 use super::precondition::Output;
 use super::LocalScore;
 use crate::schedule::NoiseSchedule;
@@ -123,14 +123,6 @@ fn circular<B: Backend>(x: Tensor<B, 3>, pad: usize) -> Tensor<B, 3> {
     )
 }
 
-/// Normalisation over the channels at each site, without affine parameters.
-fn channel_norm<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let mean = x.clone().mean_dim(1);
-    let centred = x - mean;
-    let var = centred.clone().powi_scalar(2).mean_dim(1);
-    centred / (var + 1e-5).sqrt()
-}
-
 impl<B: Backend> RingConv<B> {
     /// A freshly initialised network.
     pub fn new(cfg: &RingConvConfig, device: &B::Device) -> Result<Self> {
@@ -164,7 +156,7 @@ impl<B: Backend> RingConv<B> {
             let c = h.dims()[1];
             let e = b.time.forward(emb.clone()).reshape([emb.dims()[0], c, 1]);
             let e = e.expand([n, c, s]);
-            let inner = silu(self.conv(&b.first, channel_norm(h.clone()) + e));
+            let inner = silu(self.conv(&b.first, normalise_axis1(h.clone()) + e));
             h = h + self.conv(&b.second, inner);
         }
         self.conv(&self.output, h)
@@ -178,12 +170,8 @@ impl<B: Backend> RingConv<B> {
 
     /// The raw output on windows `[N, 2k+1, S]` all at time `t` (sampling).
     pub fn forward_at(&self, x: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
-        let n = x.dims()[0];
-        let emb = self
-            .embed
-            .forward(Tensor::<B, 1>::full([1], t, &x.device()));
-        let e = emb.dims()[1];
-        self.trunk(x, emb.expand([n, e]))
+        let emb = self.embed.at(t, x.dims()[0], &x.device());
+        self.trunk(x, emb)
     }
 }
 
