@@ -127,15 +127,15 @@ impl Ensf {
         (alpha, eb + (1.0 - eb) * t, -(1.0 - ea) / alpha, 1.0 - eb)
     }
 
-    /// The prior score at `x` (member `j` of the analysis) at time t.
-    fn prior_score(&self, forecast: &DMatrix<f64>, j: usize, x: &[f64], t: f64) -> Vec<f64> {
+    /// The prior score at `x` (member `j` of the analysis) at time t, written into `out`.
+    fn prior_score(&self, forecast: &DMatrix<f64>, j: usize, x: &[f64], t: f64, out: &mut [f64]) {
         let (alpha, beta2, _, _) = self.schedule(t);
         match self.settings.prior {
-            EnsfPrior::Member => x
-                .iter()
-                .zip(forecast.column(j).iter())
-                .map(|(xi, fi)| -(xi - alpha * fi) / beta2)
-                .collect(),
+            EnsfPrior::Member => {
+                for (o, (xi, fi)) in out.iter_mut().zip(x.iter().zip(forecast.column(j).iter())) {
+                    *o = -(xi - alpha * fi) / beta2;
+                }
+            }
             EnsfPrior::Mixture => {
                 // weights ∝ exp(−|x − α x_m|²/(2β²)), normalised in log space
                 let logw: Vec<f64> = forecast
@@ -152,13 +152,12 @@ impl Ensf {
                 let max = logw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let w: Vec<f64> = logw.iter().map(|l| (l - max).exp()).collect();
                 let total: f64 = w.iter().sum();
-                let mut s = vec![0.0; x.len()];
+                out.fill(0.0);
                 for (m, wm) in forecast.column_iter().zip(&w) {
-                    for (si, (xi, mi)) in s.iter_mut().zip(x.iter().zip(m.iter())) {
+                    for (si, (xi, mi)) in out.iter_mut().zip(x.iter().zip(m.iter())) {
                         *si -= wm / total * (xi - alpha * mi) / beta2;
                     }
                 }
-                s
             }
         }
     }
@@ -202,7 +201,7 @@ impl Filter for Ensf {
         _model: &dyn Dynamics,
         rng: &mut dyn RngCore,
     ) -> Result<()> {
-        let forecast = self.ensemble.clone();
+        let forecast = &self.ensemble;
         let (n, members) = forecast.shape();
         // x(1): standard normal draws, standardised per component over the members as in the
         // reference code
@@ -215,23 +214,26 @@ impl Filter for Ensf {
             row.apply(|v| *v = (*v - mean) / sd);
         }
         let dt = 1.0 / self.settings.steps as f64;
+        let mut score = vec![0.0; n];
         for step in 0..self.settings.steps {
             let t = 1.0 - step as f64 * dt;
             let (_, beta2, f, dbeta2) = self.schedule(t);
             let g2 = dbeta2 - 2.0 * f * beta2;
             let damping = 1.0 - t;
             for j in 0..members {
-                let col: Vec<f64> = x.column(j).iter().copied().collect();
-                let mut score = self.prior_score(&forecast, j, &col, t);
+                let mut member = x.column_mut(j);
+                let col = member.as_mut_slice();
+                self.prior_score(forecast, j, col, t, &mut score);
                 if damping > 0.0 {
-                    for (s, l) in score.iter_mut().zip(likelihood_score(observation, y, &col)) {
+                    for (s, l) in score.iter_mut().zip(likelihood_score(observation, y, col)) {
                         *s += damping * l;
                     }
                 }
-                for (i, (xi, s)) in col.iter().zip(&score).enumerate() {
+                // each component moves with its own score: the member is updated in place
+                for (xi, s) in col.iter_mut().zip(&score) {
                     let s = s.clamp(-SCORE_CLIP, SCORE_CLIP);
                     let z: f64 = StandardNormal.sample(&mut *rng);
-                    x[(i, j)] = xi - dt * (f * xi - g2 * s) + (dt * g2).sqrt() * z;
+                    *xi = *xi - dt * (f * *xi - g2 * s) + (dt * g2).sqrt() * z;
                 }
             }
         }
