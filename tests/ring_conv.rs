@@ -149,6 +149,54 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
         "not a whole number of patches",
     );
     fails_with(&assimilate("k = 2, r = 4, patch = 8", "bad2"), "windows of");
+    // a ring too large for particle filters is evaluated against the truth only
+    // (--particles 0): SDA beside the local and the global ensemble smoothers, no BPF′ row
+    ok(&sda(&[
+        "evaluate",
+        "--run",
+        &path("run"),
+        "--data",
+        &path("large"),
+        "--len",
+        "9",
+        "--blanket",
+        "space-time-window",
+        "--blanket-params",
+        "k = 1, r = 4, patch = 8",
+        "--observation",
+        "pick",
+        "--observation-params",
+        "every = 4, components = [0, 8, 16, 24], sigma = 1.0",
+        "--observations",
+        "2",
+        "--particles",
+        "0",
+        "--samples",
+        "4",
+        "--steps",
+        "8",
+        "--sampler",
+        "ddim",
+        "--smoother",
+        "letks",
+        "--smoother-params",
+        "radius = 3",
+        "--smoother",
+        "enks",
+        "--smoother-params",
+        "",
+        "--out",
+        &path("evaluate"),
+    ]));
+    let rows = std::fs::read_to_string(base.join("evaluate/rows.jsonl")).unwrap();
+    assert_eq!(rows.lines().count(), 2 * 3, "{rows}");
+    let table = std::fs::read_to_string(base.join("evaluate/table.md")).unwrap();
+    assert!(!table.contains("BPF′ (second filter)"), "{table}");
+    let letks = table.lines().find(|l| l.starts_with("| LETKS")).unwrap();
+    let cells: Vec<&str> = letks.split('|').map(str::trim).collect();
+    // no W1 without a reference, no log-prior without a transition density; a finite RMSE
+    assert_eq!((cells[2], cells[4]), ("–", "–"), "{table}");
+    assert!(cells[5].parse::<f64>().unwrap().is_finite(), "{table}");
 }
 
 /// The shipped Lorenz-96 preset parses as a training config with a valid ring network whose

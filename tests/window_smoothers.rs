@@ -13,6 +13,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 use sda::dynamics::Dynamics;
 use sda::methods::enks::{AnalysisName, WindowEnks, WindowEnksSettings};
+use sda::methods::letks::{WindowLetks, WindowLetksSettings};
 use sda::methods::var4d_weak::{WeakVar4d, WeakVar4dSettings};
 use sda::methods::window::{Window, WindowSmoother};
 use sda::methods::{GaussianObservation, PartialIdentity};
@@ -212,4 +213,67 @@ fn window_smoothers_refuse_bad_input_by_name() {
         err.to_string().contains("deterministic") && err.to_string().contains("model_noise"),
         "{err}"
     );
+}
+
+/// The local ensemble transform smoother with a taper wider than the domain weights every
+/// observation by 1 (to 1e-12) and so is the global ETKF smoother, member for member from the
+/// same seed — which the test above checks against the Kalman smoother. With fewer members
+/// than samples, or a radius that is not positive, it refuses by name.
+#[test]
+fn the_local_smoother_without_localisation_is_the_ensemble_smoother() {
+    let case = case();
+    let window = case.window();
+    let members = 64;
+    let etks = WindowEnks::new(WindowEnksSettings {
+        analysis: AnalysisName::Etkf,
+        inflation: 1.05,
+    })
+    .unwrap()
+    .smooth(&window, members, &mut rand::rngs::StdRng::seed_from_u64(4))
+    .unwrap();
+    let letks = WindowLetks::new(WindowLetksSettings {
+        radius: 1e6,
+        inflation: 1.05,
+        ensemble: None,
+    })
+    .unwrap();
+    let x = letks
+        .smooth(&window, members, &mut rand::rngs::StdRng::seed_from_u64(4))
+        .unwrap();
+    let gap = x
+        .iter()
+        .zip(&etks)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(gap < 1e-8, "LETKS and ETKS differ by {gap}");
+    // with more members than samples, the samples are the first members' trajectories
+    let wide = WindowLetks::new(WindowLetksSettings {
+        radius: 1e6,
+        inflation: 1.05,
+        ensemble: Some(members),
+    })
+    .unwrap()
+    .smooth(&window, 16, &mut rand::rngs::StdRng::seed_from_u64(4))
+    .unwrap();
+    assert_eq!(wide.len(), 16 * LEN * 2);
+    let gap = wide
+        .iter()
+        .zip(&etks)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(gap < 1e-8, "the first 16 members differ by {gap}");
+    let err = WindowLetks::new(WindowLetksSettings {
+        radius: 2.0,
+        inflation: 1.0,
+        ensemble: Some(8),
+    })
+    .unwrap()
+    .smooth(&window, 16, &mut rand::rngs::StdRng::seed_from_u64(4))
+    .unwrap_err();
+    assert!(err.to_string().contains("8 members"), "{err}");
+    let err = WindowLetks::new(WindowLetksSettings {
+        radius: 0.0,
+        inflation: 1.0,
+        ensemble: None,
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("radius"), "{err}");
 }

@@ -56,7 +56,9 @@ pub struct EvaluateArgs {
     /// Parameters of each --smoother, in the same order: once per --smoother, or never.
     #[arg(long)]
     smoother_params: Vec<String>,
-    /// Particles per filter.
+    /// Particles per filter; 0 runs no particle filter (systems too large for one, e.g.
+    /// Lorenz-96 rings): methods are scored against the truth only (RMSE, spread, CRPS), without
+    /// W1 ratios.
     #[arg(long, default_value_t = 1 << 14)]
     particles: usize,
     /// Transitions of the system from its initial prior before the filters' first state.

@@ -254,6 +254,20 @@ impl GaussianObservation for StatePart {
     fn jacobian(&self, _x: &[f64]) -> DMatrix<f64> {
         self.h.clone()
     }
+    /// The site of each value when every row of `A_i` reads one value of the state (a pick of
+    /// sites, as the localised methods need), else `None`.
+    fn sites(&self) -> Option<Vec<usize>> {
+        self.h
+            .row_iter()
+            .map(|r| {
+                let mut nonzero = r.iter().enumerate().filter(|(_, v)| **v != 0.0);
+                match (nonzero.next(), nonzero.next()) {
+                    (Some((j, _)), None) => Some(j),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
     fn describe(&self) -> String {
         self.label.clone()
     }
@@ -287,33 +301,32 @@ pub fn smoother_posterior<B: Backend>(
     }
     crate::observe::check_observation(observation, y)?;
     let parts = checked_state_parts(observation)?;
-    let a = crate::observe::linear_matrix(observation, device).map_err(|e| {
+    let blocks = crate::observe::linear_state_blocks(observation, &parts, device).map_err(|e| {
         Error::Invalid(format!(
             "the classical smoothers take a linear observation with Gaussian noise ({}): {e}",
             smoother.describe()
         ))
     })?;
-    let scale = DMatrix::from_diagonal(&DVector::from_iterator(
-        dim,
-        units.scale.iter().map(|s| 1.0 / s),
-    ));
+    let scale = DVector::from_iterator(dim, units.scale.iter().map(|s| 1.0 / s));
     let centre =
         DVector::from_iterator(dim, units.mean.iter().zip(&units.scale).map(|(m, s)| m / s));
     let noise = observation.noise_std();
-    let states: Vec<Option<StatePart>> = parts
-        .iter()
+    let states: Vec<Option<StatePart>> = blocks
+        .into_iter()
+        .zip(&parts)
         .enumerate()
-        .map(|(i, part)| {
-            (!part.is_empty()).then(|| {
-                let a_i = a
-                    .view((part.start, i * dim), (part.len(), dim))
-                    .clone_owned();
-                StatePart {
-                    h: &a_i * &scale,
-                    offset: -(&a_i * &centre),
-                    sigma: noise[part.clone()].to_vec(),
-                    label: format!("{} (state {i})", observation.describe()),
-                }
+        .map(|(i, (a_i, part))| {
+            a_i.map(|a_i| StatePart {
+                offset: -(&a_i * &centre),
+                h: {
+                    let mut h = a_i;
+                    for (mut c, s) in h.column_iter_mut().zip(scale.iter()) {
+                        c *= *s;
+                    }
+                    h
+                },
+                sigma: noise[part.clone()].to_vec(),
+                label: format!("{} (state {i})", observation.describe()),
             })
         })
         .collect();

@@ -84,19 +84,22 @@ pub fn letkf(settings: LetkfSettings) -> Result<Letkf> {
     )
 }
 
-impl Analysis for Localised {
-    fn describe(&self) -> String {
-        format!("LETKF, radius {}", self.radius)
-    }
+/// One site's local ETKF transform (Hunt et al. 2007, eqs. 21–24): the analysis row of an
+/// ensemble row `x` (mean `x̄`, anomalies `a`) is `x̄ + a·w + aᵀ T`. `None` where no observation
+/// lies within the taper's support (the row is left as it is).
+pub type SiteTransform = Option<(DVector<f64>, DMatrix<f64>)>;
 
-    /// The local analyses of `e` with `y`, before inflation and rotation.
-    fn analyse(
+impl Localised {
+    /// The local ETKF transform of every site of `e` (n × N) for the observation `y` — what an
+    /// LETKF applies to the state it observes and a local ensemble transform smoother
+    /// ([`super::letks`]) also to the earlier states of its window (Kalnay et al. 2010's
+    /// "no-cost smoother"): a site's weights act on that site's row of every state.
+    pub fn transforms(
         &self,
         e: &DMatrix<f64>,
         y: &[f64],
         obs: &dyn GaussianObservation,
-        _rng: &mut dyn RngCore,
-    ) -> Result<DMatrix<f64>> {
+    ) -> Result<Vec<SiteTransform>> {
         let (n, members) = e.shape();
         let p = obs.len();
         if y.len() != p {
@@ -138,14 +141,12 @@ impl Analysis for Localised {
                 .push(j);
         }
         let reach = ((2.0 * half_width).ceil() as usize).min(n / 2);
-        // members along columns of the transposes: one site's (one observation's) N values
-        // are contiguous
-        let (e_t, s_t) = (e.transpose(), s.transpose());
-        let rows: Vec<DVector<f64>> = (0..n)
+        // members along columns of the transpose: one observation's N values are contiguous
+        let s_t = s.transpose();
+        Ok((0..n)
             .into_par_iter()
             .with_min_len(16)
             .map(|i| {
-                let row = e_t.column(i).into_owned();
                 let mut neighbours: Vec<usize> =
                     (0..=2 * reach).map(|k| (i + n - reach + k) % n).collect();
                 neighbours.sort_unstable();
@@ -161,24 +162,57 @@ impl Analysis for Localised {
                     })
                     .collect();
                 if local.is_empty() {
-                    return row;
+                    return None;
                 }
                 let sl = DMatrix::from_fn(local.len(), members, |r, c| {
                     s_t[(c, local[r].0)] * local[r].1
                 });
                 let dl = DVector::from_iterator(local.len(), local.iter().map(|&(j, w)| d[j] * w));
-                let (w, t) = transform(&sl, &dl);
+                Some(transform(&sl, &dl))
+            })
+            .collect())
+    }
+}
+
+/// Applies the sites' transforms to the rows of `e` (n × N): row i becomes
+/// `x̄ᵢ + aᵢ·wᵢ + Tᵢᵀ aᵢ`; rows without a transform are kept.
+pub fn apply_transforms(e: &mut DMatrix<f64>, transforms: &[SiteTransform]) {
+    let rows: Vec<Option<DVector<f64>>> = transforms
+        .par_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.as_ref().map(|(w, t)| {
+                let row = e.row(i).transpose();
                 let mean = row.mean();
                 let anomalies = row.add_scalar(-mean);
-                // mean + Aᵢ w + Aᵢ T, for the row of site i
-                let shift = anomalies.dot(&w);
+                let shift = anomalies.dot(w);
                 (t.transpose() * &anomalies).add_scalar(mean + shift)
             })
-            .collect();
-        let mut out = DMatrix::zeros(n, members);
-        for (i, r) in rows.iter().enumerate() {
-            out.row_mut(i).copy_from(&r.transpose());
+        })
+        .collect();
+    for (i, r) in rows.into_iter().enumerate() {
+        if let Some(r) = r {
+            e.row_mut(i).copy_from(&r.transpose());
         }
+    }
+}
+
+impl Analysis for Localised {
+    fn describe(&self) -> String {
+        format!("LETKF, radius {}", self.radius)
+    }
+
+    /// The local analyses of `e` with `y`, before inflation and rotation.
+    fn analyse(
+        &self,
+        e: &DMatrix<f64>,
+        y: &[f64],
+        obs: &dyn GaussianObservation,
+        _rng: &mut dyn RngCore,
+    ) -> Result<DMatrix<f64>> {
+        let transforms = self.transforms(e, y, obs)?;
+        let mut out = e.clone();
+        apply_transforms(&mut out, &transforms);
         Ok(out)
     }
 }

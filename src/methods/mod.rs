@@ -14,6 +14,8 @@
 //!   filter whose prior score comes from the forecast ensemble.
 //! - [`letkf`]: the local ETKF (Hunt et al. 2007) with Gaspari–Cohn localisation on a periodic
 //!   1-D domain, its local analyses in parallel.
+//! - [`letks`]: the local ensemble transform Kalman smoother over a window (the LETKF's
+//!   weights applied to the earlier states; Kalnay & Yang 2010).
 //! - [`reference`]: the lower bounds — climatology and 3D-Var (Kalman analysis with a fixed
 //!   background covariance, a multiple of the climatological one).
 //! - [`var4d`]: strong-constraint 4D-Var over sliding windows (L-BFGS from `argmin`, the
@@ -37,6 +39,7 @@ pub mod enks;
 pub mod ensemble;
 pub mod ensf;
 pub mod letkf;
+pub mod letks;
 pub mod reference;
 pub mod scores;
 pub mod var4d;

@@ -17,6 +17,7 @@ use crate::methods::enks::WindowEnks;
 use crate::methods::ensemble::{Enkf, EnsembleSettings, Update};
 use crate::methods::ensf::Ensf;
 use crate::methods::letkf::letkf;
+use crate::methods::letks::WindowLetks;
 use crate::methods::reference::{Climatology, Var3d};
 use crate::methods::var4d::Var4d;
 use crate::methods::var4d_weak::WeakVar4d;
@@ -308,6 +309,14 @@ inventory::submit! {
         name: "enks",
         description: "ensemble Kalman smoother over the whole window (Evensen & van Leeuwen 2000), one member per sample: analysis (\"enkf\" perturbed obs., \"etkf\", \"denkf\"), inflation (1)",
         build: |p| Ok(Box::new(WindowEnks::new(params(p)?)?)),
+    }
+}
+
+inventory::submit! {
+    SmootherPlugin {
+        name: "letks",
+        description: "local ensemble transform Kalman smoother over the window (the LETKF's weights applied to the earlier states; Kalnay & Yang 2010), one member per sample: radius, inflation (1), ensemble (the samples)",
+        build: |p| Ok(Box::new(WindowLetks::new(params(p)?)?)),
     }
 }
 

@@ -99,7 +99,8 @@ pub struct EvaluateSettings {
     pub steps: usize,
     /// How the steps are spaced in t (uniform in the paper).
     pub grid: crate::sampler::TimeGrid,
-    /// Particles of each particle filter.
+    /// Particles of each particle filter; 0 runs no particle filter (a system too large for
+    /// one): the methods are scored against the truth only, without W1 ratios or BPF′ row.
     pub particles: usize,
     /// Transitions of the system from its initial prior before the filter's first state
     /// ([`FILTER_BURN_IN`] by default).
@@ -112,6 +113,13 @@ pub struct EvaluateSettings {
     /// Base seed: observation `j`'s noise, filters and samplers draw from seeds derived from
     /// it and `j` (seed 0 gives the seeds this evaluation has always used).
     pub seed: u64,
+}
+
+impl EvaluateSettings {
+    /// Whether the particle filters give a reference posterior (particles > 0).
+    pub fn has_reference(&self) -> bool {
+        self.particles > 0
+    }
 }
 
 /// The SDA side of an evaluation: one guidance and the samplers to compare, one row each per
@@ -152,9 +160,10 @@ impl<'a, B: Backend> SdaMethods<'a, B> {
         self.smoothers.iter().map(|s| s.describe()).collect()
     }
 
-    /// Rows per observation: the BPF′, each sampler, each smoother.
-    pub fn rows_per_observation(&self) -> usize {
-        1 + self.samplers.len() + self.smoothers.len()
+    /// Rows per observation: the BPF′ (when the particle filters give the reference), each
+    /// sampler, each smoother.
+    pub fn rows_per_observation(&self, reference: bool) -> usize {
+        usize::from(reference) + self.samplers.len() + self.smoothers.len()
     }
 
     /// An error when there is nothing to compare with the particle filter.
@@ -286,13 +295,8 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             settings.len
         )));
     }
-    if system.log_transition(&truth[..d], &truth[..d]).is_none() {
-        return Err(Error::Invalid(format!(
-            "the evaluation reports E[log p(x_2:L | x_1)], which needs the transition density of \
-             {}; it has none",
-            system.name()
-        )));
-    }
+    // E[log p(x_2:L | x_1)] needs the transition density; a deterministic model has none
+    let has_density = system.log_transition(&truth[..d], &truth[..d]).is_some();
     let shape = observation.trajectory_shape();
     if (shape.len, shape.dim) != (settings.len, d) {
         return Err(Error::Shape(format!(
@@ -321,40 +325,59 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         seed,
         smoother: Smoother::Genealogy,
     };
-    let start = std::time::Instant::now();
-    let reference =
-        particle_posterior(system, &prior.units, observation, &y, &filter(seed), device)?;
-    let bpf_seconds = start.elapsed().as_secs_f64();
-    let second = particle_posterior(
-        system,
-        &prior.units,
-        observation,
-        &y,
-        &filter(seed.wrapping_add(1)),
-        device,
-    )?;
-    let floor = wasserstein1(&second, &reference, settings.len * d)?;
     let stats = |x: &[f64], ratio: f64| -> Result<Statistics> {
         let scores = ensemble_scores(x, truth);
         Ok(Statistics {
             w1_ratio: ratio,
             log_likelihood: expected_log_likelihood::<B>(observation, &prior.units, &y, x, device),
-            log_prior: expected_log_prior(system, x, settings.len)?,
+            log_prior: if has_density {
+                expected_log_prior(system, x, settings.len)?
+            } else {
+                f64::NAN
+            },
             rmse: scores.rmse,
             spread: scores.spread,
             crps: scores.crps,
         })
     };
-    let mut rows = vec![EvaluateRow {
-        observation: index,
-        sampler: None,
-        smoother: None,
-        stats: stats(&second, 1.0)?,
-        seconds: bpf_seconds,
-        evaluations: 0,
-        passes: (0.0, 0.0),
-        diverged: crate::metrics::diverged(&second, &reference),
-    }];
+    // the particle filters' reference and the BPF′ row; without them (no particles: a system
+    // too large for a particle filter) the truth is the only reference and W1 is not reported
+    let mut rows = Vec::new();
+    let (reference, floor) = if settings.has_reference() {
+        let start = std::time::Instant::now();
+        let reference =
+            particle_posterior(system, &prior.units, observation, &y, &filter(seed), device)?;
+        let bpf_seconds = start.elapsed().as_secs_f64();
+        let second = particle_posterior(
+            system,
+            &prior.units,
+            observation,
+            &y,
+            &filter(seed.wrapping_add(1)),
+            device,
+        )?;
+        let floor = wasserstein1(&second, &reference, settings.len * d)?;
+        rows.push(EvaluateRow {
+            observation: index,
+            sampler: None,
+            smoother: None,
+            stats: stats(&second, 1.0)?,
+            seconds: bpf_seconds,
+            evaluations: 0,
+            passes: (0.0, 0.0),
+            diverged: crate::metrics::diverged(&second, &reference),
+        });
+        (reference, floor)
+    } else {
+        (truth.to_vec(), f64::NAN)
+    };
+    let ratio = |x: &[f64]| -> Result<f64> {
+        if settings.has_reference() {
+            Ok(wasserstein1(x, &reference, settings.len * d)? / floor)
+        } else {
+            Ok(f64::NAN)
+        }
+    };
     let mut samples = Vec::new();
     for sampler in &sda.samplers {
         let (x, report) = posterior::<B, M>(
@@ -372,7 +395,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             },
             device,
         )?;
-        let ratio = wasserstein1(&x, &reference, settings.len * d)? / floor;
+        let ratio = ratio(&x)?;
         rows.push(EvaluateRow {
             observation: index,
             sampler: Some(sampler.describe()),
@@ -399,7 +422,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             device,
         )?;
         let seconds = start.elapsed().as_secs_f64();
-        let ratio = wasserstein1(&x, &reference, settings.len * d)? / floor;
+        let ratio = ratio(&x)?;
         rows.push(EvaluateRow {
             observation: index,
             sampler: None,

@@ -272,7 +272,7 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
             .filter(|r| r.observation == j)
             .cloned()
             .collect();
-        if previous.len() == sda.rows_per_observation() {
+        if previous.len() == sda.rows_per_observation(settings.has_reference()) {
             rows.extend(previous);
             bar.inc(1);
             continue;
@@ -294,14 +294,18 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
             bar.suspend(|| {
                 eprintln!(
                     "warning: observation {j}, {}: the trajectories diverged (largest |x| over \
-                     {}× the reference filter's)",
+                     {}× the reference's)",
                     method_label(r.sampler.as_deref(), r.smoother.as_deref(), "BPF′"),
                     crate::metrics::DIVERGENCE_FACTOR
                 )
             });
         }
-        if let Some(r) = e.rows.get(1) {
-            bar.set_message(format!("last W1 ratio {:.2},", r.stats.w1_ratio));
+        if let Some(r) = e.rows.get(usize::from(settings.has_reference())) {
+            bar.set_message(if settings.has_reference() {
+                format!("last W1 ratio {:.2},", r.stats.w1_ratio)
+            } else {
+                format!("last RMSE {:.3},", r.stats.rmse)
+            });
         }
         rows.extend(e.rows);
         bar.inc(1);

@@ -87,6 +87,16 @@ fn fixed_or_scientific(v: f64, decimals: usize) -> String {
     }
 }
 
+/// [`fixed_or_scientific`], or `–` for NaN: a statistic not computed (W1 without particle
+/// filters, the log-prior of a model without transition density, scores of old rows).
+fn dash_if_nan(v: f64, decimals: usize) -> String {
+    if v.is_nan() {
+        "–".to_string()
+    } else {
+        fixed_or_scientific(v, decimals)
+    }
+}
+
 /// The name of a method in a table: `SDA, ` and the sampler's description, the smoother's
 /// description, or `filter` for the BPF′ (neither).
 pub(super) fn method_label(sampler: Option<&str>, smoother: Option<&str>, filter: &str) -> String {
@@ -119,13 +129,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
     ]);
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     // rows saved before these scores were recorded read NaN
-    let score = |v: f64| {
-        if v.is_nan() {
-            "–".to_string()
-        } else {
-            fixed_or_scientific(v, 3)
-        }
-    };
+    let score = |v: f64| dash_if_nan(v, 3);
     for m in medians(rows) {
         let label = method_label(
             m.sampler.as_deref(),
@@ -143,9 +147,9 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         };
         s.push_str(&row(&[
             label,
-            fixed_or_scientific(m.medians.w1_ratio, 2),
-            fixed_or_scientific(m.medians.log_likelihood, 2),
-            fixed_or_scientific(m.medians.log_prior, 1),
+            dash_if_nan(m.medians.w1_ratio, 2),
+            dash_if_nan(m.medians.log_likelihood, 2),
+            dash_if_nan(m.medians.log_prior, 1),
             score(m.medians.rmse),
             score(m.medians.spread),
             score(m.medians.crps),
@@ -164,8 +168,8 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         .collect();
     if !diverged.is_empty() {
         s.push_str(&format!(
-            "\n**Diverged** ({} of {} runs; largest |x| over {}× the reference filter's, their \
-             statistics are meaningless): {}.\n",
+            "\n**Diverged** ({} of {} runs; largest |x| over {}× the reference's (the particle \
+             filter's, or the truth's without one), their statistics are meaningless): {}.\n",
             diverged.len(),
             rows.len(),
             crate::metrics::DIVERGENCE_FACTOR,
