@@ -87,6 +87,7 @@ pub fn preset(name: &str) -> Option<PickConfig> {
         states: None,
         every: Some(every),
         components: vec![0],
+        component_every: None,
         sigma,
     })
 }

@@ -22,8 +22,13 @@ pub struct PickConfig {
     /// Observe every n-th state starting at state 0 (the paper's `x_{1:L:n}`).
     #[serde(default)]
     pub every: Option<usize>,
-    /// Observed components of each observed state (0-based).
+    /// Observed components of each observed state (0-based). Exclusive with
+    /// `component_every`.
+    #[serde(default)]
     pub components: Vec<usize>,
+    /// Observe every n-th component starting at component 0 (e.g. every 4th site of a ring).
+    #[serde(default)]
+    pub component_every: Option<usize>,
     /// Observation noise standard deviation σ_y.
     pub sigma: f64,
 }
@@ -89,7 +94,19 @@ impl Pick {
                 ))
             }
         };
-        Self::new(shape, states, cfg.components, cfg.sigma)
+        let components = match (cfg.components.is_empty(), cfg.component_every) {
+            (false, None) => cfg.components,
+            (true, Some(n)) if n > 0 => (0..shape.dim).step_by(n).collect(),
+            (true, Some(_)) => {
+                return Err(Error::Invalid("pick: component_every must be ≥ 1".into()))
+            }
+            _ => {
+                return Err(Error::Invalid(
+                    "pick: give exactly one of `components = [..]` or `component_every = n`".into(),
+                ))
+            }
+        };
+        Self::new(shape, states, components, cfg.sigma)
     }
 
     /// The trajectory shape it observes.
@@ -186,5 +203,38 @@ impl<B: Backend> ObservationModel<B> for Pick {
             "pick(states={:?}, components={:?}, sigma={})",
             self.states, self.components, self.sigma
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(components: Vec<usize>, component_every: Option<usize>) -> PickConfig {
+        PickConfig {
+            states: None,
+            every: Some(4),
+            components,
+            component_every,
+            sigma: 1.0,
+        }
+    }
+
+    #[test]
+    fn component_every_picks_every_nth_site_and_is_exclusive_with_components() {
+        let shape = TrajectoryShape::new(9, 10);
+        let pick = Pick::from_config(shape, config(Vec::new(), Some(4))).unwrap();
+        assert_eq!(pick.components(), &[0, 4, 8]);
+        assert_eq!(pick.states(), &[0, 4, 8]);
+        let listed = Pick::from_config(shape, config(vec![0, 4, 8], None)).unwrap();
+        assert_eq!(listed.components(), pick.components());
+        for (c, every, message) in [
+            (vec![0], Some(4), "exactly one of"),
+            (Vec::new(), None, "exactly one of"),
+            (Vec::new(), Some(0), "component_every must be ≥ 1"),
+        ] {
+            let err = Pick::from_config(shape, config(c, every)).unwrap_err();
+            assert!(err.to_string().contains(message), "{err}");
+        }
     }
 }

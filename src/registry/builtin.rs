@@ -38,7 +38,7 @@ struct WindowParams {
 inventory::submit! {
     ObservationPlugin {
         name: "pick",
-        description: "chosen components at chosen states + N(0, sigma²): states=[..] | every=n, components=[..], sigma",
+        description: "chosen components at chosen states + N(0, sigma²): states=[..] | every=n, components=[..] | component_every=n, sigma",
         build: |p, shape| Ok(Box::new(Pick::from_config(shape, params::<PickConfig>(p)?)?)),
     }
 }
