@@ -197,6 +197,19 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
     // no W1 without a reference, no log-prior without a transition density; a finite RMSE
     assert_eq!((cells[2], cells[4]), ("–", "–"), "{table}");
     assert!(cells[5].parse::<f64>().unwrap().is_finite(), "{table}");
+    // each row holds the rank histogram of the truth among its 4 samples: 5 bins over the
+    // 9 × 32 values; the figure of the three methods' histograms is written beside the table
+    for line in rows.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ranks: Vec<u64> = serde_json::from_value(row["ranks"].clone()).unwrap();
+        assert_eq!(
+            (ranks.len(), ranks.iter().sum::<u64>()),
+            (5, 9 * 32),
+            "{line}"
+        );
+    }
+    assert!(base.join("evaluate/ranks.png").exists());
+    let _ = std::fs::remove_dir_all(&base);
 }
 
 /// The shipped Lorenz-96 preset parses as a training config with a valid ring network whose

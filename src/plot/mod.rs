@@ -12,10 +12,12 @@ use crate::{Error, Result};
 mod cost;
 mod field;
 mod loss;
+mod ranks;
 
 pub use cost::{cost_png, CostPoint};
 pub use field::{diverging, spectrum_png, vorticity_rows_png, vorticity_strip_png};
 pub use loss::loss_png;
+pub use ranks::{rank_histograms_png, RankHistogram};
 
 static FONT: Once = Once::new();
 

@@ -233,6 +233,11 @@ pub struct EvaluateRow {
     pub smoother: Option<String>,
     /// The statistics.
     pub stats: Statistics,
+    /// The rank histogram of the truth among the method's samples over the L·D values
+    /// (Anderson 1996): entry r counts the values with r samples below the truth, r = 0 … S;
+    /// flat for a calibrated method. Empty in rows saved before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranks: Vec<usize>,
     /// Wall-clock seconds of the method.
     pub seconds: f64,
     /// ε evaluations per SDA sample (steps × the sampler's evaluations per step, the cost that
@@ -325,9 +330,9 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         seed,
         smoother: Smoother::Genealogy,
     };
-    let stats = |x: &[f64], ratio: f64| -> Result<Statistics> {
+    let stats = |x: &[f64], ratio: f64| -> Result<(Statistics, Vec<usize>)> {
         let scores = ensemble_scores(x, truth);
-        Ok(Statistics {
+        let stats = Statistics {
             w1_ratio: ratio,
             log_likelihood: expected_log_likelihood::<B>(observation, &prior.units, &y, x, device),
             log_prior: if has_density {
@@ -338,7 +343,8 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             rmse: scores.rmse,
             spread: scores.spread,
             crps: scores.crps,
-        })
+        };
+        Ok((stats, scores.ranks))
     };
     // the particle filters' reference and the BPF′ row; without them (no particles: a system
     // too large for a particle filter) the truth is the only reference and W1 is not reported
@@ -357,11 +363,13 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             device,
         )?;
         let floor = wasserstein1(&second, &reference, settings.len * d)?;
+        let (stats, ranks) = stats(&second, 1.0)?;
         rows.push(EvaluateRow {
             observation: index,
             sampler: None,
             smoother: None,
-            stats: stats(&second, 1.0)?,
+            stats,
+            ranks,
             seconds: bpf_seconds,
             evaluations: 0,
             passes: (0.0, 0.0),
@@ -395,12 +403,13 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             },
             device,
         )?;
-        let ratio = ratio(&x)?;
+        let (stats, ranks) = stats(&x, ratio(&x)?)?;
         rows.push(EvaluateRow {
             observation: index,
             sampler: Some(sampler.describe()),
             smoother: None,
-            stats: stats(&x, ratio)?,
+            stats,
+            ranks,
             seconds: report.seconds,
             evaluations: report.evaluations,
             passes: report.passes_per_sample(),
@@ -422,12 +431,13 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             device,
         )?;
         let seconds = start.elapsed().as_secs_f64();
-        let ratio = ratio(&x)?;
+        let (stats, ranks) = stats(&x, ratio(&x)?)?;
         rows.push(EvaluateRow {
             observation: index,
             sampler: None,
             smoother: Some(smoother.describe()),
-            stats: stats(&x, ratio)?,
+            stats,
+            ranks,
             seconds,
             evaluations: 0,
             passes: (0.0, 0.0),

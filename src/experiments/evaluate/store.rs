@@ -239,7 +239,18 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     };
     let table = markdown_table(&title, &rows);
     write_atomic(&out.join("table.md"), table.as_bytes())?;
+    write_rank_figure(out, &title, &rows)?;
     Ok(Summary { rows, table })
+}
+
+/// `ranks.png`: the methods' rank histograms over the rows' observations (none when no row
+/// records its ranks).
+fn write_rank_figure(out: &Path, title: &str, rows: &[EvaluateRow]) -> Result<()> {
+    let histograms = super::table::rank_histograms(rows);
+    if histograms.is_empty() {
+        return Ok(());
+    }
+    crate::plot::rank_histograms_png(&out.join("ranks.png"), &histograms, title)
 }
 
 /// The rows of this run's shard: those already in `done` (for the same settings), the others
@@ -426,6 +437,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
     let title = whole["title"].as_str().unwrap_or("evaluation");
     let table = markdown_table(title, &rows);
     write_atomic(&out.join("table.md"), table.as_bytes())?;
+    write_rank_figure(out, title, &rows)?;
     Ok(Summary { rows, table })
 }
 

@@ -27,6 +27,9 @@ pub struct MethodSummary {
     pub smoother: Option<String>,
     /// The medians of the three statistics.
     pub medians: Statistics,
+    /// The median over observations of spread / RMSE (1 for a calibrated method, whose
+    /// spread predicts its error).
+    pub spread_ratio: f64,
     /// Mean wall-clock seconds per run.
     pub seconds: f64,
     /// ε evaluations per SDA sample (0 for the BPF′).
@@ -67,6 +70,7 @@ pub fn medians(rows: &[EvaluateRow]) -> Vec<MethodSummary> {
                     spread: med(|s| s.spread),
                     crps: med(|s| s.crps),
                 },
+                spread_ratio: med(|s| s.spread / s.rmse),
                 seconds: sel.iter().map(|r| r.seconds).sum::<f64>() / sel.len() as f64,
                 evaluations: sel.iter().map(|r| r.evaluations).max().unwrap_or(0),
                 passes: sel.iter().fold((0.0, 0.0), |(f, v), r| {
@@ -122,12 +126,13 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         "E[log p(x_2:L|x_1)]",
         "RMSE to truth",
         "spread",
+        "spread / RMSE",
         "CRPS",
         "ε evals",
         "forwards + VJPs per sample",
         "s per run",
     ]);
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     // rows saved before these scores were recorded read NaN
     let score = |v: f64| dash_if_nan(v, 3);
     for m in medians(rows) {
@@ -152,6 +157,7 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
             dash_if_nan(m.medians.log_prior, 1),
             score(m.medians.rmse),
             score(m.medians.spread),
+            dash_if_nan(m.spread_ratio, 2),
             score(m.medians.crps),
             evaluations,
             passes,
@@ -177,4 +183,30 @@ pub fn markdown_table(title: &str, rows: &[EvaluateRow]) -> String {
         ));
     }
     s
+}
+
+/// Per method (in [`medians`]' order), its rank histograms summed over the observations; methods
+/// whose rows hold none (saved before ranks were recorded) or of unequal sample counts are left
+/// out.
+pub fn rank_histograms(rows: &[EvaluateRow]) -> Vec<crate::plot::RankHistogram> {
+    medians(rows)
+        .into_iter()
+        .filter_map(|m| {
+            let mut counts: Vec<usize> = Vec::new();
+            for r in rows
+                .iter()
+                .filter(|r| r.sampler == m.sampler && r.smoother == m.smoother)
+            {
+                if r.ranks.is_empty() || (!counts.is_empty() && r.ranks.len() != counts.len()) {
+                    return None;
+                }
+                counts.resize(r.ranks.len(), 0);
+                for (c, v) in counts.iter_mut().zip(&r.ranks) {
+                    *c += v;
+                }
+            }
+            let label = method_label(m.sampler.as_deref(), m.smoother.as_deref(), "BPF′");
+            (!counts.is_empty()).then_some(crate::plot::RankHistogram { label, counts })
+        })
+        .collect()
 }
