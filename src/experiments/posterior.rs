@@ -149,25 +149,49 @@ pub fn observed_coordinates<B: Backend>(
     y: &[f64],
     device: &B::Device,
 ) -> Vec<(usize, usize, f64, f64)> {
+    let (d, std) = (units.dim(), observation.noise_std());
+    // the coordinate a row of A reads alone with weight 1, if any
+    let unit_column = |row: nalgebra::DMatrixView<f64>| -> Option<usize> {
+        let mut nonzero = row.iter().enumerate().filter(|(_, v)| v.abs() > 1e-9);
+        match (nonzero.next(), nonzero.next()) {
+            (Some((j, v)), None) if (v - 1.0).abs() < 1e-6 => Some(j),
+            _ => None,
+        }
+    };
+    let entry = |i: usize, state: usize, c: usize| {
+        (
+            state,
+            c,
+            y[i] * units.scale[c] + units.mean[c],
+            std[i] * units.scale[c],
+        )
+    };
+    // an observation that factorises over states: one block per state (D columns), not the
+    // p × L·D matrix (gigabytes for a long window of a large ring)
+    if let Some(parts) = observation.state_parts() {
+        let Ok(blocks) = crate::observe::linear_state_blocks(observation, &parts, device) else {
+            return Vec::new();
+        };
+        return parts
+            .iter()
+            .zip(&blocks)
+            .enumerate()
+            .filter_map(|(state, (part, h))| Some((state, part, h.as_ref()?)))
+            .flat_map(|(state, part, h)| {
+                (0..h.nrows()).filter_map(move |r| {
+                    unit_column(h.row(r).transpose().as_view())
+                        .map(|c| entry(part.start + r, state, c))
+                })
+            })
+            .collect();
+    }
     let Ok(h) = crate::observe::linear_matrix(observation, device) else {
         return Vec::new();
     };
-    let (d, std) = (units.dim(), observation.noise_std());
     (0..h.nrows())
         .filter_map(|i| {
-            let nz: Vec<usize> = (0..h.ncols()).filter(|&j| h[(i, j)].abs() > 1e-9).collect();
-            match nz[..] {
-                [j] if (h[(i, j)] - 1.0).abs() < 1e-6 => {
-                    let c = j % d;
-                    Some((
-                        j / d,
-                        c,
-                        y[i] * units.scale[c] + units.mean[c],
-                        std[i] * units.scale[c],
-                    ))
-                }
-                _ => None,
-            }
+            let j = unit_column(h.row(i).transpose().as_view())?;
+            Some(entry(i, j / d, j % d))
         })
         .collect()
 }
@@ -353,4 +377,33 @@ pub fn smoother_posterior<B: Backend>(
         background: &background,
     };
     smoother.smooth(&window, samples, &mut rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::DefaultBackend;
+    use crate::observe::ops::Pick;
+    use crate::TrajectoryShape;
+
+    /// A pick of sites 1 and 3 at states 0 and 2 of 3 × 4 trajectories: the observed
+    /// coordinates in physical units, read from the per-state blocks.
+    #[test]
+    fn observed_coordinates_of_a_pick_are_its_sites_in_physical_units() {
+        let device = crate::backend::default_device();
+        let pick = Pick::new(TrajectoryShape::new(3, 4), vec![0, 2], vec![1, 3], 0.5).unwrap();
+        let units = Standardisation {
+            mean: vec![1.0; 4],
+            scale: vec![2.0; 4],
+        };
+        let y = [0.0, 1.0, -1.0, 0.5];
+        let got = observed_coordinates::<DefaultBackend>(&pick, &units, &y, &device);
+        let expect = vec![
+            (0, 1, 1.0, 1.0),
+            (0, 3, 3.0, 1.0),
+            (2, 1, -1.0, 1.0),
+            (2, 3, 2.0, 1.0),
+        ];
+        assert_eq!(got, expect);
+    }
 }
