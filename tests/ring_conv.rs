@@ -144,6 +144,8 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
     let samples = std::fs::read(base.join("posterior/samples.npy")).unwrap();
     let header = String::from_utf8_lossy(&samples[..128]).to_string();
     assert!(header.contains("(4, 9, 32, )"), "{header}");
+    // a ring's states are drawn site × time
+    assert!(base.join("posterior/hovmoller.png").exists());
     fails_with(
         &assimilate("k = 1, r = 4, patch = 5", "bad"),
         "not a whole number of patches",

@@ -254,6 +254,59 @@ fn y_record(model: &dyn crate::observe::ObservationModel<DefaultBackend>) -> ser
 /// Components drawn in a trajectories figure at most (the first ones).
 const FIGURE_COMPONENTS: usize = 6;
 
+/// The Hovmöller figure of an assimilation (site × time): the truth, the observed values (grey
+/// where none), the posterior mean, its standard deviation and its error `|mean − truth|`.
+fn hovmoller(
+    path: &std::path::Path,
+    truth: &[f64],
+    x: &[f64],
+    observed: &[(usize, usize, f64, f64)],
+    (len, d): (usize, usize),
+    title: &str,
+    dt: Option<f64>,
+) -> Result<()> {
+    use crate::plot::{Colouring, Panel};
+    let values = len * d;
+    let samples = (x.len() / values.max(1)).max(1);
+    let mut mean = vec![0.0; values];
+    for draw in x.chunks_exact(values) {
+        for (m, v) in mean.iter_mut().zip(draw) {
+            *m += v / samples as f64;
+        }
+    }
+    let mut var = vec![0.0; values];
+    for draw in x.chunks_exact(values) {
+        for ((s, v), m) in var.iter_mut().zip(draw).zip(&mean) {
+            *s += (v - m).powi(2) / (samples as f64 - 1.0).max(1.0);
+        }
+    }
+    let mut obs = vec![f64::NAN; values];
+    for &(state, c, value, _) in observed {
+        obs[state * d + c] = value;
+    }
+    let panel = |label: &str, values: Vec<f64>, colouring| Panel {
+        label: label.to_string(),
+        values,
+        colouring,
+    };
+    let panels = [
+        panel("truth", truth.to_vec(), Colouring::Signed),
+        panel("observations", obs, Colouring::Signed),
+        panel("posterior mean", mean.clone(), Colouring::Signed),
+        panel(
+            "posterior standard deviation",
+            var.iter().map(|v| v.sqrt()).collect(),
+            Colouring::Magnitude,
+        ),
+        panel(
+            "|mean − truth|",
+            mean.iter().zip(truth).map(|(m, t)| (m - t).abs()).collect(),
+            Colouring::Magnitude,
+        ),
+    ];
+    crate::plot::hovmoller_png(path, &panels, len, d, dt, title)
+}
+
 impl Assimilation {
     /// The outputs of a ResMLP assimilation of any state-vector system: the units stored with
     /// the checkpoint, the log-prior from the dataset's system (rebuilt from its manifest, when
@@ -317,6 +370,12 @@ impl Assimilation {
                 .expect("json")
                 .as_bytes(),
         )?;
+        let observed = posterior::observed_coordinates::<DefaultBackend>(
+            observation.as_ref(),
+            units,
+            y,
+            device,
+        );
         let figure = out.join("trajectories.png");
         let shown = d.min(FIGURE_COMPONENTS);
         let first = |v: &[f64]| -> Vec<f64> {
@@ -349,17 +408,31 @@ impl Assimilation {
                 truth: Some(&truth_shown),
                 reference: None,
                 dt: system.as_deref().and_then(|s| s.state_info().dt),
-                observations: posterior::observed_coordinates::<DefaultBackend>(
-                    observation.as_ref(),
-                    units,
-                    y,
-                    device,
-                )
-                .into_iter()
-                .filter(|o| o.1 < shown)
-                .collect(),
+                observations: observed.iter().copied().filter(|o| o.1 < shown).collect(),
             },
         )?;
+        // states of more values than the trajectory figure shows (a ring's sites): site × time
+        if d > FIGURE_COMPONENTS {
+            hovmoller(
+                &out.join("hovmoller.png"),
+                truth,
+                x,
+                &observed,
+                (a.len, d),
+                &{
+                    format!(
+                        "'{}' on {} trajectory {}: {}, {}, {} samples",
+                        a.observation.0,
+                        a.split,
+                        a.index,
+                        guidance.describe(),
+                        sampler.describe(),
+                        a.samples
+                    )
+                },
+                system.as_deref().and_then(|s| s.state_info().dt),
+            )?;
+        }
         let logprior_text = logprior.map_or(
             "n/a (no registered system with a transition density)".into(),
             |v| format!("{v:.1}"),
@@ -367,12 +440,17 @@ impl Assimilation {
         println!(
             "{} samples in {:.1} s ({} ε evaluations: {}); E[log p(y|x)] = {loglik:.2}, \
              E[log p(x_2:L|x_1)] = {logprior_text}\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, \
-             trajectories.png",
+             trajectories.png{}",
             a.samples,
             report.seconds,
             report.evaluations,
             passes_text(report),
-            out.display()
+            out.display(),
+            if d > FIGURE_COMPONENTS {
+                ", hovmoller.png"
+            } else {
+                ""
+            }
         );
         refuse_divergence(magnitude, &out)
     }
