@@ -113,13 +113,16 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
         "--out",
         &path("run"),
     ]));
-    let assimilate = |blanket: &str, out: &str| {
-        sda(&[
-            "assimilate",
+    // the trained ring network on the large ring, observed at every 8th site of every 4th state:
+    // `command` with these flags, then `extra`
+    let (run, large) = (path("run"), path("large"));
+    let on_the_large_ring = |command: &str, blanket: &str, extra: &[&str]| {
+        let mut args = vec![
+            command,
             "--run",
-            &path("run"),
+            &run,
             "--data",
-            &path("large"),
+            &large,
             "--len",
             "9",
             "--blanket",
@@ -130,15 +133,26 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
             "pick",
             "--observation-params",
             "every = 4, components = [0, 8, 16, 24], sigma = 1.0",
-            "--guidance-params",
-            "gamma = 0.1",
             "--samples",
             "4",
-            "--steps",
-            "32",
-            "--out",
-            &path(out),
-        ])
+        ];
+        args.extend_from_slice(extra);
+        sda(&args)
+    };
+    let assimilate = |blanket: &str, out: &str| {
+        let out = path(out);
+        on_the_large_ring(
+            "assimilate",
+            blanket,
+            &[
+                "--guidance-params",
+                "gamma = 0.1",
+                "--steps",
+                "32",
+                "--out",
+                &out,
+            ],
+        )
     };
     ok(&assimilate("k = 1, r = 4, patch = 8", "posterior"));
     let samples = std::fs::read(base.join("posterior/samples.npy")).unwrap();
@@ -153,43 +167,31 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
     fails_with(&assimilate("k = 2, r = 4, patch = 8", "bad2"), "windows of");
     // a ring too large for particle filters is evaluated against the truth only
     // (--particles 0): SDA beside the local and the global ensemble smoothers, no BPF′ row
-    ok(&sda(&[
+    let evaluation = path("evaluate");
+    ok(&on_the_large_ring(
         "evaluate",
-        "--run",
-        &path("run"),
-        "--data",
-        &path("large"),
-        "--len",
-        "9",
-        "--blanket",
-        "space-time-window",
-        "--blanket-params",
         "k = 1, r = 4, patch = 8",
-        "--observation",
-        "pick",
-        "--observation-params",
-        "every = 4, components = [0, 8, 16, 24], sigma = 1.0",
-        "--observations",
-        "2",
-        "--particles",
-        "0",
-        "--samples",
-        "4",
-        "--steps",
-        "8",
-        "--sampler",
-        "ddim",
-        "--smoother",
-        "letks",
-        "--smoother-params",
-        "radius = 3",
-        "--smoother",
-        "enks",
-        "--smoother-params",
-        "",
-        "--out",
-        &path("evaluate"),
-    ]));
+        &[
+            "--observations",
+            "2",
+            "--particles",
+            "0",
+            "--steps",
+            "8",
+            "--sampler",
+            "ddim",
+            "--smoother",
+            "letks",
+            "--smoother-params",
+            "radius = 3",
+            "--smoother",
+            "enks",
+            "--smoother-params",
+            "",
+            "--out",
+            &evaluation,
+        ],
+    ));
     let rows = std::fs::read_to_string(base.join("evaluate/rows.jsonl")).unwrap();
     assert_eq!(rows.lines().count(), 2 * 3, "{rows}");
     let table = std::fs::read_to_string(base.join("evaluate/table.md")).unwrap();

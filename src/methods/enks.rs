@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 use nalgebra::DMatrix;
-use rand::{Rng, RngCore};
+use rand::RngCore;
 
 use super::ensemble::{inflate_and_rotate, Analysis, EnsembleFilter, EnsembleSettings, Update};
 use super::window::{trajectories, Window, WindowSmoother};
@@ -244,17 +244,8 @@ impl WindowSmoother for WindowEnks {
                 "the ensemble smoother needs at least 2 samples (its members), got {samples}"
             )));
         }
-        let (n, drawn) = window.background.shape();
-        // the members start from the background's draws (resampled when it has fewer)
-        let mut first = DMatrix::zeros(n, samples);
-        for s in 0..samples {
-            let j = if drawn >= samples {
-                s
-            } else {
-                rng.random_range(0..drawn)
-            };
-            first.set_column(s, &window.background.column(j));
-        }
+        let n = window.dim();
+        let first = window.initial_members(samples, rng);
         let analysis: Update = self.settings.analysis.into();
         let mut states: Vec<DMatrix<f64>> = Vec::with_capacity(window.len());
         for (i, observed) in window.observations.iter().enumerate() {
@@ -262,10 +253,7 @@ impl WindowSmoother for WindowEnks {
                 None => first.clone(),
                 Some(e) => {
                     let mut next = e.clone();
-                    for mut col in next.column_iter_mut() {
-                        let x = window.model.step(col.as_slice(), rng);
-                        col.copy_from_slice(&x);
-                    }
+                    super::ensemble::forecast_ensemble(&mut next, window.model, rng);
                     next
                 }
             };

@@ -11,7 +11,7 @@
 //! want of members.
 
 use nalgebra::DMatrix;
-use rand::{Rng, RngCore};
+use rand::RngCore;
 
 use super::ensemble::{inflate_and_rotate, EnsembleSettings};
 use super::letkf::{apply_transforms, Localised};
@@ -81,16 +81,7 @@ impl WindowSmoother for WindowLetks {
             rotate: false,
         }
         .check()?;
-        let (n, drawn) = window.background.shape();
-        let mut first = DMatrix::zeros(n, members);
-        for s in 0..members {
-            let j = if drawn >= members {
-                s
-            } else {
-                rng.random_range(0..drawn)
-            };
-            first.set_column(s, &window.background.column(j));
-        }
+        let first = window.initial_members(members, rng);
         let analysis = Localised {
             radius: self.settings.radius,
         };

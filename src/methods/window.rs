@@ -77,6 +77,25 @@ impl Window<'_> {
     }
 }
 
+impl Window<'_> {
+    /// `members` draws of the first state, one per column: the background's first draws, or
+    /// draws resampled from it (with replacement) when it holds fewer — the starting ensemble of
+    /// the ensemble smoothers.
+    pub fn initial_members(&self, members: usize, rng: &mut dyn RngCore) -> DMatrix<f64> {
+        let (n, drawn) = self.background.shape();
+        let mut first = DMatrix::zeros(n, members);
+        for s in 0..members {
+            let j = if drawn >= members {
+                s
+            } else {
+                rand::Rng::random_range(rng, 0..drawn)
+            };
+            first.set_column(s, &self.background.column(j));
+        }
+        first
+    }
+}
+
 /// A classical method that samples the trajectories of a [`Window`] given its observations.
 pub trait WindowSmoother: Send + Sync {
     /// The method with its settings, for tables (distinct settings, distinct descriptions).
