@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use nalgebra::DMatrix;
 use rand::RngCore;
 
-use super::ensemble::{inflate_and_rotate, Analysis, EnsembleFilter, EnsembleSettings, Update};
+use super::ensemble::{Analysis, EnsembleFilter, EnsembleSettings, Update};
 use super::window::{trajectories, Window, WindowSmoother};
 use super::{Estimate, Filter, GaussianObservation, Prior};
 use crate::dynamics::Dynamics;
@@ -247,40 +247,30 @@ impl WindowSmoother for WindowEnks {
         let n = window.dim();
         let first = window.initial_members(samples, rng);
         let analysis: Update = self.settings.analysis.into();
-        let mut states: Vec<DMatrix<f64>> = Vec::with_capacity(window.len());
-        for (i, observed) in window.observations.iter().enumerate() {
-            let next = match states.last() {
-                None => first.clone(),
-                Some(e) => {
-                    let mut next = e.clone();
-                    super::ensemble::forecast_ensemble(&mut next, window.model, rng);
-                    next
+        let states = window.sweep(
+            &self.describe(),
+            first,
+            self.settings.inflation,
+            rng,
+            |states, h, y, rng| {
+                // the window so far stacked into one state, updated by the newest observation
+                let blocks = states.len();
+                let mut stack = DMatrix::zeros(blocks * n, samples);
+                for (b, e) in states.iter().enumerate() {
+                    stack.rows_mut(b * n, n).copy_from(e);
                 }
-            };
-            states.push(next);
-            let Some((h, y)) = observed else { continue };
-            let blocks = i + 1;
-            let mut stack = DMatrix::zeros(blocks * n, samples);
-            for (b, e) in states.iter().enumerate() {
-                stack.rows_mut(b * n, n).copy_from(e);
-            }
-            let newest = Newest {
-                inner: *h,
-                n,
-                blocks,
-            };
-            let updated = analysis.analyse(&stack, y, &newest, rng)?;
-            if updated.iter().any(|v| !v.is_finite()) {
-                return Err(Error::Numerical(format!(
-                    "{}: the analysis of state {i} is not finite",
-                    self.describe()
-                )));
-            }
-            for (b, e) in states.iter_mut().enumerate() {
-                e.copy_from(&updated.rows(b * n, n));
-            }
-            inflate_and_rotate(&mut states[i], self.settings.inflation, false, rng)?;
-        }
+                let newest = Newest {
+                    inner: h,
+                    n,
+                    blocks,
+                };
+                let updated = analysis.analyse(&stack, y, &newest, rng)?;
+                for (b, e) in states.iter_mut().enumerate() {
+                    e.copy_from(&updated.rows(b * n, n));
+                }
+                Ok(())
+            },
+        )?;
         Ok(trajectories(&states))
     }
 }

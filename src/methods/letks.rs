@@ -10,10 +10,9 @@
 //! larger than the ensemble, where the global smoother ([`super::enks::WindowEnks`]) fails for
 //! want of members.
 
-use nalgebra::DMatrix;
 use rand::RngCore;
 
-use super::ensemble::{inflate_and_rotate, EnsembleSettings};
+use super::ensemble::EnsembleSettings;
 use super::letkf::{apply_transforms, Localised};
 use super::window::{trajectories, Window, WindowSmoother};
 use crate::{Error, Result};
@@ -85,30 +84,20 @@ impl WindowSmoother for WindowLetks {
         let analysis = Localised {
             radius: self.settings.radius,
         };
-        let mut states: Vec<DMatrix<f64>> = Vec::with_capacity(window.len());
-        for (i, observed) in window.observations.iter().enumerate() {
-            let next = match states.last() {
-                None => first.clone(),
-                Some(e) => {
-                    let mut next = e.clone();
-                    super::ensemble::forecast_ensemble(&mut next, window.model, rng);
-                    next
+        let mut states = window.sweep(
+            &self.describe(),
+            first,
+            self.settings.inflation,
+            rng,
+            |states, h, y, _| {
+                let newest = states.len() - 1;
+                let transforms = analysis.transforms(&states[newest], y, h)?;
+                for e in states.iter_mut() {
+                    apply_transforms(e, &transforms);
                 }
-            };
-            states.push(next);
-            let Some((h, y)) = observed else { continue };
-            let transforms = analysis.transforms(&states[i], y, *h)?;
-            for e in states.iter_mut() {
-                apply_transforms(e, &transforms);
-            }
-            if states[i].iter().any(|v| !v.is_finite()) {
-                return Err(Error::Numerical(format!(
-                    "{}: the analysis of state {i} is not finite",
-                    self.describe()
-                )));
-            }
-            inflate_and_rotate(&mut states[i], self.settings.inflation, false, rng)?;
-        }
+                Ok(())
+            },
+        )?;
         for e in states.iter_mut() {
             *e = e.columns(0, samples).into_owned();
         }

@@ -94,6 +94,43 @@ impl Window<'_> {
         }
         first
     }
+
+    /// The sweep of an ensemble smoother through the window: each state's ensemble is the
+    /// previous one forecast by the model (the first is `first`); at each observed state,
+    /// `analyse(states, i, h, y, rng)` updates the ensembles of states 0 … i, then the newest is
+    /// inflated by `inflation` (≥ 1). An error names the `method` and a state whose analysis
+    /// is not finite.
+    pub(crate) fn sweep(
+        &self,
+        method: &str,
+        first: DMatrix<f64>,
+        inflation: f64,
+        rng: &mut dyn RngCore,
+        mut analyse: impl FnMut(
+            &mut [DMatrix<f64>],
+            &dyn GaussianObservation,
+            &[f64],
+            &mut dyn RngCore,
+        ) -> Result<()>,
+    ) -> Result<Vec<DMatrix<f64>>> {
+        let mut states: Vec<DMatrix<f64>> = Vec::with_capacity(self.len());
+        for (i, observed) in self.observations.iter().enumerate() {
+            let mut next = states.last().unwrap_or(&first).clone();
+            if i > 0 {
+                super::ensemble::forecast_ensemble(&mut next, self.model, rng);
+            }
+            states.push(next);
+            let Some((h, y)) = observed else { continue };
+            analyse(&mut states, *h, y, rng)?;
+            if states[i].iter().any(|v| !v.is_finite()) {
+                return Err(Error::Numerical(format!(
+                    "{method}: the analysis of state {i} is not finite"
+                )));
+            }
+            super::ensemble::inflate_and_rotate(&mut states[i], inflation, false, rng)?;
+        }
+        Ok(states)
+    }
 }
 
 /// A classical method that samples the trajectories of a [`Window`] given its observations.
