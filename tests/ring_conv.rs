@@ -213,6 +213,11 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
         );
     }
     assert!(base.join("evaluate/ranks.png").exists());
+    // without a particle-filter reference the cost figure draws RMSE against seconds, every
+    // method included
+    let figure = path("cost.png");
+    ok(&sda(&["plot", &evaluation, "--out", &figure]));
+    assert!(base.join("cost.png").exists());
     let _ = std::fs::remove_dir_all(&base);
 }
 

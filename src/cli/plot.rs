@@ -148,16 +148,39 @@ fn plot_cost(dirs: &[String], out: Option<String>, vjp_cost: f64) -> Result<()> 
             "--vjp-cost must be ≥ 0 and finite, got {vjp_cost}"
         )));
     }
-    let mut points = Vec::new();
+    let mut evaluations = Vec::new();
     for dir in dirs {
         let rows =
             crate::experiments::evaluate::read_rows(&std::path::Path::new(dir).join("rows.jsonl"))?;
-        for m in crate::experiments::evaluate::medians(&rows) {
-            if let Some(sampler) = m.sampler {
+        evaluations.push((dir, crate::experiments::evaluate::medians(&rows)));
+    }
+    // with particle filters: W1 ratio against passes, SDA's rows; without (a ring too large for
+    // them): RMSE to the truth against seconds per window, every method's rows
+    let referenced = evaluations
+        .iter()
+        .flat_map(|(_, methods)| methods)
+        .any(|m| m.sampler.is_some() && m.medians.w1_ratio.is_finite());
+    let mut points = Vec::new();
+    for (dir, methods) in &evaluations {
+        for m in methods {
+            let label = crate::experiments::evaluate::method_label(
+                m.sampler.as_deref(),
+                m.smoother.as_deref(),
+                "BPF′",
+            );
+            if referenced {
+                if m.sampler.is_some() {
+                    points.push(crate::plot::CostPoint {
+                        label: format!("{dir}: {label}"),
+                        cost: m.passes.0 + vjp_cost * m.passes.1,
+                        value: m.medians.w1_ratio,
+                    });
+                }
+            } else {
                 points.push(crate::plot::CostPoint {
-                    label: format!("{dir}: {sampler}"),
-                    passes: m.passes.0 + vjp_cost * m.passes.1,
-                    w1_ratio: m.medians.w1_ratio,
+                    label: format!("{dir}: {label}"),
+                    cost: m.seconds,
+                    value: m.medians.rmse,
                 });
             }
         }
@@ -166,12 +189,26 @@ fn plot_cost(dirs: &[String], out: Option<String>, vjp_cost: f64) -> Result<()> 
         || std::path::Path::new(&dirs[0]).join("cost.png"),
         std::path::PathBuf::from,
     );
-    crate::plot::cost_png(
-        &path,
-        &points,
-        "accuracy against cost: median W1 ratio over the observations",
-        &format!("network passes per sample (forwards + {vjp_cost} × VJPs)"),
-    )?;
+    let (title, axes) = if referenced {
+        (
+            "accuracy against cost: median W1 ratio over the observations",
+            crate::plot::CostAxes {
+                x_desc: format!("network passes per sample (forwards + {vjp_cost} × VJPs)"),
+                y_desc: "median W1(SDA, BPF) / W1(BPF′, BPF)".into(),
+                reference: Some((1.0, "second particle filter (ratio 1)".into())),
+            },
+        )
+    } else {
+        (
+            "accuracy against cost: median RMSE to the truth over the windows",
+            crate::plot::CostAxes {
+                x_desc: "seconds per window (all samples)".into(),
+                y_desc: "median RMSE to the truth".into(),
+                reference: None,
+            },
+        )
+    };
+    crate::plot::cost_png(&path, &points, title, &axes)?;
     println!("wrote {}", path.display());
     Ok(())
 }

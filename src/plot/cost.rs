@@ -1,5 +1,7 @@
-//! The cost figure of evaluations: each method's median W1 ratio against the network passes it
-//! spent per sample (`sda plot EVALUATION_DIR…`).
+//! The cost figures of evaluations (`sda plot EVALUATION_DIR…`): each method's median accuracy
+//! against what it spent — the W1 ratio against the network passes per sample where particle
+//! filters give a reference, the RMSE to the truth against the seconds per window where none
+//! does (a ring too large for them, where the classical smoothers are drawn too).
 
 use std::path::Path;
 
@@ -13,41 +15,56 @@ use crate::{Error, Result};
 pub struct CostPoint {
     /// The legend label (evaluation and method).
     pub label: String,
-    /// Network passes per sample, in forward-equivalents.
-    pub passes: f64,
-    /// The median W1(·, BPF) / W1(BPF′, BPF) over the observations.
-    pub w1_ratio: f64,
+    /// The cost: network passes per sample (forward-equivalents), or seconds per window.
+    pub cost: f64,
+    /// The accuracy: the median W1(·, BPF) / W1(BPF′, BPF), or the median RMSE to the truth.
+    pub value: f64,
 }
 
-/// Each point's W1 ratio against its passes per sample, both axes logarithmic, with the second
-/// particle filter's ratio (1 by construction) as a dashed line: the reference for "as good as a
-/// second filter". `x_desc` says how passes were counted.
-pub fn cost_png(path: &Path, points: &[CostPoint], title: &str, x_desc: &str) -> Result<()> {
+/// The axes of a cost figure.
+#[derive(Debug, Clone)]
+pub struct CostAxes {
+    /// What the cost is (x axis, logarithmic).
+    pub x_desc: String,
+    /// What the accuracy is (y axis, logarithmic).
+    pub y_desc: String,
+    /// A dashed horizontal reference line and its legend entry (the second particle filter's
+    /// ratio 1), if any.
+    pub reference: Option<(f64, String)>,
+}
+
+/// Each point's accuracy against its cost, both axes logarithmic, with the reference line if
+/// any.
+pub fn cost_png(path: &Path, points: &[CostPoint], title: &str, axes: &CostAxes) -> Result<()> {
     let points: Vec<&CostPoint> = points
         .iter()
-        .filter(|p| p.passes > 0.0 && p.w1_ratio.is_finite() && p.w1_ratio > 0.0)
+        .filter(|p| p.cost > 0.0 && p.value.is_finite() && p.value > 0.0)
         .collect();
     if points.is_empty() {
         return Err(Error::Invalid(
-            "no SDA row with counted network passes and a finite W1 ratio to draw (rows written \
-             before passes were counted have none)"
+            "no method with a positive cost and a finite accuracy to draw (rows written before \
+             passes were counted have none)"
                 .into(),
         ));
     }
     let (x_lo, x_hi) = points.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| {
-        (a.min(p.passes), b.max(p.passes))
+        (a.min(p.cost), b.max(p.cost))
     });
-    let y_hi = points.iter().fold(1.0f64, |a, p| a.max(p.w1_ratio));
+    let line = axes.reference.as_ref().map(|r| r.0);
+    let (y_lo, y_hi) = points
+        .iter()
+        .map(|p| p.value)
+        .chain(line)
+        .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
     let colour = |i: usize| Palette99::pick(i).to_rgba();
     let mut keys: Vec<(String, Mark)> = points
         .iter()
         .enumerate()
         .map(|(i, p)| (p.label.clone(), Mark::Point(colour(i))))
         .collect();
-    keys.push((
-        "second particle filter (ratio 1)".into(),
-        Mark::Line(BLACK.into(), 1),
-    ));
+    if let Some((_, label)) = &axes.reference {
+        keys.push((label.clone(), Mark::Line(BLACK.into(), 1)));
+    }
     write_png_atomic(path, (760 + LEGEND_WIDTH, 480), |root| {
         let charts = with_legend(&root, &keys)?;
         let mut chart = ChartBuilder::on(&charts)
@@ -55,33 +72,43 @@ pub fn cost_png(path: &Path, points: &[CostPoint], title: &str, x_desc: &str) ->
             .caption(title, ("sans-serif", 16))
             .x_label_area_size(40)
             .y_label_area_size(56)
+            // y is drawn as log10 on a linear axis, labelled in values: a narrow range (RMSEs
+            // within a factor of 2) still gets ticks, which a log axis puts only at decades
             .build_cartesian_2d(
                 (x_lo / 1.5..x_hi * 1.5).log_scale(),
-                (0.8f64..y_hi * 1.25).log_scale(),
+                (y_lo / 1.25).log10()..(y_hi * 1.25).log10(),
             )
             .map_err(plot_err)?;
         chart
             .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc("median W1(SDA, BPF) / W1(BPF′, BPF)")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{v:.2}"))
+            .x_desc(axes.x_desc.as_str())
+            .y_desc(axes.y_desc.as_str())
+            .x_label_formatter(&|v| {
+                if *v >= 10.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.2}")
+                }
+            })
+            .y_label_formatter(&|v| format!("{:.2}", 10f64.powf(*v)))
             .draw()
             .map_err(plot_err)?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(x_lo / 1.5, 1.0), (x_hi * 1.5, 1.0)],
-                6,
-                4,
-                BLACK.stroke_width(1),
-            ))
-            .map_err(plot_err)?;
+        if let Some(y) = line {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x_lo / 1.5, y.log10()), (x_hi * 1.5, y.log10())],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(plot_err)?;
+        }
         chart
             .draw_series(
                 points
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| Circle::new((p.passes, p.w1_ratio), 5, colour(i).filled())),
+                    .map(|(i, p)| Circle::new((p.cost, p.value.log10()), 5, colour(i).filled())),
             )
             .map_err(plot_err)?;
         Ok(())

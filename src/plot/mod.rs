@@ -15,7 +15,7 @@ mod hovmoller;
 mod loss;
 mod ranks;
 
-pub use cost::{cost_png, CostPoint};
+pub use cost::{cost_png, CostAxes, CostPoint};
 pub use field::{diverging, spectrum_png, vorticity_rows_png, vorticity_strip_png};
 pub use hovmoller::{hovmoller_png, Colouring, Panel, HOVMOLLER_SITES};
 pub use loss::loss_png;

@@ -16,8 +16,7 @@ mod table;
 
 pub use store::Summary;
 pub use store::{evaluate, merge, read_rows, Selection, Shard};
-use table::method_label;
-pub use table::{markdown_table, median, medians, MethodSummary};
+pub use table::{markdown_table, median, medians, method_label, MethodSummary};
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 

@@ -103,7 +103,7 @@ fn dash_if_nan(v: f64, decimals: usize) -> String {
 
 /// The name of a method in a table: `SDA, ` and the sampler's description, the smoother's
 /// description, or `filter` for the BPF′ (neither).
-pub(super) fn method_label(sampler: Option<&str>, smoother: Option<&str>, filter: &str) -> String {
+pub fn method_label(sampler: Option<&str>, smoother: Option<&str>, filter: &str) -> String {
     match (sampler, smoother) {
         (Some(s), _) => format!("SDA, {s}"),
         (None, Some(s)) => s.to_string(),
