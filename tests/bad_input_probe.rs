@@ -159,7 +159,8 @@ fn cases() -> Vec<(Vec<&'static str>, &'static str)> {
         with_run("evaluate", &["--shard", "4/4"], "4/4"),
         with_run(
             "evaluate",
-            &["--indices", "0", "--particles", "0", "--out", "e1"],
+            // 0 runs no particle filter (scores against the truth only); 1 is no filter
+            &["--indices", "0", "--particles", "1", "--out", "e1"],
             "particles",
         ),
         c(
