@@ -2,6 +2,25 @@
 
 use crate::{Error, Result};
 
+/// The per-coordinate mean and unbiased (`n − 1`) variance of `n` samples of `p` values
+/// (row-major); the variance is 0 for a single sample.
+pub fn sample_moments(samples: &[f64], p: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = samples.len() / p.max(1);
+    let mut mean = vec![0.0; p];
+    for row in samples.chunks_exact(p) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v / n as f64;
+        }
+    }
+    let mut var = vec![0.0; p];
+    for row in samples.chunks_exact(p) {
+        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (v - m).powi(2) / (n as f64 - 1.0).max(1.0);
+        }
+    }
+    (mean, var)
+}
+
 /// First- and second-moment agreement of samples with a reference Gaussian marginal, per
 /// coordinate: `z_j = |mean_j − m_j| / √v_j` and `ratio_j = var_j / v_j`.
 #[derive(Debug, Clone)]
@@ -25,24 +44,11 @@ impl MomentComparison {
                 var.len()
             )));
         }
-        let n = samples.len() / p;
-        let mut sum = vec![0.0; p];
-        for row in samples.chunks_exact(p) {
-            for (s, v) in sum.iter_mut().zip(row) {
-                *s += v;
-            }
-        }
-        let avg: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
-        let mut ss = vec![0.0; p];
-        for row in samples.chunks_exact(p) {
-            for ((s, v), a) in ss.iter_mut().zip(row).zip(&avg) {
-                *s += (v - a) * (v - a);
-            }
-        }
+        let (avg, sample_var) = sample_moments(samples, p);
         let mean_error = (0..p)
             .map(|j| (avg[j] - mean[j]).abs() / var[j].sqrt())
             .collect();
-        let variance_ratio = (0..p).map(|j| ss[j] / (n as f64 - 1.0) / var[j]).collect();
+        let variance_ratio = (0..p).map(|j| sample_var[j] / var[j]).collect();
         Ok(Self {
             mean_error,
             variance_ratio,

@@ -267,19 +267,7 @@ fn hovmoller(
 ) -> Result<()> {
     use crate::plot::{Colouring, Panel};
     let values = len * d;
-    let samples = (x.len() / values.max(1)).max(1);
-    let mut mean = vec![0.0; values];
-    for draw in x.chunks_exact(values) {
-        for (m, v) in mean.iter_mut().zip(draw) {
-            *m += v / samples as f64;
-        }
-    }
-    let mut var = vec![0.0; values];
-    for draw in x.chunks_exact(values) {
-        for ((s, v), m) in var.iter_mut().zip(draw).zip(&mean) {
-            *s += (v - m).powi(2) / (samples as f64 - 1.0).max(1.0);
-        }
-    }
+    let (mean, var) = crate::metrics::sample_moments(x, values);
     let mut obs = vec![f64::NAN; values];
     for &(state, c, value, _) in observed {
         obs[state * d + c] = value;
@@ -419,17 +407,15 @@ impl Assimilation {
                 x,
                 &observed,
                 (a.len, d),
-                &{
-                    format!(
-                        "'{}' on {} trajectory {}: {}, {}, {} samples",
-                        a.observation.0,
-                        a.split,
-                        a.index,
-                        guidance.describe(),
-                        sampler.describe(),
-                        a.samples
-                    )
-                },
+                &format!(
+                    "'{}' on {} trajectory {}: {}, {}, {} samples",
+                    a.observation.0,
+                    a.split,
+                    a.index,
+                    guidance.describe(),
+                    sampler.describe(),
+                    a.samples
+                ),
                 system.as_deref().and_then(|s| s.state_info().dt),
             )?;
         }

@@ -151,12 +151,8 @@ pub fn observed_coordinates<B: Backend>(
 ) -> Vec<(usize, usize, f64, f64)> {
     let (d, std) = (units.dim(), observation.noise_std());
     // the coordinate a row of A reads alone with weight 1, if any
-    let unit_column = |row: nalgebra::DMatrixView<f64>| -> Option<usize> {
-        let mut nonzero = row.iter().enumerate().filter(|(_, v)| v.abs() > 1e-9);
-        match (nonzero.next(), nonzero.next()) {
-            (Some((j, v)), None) if (v - 1.0).abs() < 1e-6 => Some(j),
-            _ => None,
-        }
+    let unit_column = |h: &DMatrix<f64>, r: usize| -> Option<usize> {
+        single_entry(h, r, 1e-9).and_then(|(j, v)| ((v - 1.0).abs() < 1e-6).then_some(j))
     };
     let entry = |i: usize, state: usize, c: usize| {
         (
@@ -178,10 +174,8 @@ pub fn observed_coordinates<B: Backend>(
             .enumerate()
             .filter_map(|(state, (part, h))| Some((state, part, h.as_ref()?)))
             .flat_map(|(state, part, h)| {
-                (0..h.nrows()).filter_map(move |r| {
-                    unit_column(h.row(r).transpose().as_view())
-                        .map(|c| entry(part.start + r, state, c))
-                })
+                (0..h.nrows())
+                    .filter_map(move |r| unit_column(h, r).map(|c| entry(part.start + r, state, c)))
             })
             .collect();
     }
@@ -190,10 +184,25 @@ pub fn observed_coordinates<B: Backend>(
     };
     (0..h.nrows())
         .filter_map(|i| {
-            let j = unit_column(h.row(i).transpose().as_view())?;
+            let j = unit_column(&h, i)?;
             Some(entry(i, j / d, j % d))
         })
         .collect()
+}
+
+/// The column and value of the only entry of row `r` of `h` larger than `tol` in magnitude, if
+/// it has exactly one: the coordinate an observation row reads alone.
+fn single_entry(h: &DMatrix<f64>, r: usize, tol: f64) -> Option<(usize, f64)> {
+    let row = h.row(r);
+    let mut nonzero = row
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, v)| v.abs() > tol);
+    match (nonzero.next(), nonzero.next()) {
+        (Some(entry), None) => Some(entry),
+        _ => None,
+    }
 }
 
 /// Ground truth: bootstrap-particle-filter posterior trajectories of `system` (physical units)
@@ -281,15 +290,8 @@ impl GaussianObservation for StatePart {
     /// The site of each value when every row of `A_i` reads one value of the state (a pick of
     /// sites, as the localised methods need), else `None`.
     fn sites(&self) -> Option<Vec<usize>> {
-        self.h
-            .row_iter()
-            .map(|r| {
-                let mut nonzero = r.iter().enumerate().filter(|(_, v)| **v != 0.0);
-                match (nonzero.next(), nonzero.next()) {
-                    (Some((j, _)), None) => Some(j),
-                    _ => None,
-                }
-            })
+        (0..self.h.nrows())
+            .map(|r| single_entry(&self.h, r, 0.0).map(|(j, _)| j))
             .collect()
     }
     fn describe(&self) -> String {
