@@ -277,3 +277,63 @@ fn the_local_smoother_without_localisation_is_the_ensemble_smoother() {
     .unwrap_err();
     assert!(err.to_string().contains("radius"), "{err}");
 }
+
+/// An ensemble filter run through the window (`sda evaluate --smoother etkf`): at the last state
+/// no later observation exists, so the filter's ensemble there is the ETKF smoother's, member for
+/// member from the same seed (the test above checks that smoother against the Kalman smoother);
+/// at state 0 the smoother has used the later observations and the filter has not. A method
+/// without an ensemble, more samples than members and an unknown name are refused by name.
+#[test]
+fn a_filter_through_the_window_ends_where_the_smoother_ends() {
+    let case = case();
+    let window = case.window();
+    let members = 64;
+    let params = |text: &str| sda::registry::parse_params(text).unwrap();
+    let etks = WindowEnks::new(WindowEnksSettings {
+        analysis: AnalysisName::Etkf,
+        inflation: 1.05,
+    })
+    .unwrap()
+    .smooth(&window, members, &mut rand::rngs::StdRng::seed_from_u64(5))
+    .unwrap();
+    let filter =
+        sda::registry::window_method("etkf", &params("ensemble = 64, inflation = 1.05")).unwrap();
+    assert!(
+        filter.describe().ends_with("(filter)"),
+        "{}",
+        filter.describe()
+    );
+    let x = filter
+        .smooth(&window, members, &mut rand::rngs::StdRng::seed_from_u64(5))
+        .unwrap();
+    let state_gap = |i: usize| {
+        (0..members)
+            .flat_map(|s| (0..2).map(move |c| (s * LEN + i) * 2 + c))
+            .fold(0.0f64, |m, j| m.max((x[j] - etks[j]).abs()))
+    };
+    assert!(
+        state_gap(LEN - 1) < 1e-8,
+        "last state differs by {}",
+        state_gap(LEN - 1)
+    );
+    assert!(
+        state_gap(0) > 1e-3,
+        "state 0 is the smoother's: {}",
+        state_gap(0)
+    );
+    let err = sda::registry::window_method("var3d", &params("background = 1.0"))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no ensemble"), "{err}");
+    let err = filter
+        .smooth(&window, 65, &mut rand::rngs::StdRng::seed_from_u64(5))
+        .unwrap_err();
+    assert!(err.to_string().contains("64 members"), "{err}");
+    let err = sda::registry::window_method("letkz", &params(""))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("letks") && err.to_string().contains("letkf (filter)"),
+        "{err}"
+    );
+}

@@ -5,7 +5,7 @@ use crate::backend::DefaultBackend;
 use crate::checkpoint::Checkpoint;
 use crate::experiments::evaluate::{Scenario, Selection};
 use crate::registry::{self, parse_params};
-use crate::registry::{GuidancePlugin, SamplerPlugin, SmootherPlugin};
+use crate::registry::{GuidancePlugin, SamplerPlugin};
 use crate::{Result, TrajectoryShape};
 
 /// The paper's Figure-2 evaluation of one trained state-vector local score (Lorenz-63 or
@@ -50,7 +50,9 @@ pub struct EvaluateArgs {
     #[arg(long)]
     sampler_params: Vec<String>,
     /// A registered classical window smoother to score beside SDA on the same observations,
-    /// with as many samples (`enks`, `var4d-weak`; `sda list`); repeat the flag for several.
+    /// with as many samples (`enks`, `letks`, `var4d-weak`; `sda list`), or a registered
+    /// ensemble filter run through the window (`letkf`, `ensf`: state i given the observations
+    /// up to i); repeat the flag for several.
     #[arg(long)]
     smoother: Vec<String>,
     /// Parameters of each --smoother, in the same order: once per --smoother, or never.
@@ -124,7 +126,12 @@ impl EvaluateArgs {
             (&sampler, &sampler_params),
             !smoother.is_empty(),
         )?;
-        let smoothers = named::<SmootherPlugin>("smoother", &smoother, &smoother_params)?;
+        let smoothers = named(
+            "smoother",
+            &smoother,
+            &smoother_params,
+            registry::window_method,
+        )?;
         let sda = crate::experiments::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?
             .with_smoothers(smoothers)?;
         let device = crate::backend::default_device();
@@ -211,17 +218,23 @@ fn evaluated_samplers(
         None => Vec::new(),
     };
     let mut samplers = crate::experiments::evaluate::predictor_correctors(&corrections, tau)?;
-    samplers.extend(named::<SamplerPlugin>("sampler", names, params)?);
+    samplers.extend(named(
+        "sampler",
+        names,
+        params,
+        registry::build::<SamplerPlugin>,
+    )?);
     Ok(samplers)
 }
 
-/// The plugins of registry `K` named by the repeated flag `--{flag}`, each built with the
+/// The plugins named by the repeated flag `--{flag}`, each built by `build` with the
 /// parameters at the same position of `--{flag}-params` (given once per name, or never).
-fn named<K: registry::Build<Input = ()>>(
+fn named<T>(
     flag: &str,
     names: &[String],
     params: &[String],
-) -> Result<Vec<K::Output>> {
+    build: impl Fn(&str, &toml::Value) -> Result<T>,
+) -> Result<Vec<T>> {
     if !params.is_empty() && params.len() != names.len() {
         return Err(crate::Error::Invalid(format!(
             "--{flag}-params is given {} times for {} --{flag}; give it once per {flag}, in \
@@ -235,7 +248,7 @@ fn named<K: registry::Build<Input = ()>>(
         .enumerate()
         .map(|(i, name)| {
             let p = parse_params(params.get(i).map_or("", String::as_str))?;
-            registry::build::<K>(name, &p)
+            build(name, &p)
         })
         .collect()
 }

@@ -89,6 +89,7 @@ pub fn preset(name: &str) -> Option<PickConfig> {
         components: vec![0],
         component_every: None,
         sigma,
+        arctan: None,
     })
 }
 

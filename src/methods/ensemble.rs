@@ -256,6 +256,22 @@ pub(crate) fn draw_ensemble(prior: &Prior, members: usize, rng: &mut dyn RngCore
     })
 }
 
+/// `members` as a starting ensemble of a method of `expected` members; an error naming the
+/// `method` for another count.
+pub(crate) fn checked_members(
+    method: &str,
+    members: DMatrix<f64>,
+    expected: usize,
+) -> Result<DMatrix<f64>> {
+    if members.ncols() != expected {
+        return Err(Error::Shape(format!(
+            "{method} starts from {expected} members, given {}",
+            members.ncols()
+        )));
+    }
+    Ok(members)
+}
+
 /// Moves every member (column) one model step forward.
 pub(crate) fn forecast_ensemble(
     ensemble: &mut DMatrix<f64>,
@@ -350,6 +366,15 @@ impl<A: Analysis> Filter for EnsembleFilter<A> {
 
     fn initialise(&mut self, prior: &Prior, rng: &mut dyn RngCore) -> Result<()> {
         self.ensemble = draw_ensemble(prior, self.settings.ensemble, rng);
+        Ok(())
+    }
+
+    fn members(&self) -> Option<usize> {
+        Some(self.settings.ensemble)
+    }
+
+    fn initialise_members(&mut self, members: DMatrix<f64>) -> Result<()> {
+        self.ensemble = checked_members(&self.describe(), members, self.settings.ensemble)?;
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::ensemble::{draw_ensemble, forecast_ensemble};
+use super::ensemble::{checked_members, draw_ensemble, forecast_ensemble};
 use super::{Estimate, Filter, GaussianObservation, Prior};
 use crate::dynamics::Dynamics;
 use crate::{Error, Result};
@@ -186,6 +186,15 @@ impl Filter for Ensf {
 
     fn initialise(&mut self, prior: &Prior, rng: &mut dyn RngCore) -> Result<()> {
         self.ensemble = draw_ensemble(prior, self.settings.ensemble, rng);
+        Ok(())
+    }
+
+    fn members(&self) -> Option<usize> {
+        Some(self.settings.ensemble)
+    }
+
+    fn initialise_members(&mut self, members: DMatrix<f64>) -> Result<()> {
+        self.ensemble = checked_members(&self.describe(), members, self.settings.ensemble)?;
         Ok(())
     }
 

@@ -23,7 +23,8 @@
 //! - [`var4d_weak`]: weak-constraint 4D-Var over one window, the model's noise allowed, with
 //!   its Laplace (Gauss–Newton) posterior.
 //! - [`window`]: the classical methods as samplers of one window's trajectories given its
-//!   observations ([`window::WindowSmoother`]), scored beside SDA and the particle filter.
+//!   observations ([`window::WindowSmoother`]), scored beside SDA and the particle filter;
+//!   [`window_filter`] runs any ensemble filter through a window the same way.
 //! - [`scores`]: RMSE, spread, CRPS, rank histogram and coverage of an estimate against the truth.
 //!
 //! Simulation here is plain `f64` (nalgebra for the small dense algebra); the observation is a
@@ -45,6 +46,7 @@ pub mod scores;
 pub mod var4d;
 pub mod var4d_weak;
 pub mod window;
+pub mod window_filter;
 
 pub use scores::Scores;
 
@@ -253,6 +255,21 @@ pub trait Filter: Send {
     fn describe(&self) -> String;
     /// Sets the estimate at time 0 from the prior.
     fn initialise(&mut self, prior: &Prior, rng: &mut dyn RngCore) -> Result<()>;
+    /// The number of members of an ensemble method (what [`initialise_members`](Self::initialise_members)
+    /// takes); `None` (the default) for a method without an ensemble.
+    fn members(&self) -> Option<usize> {
+        None
+    }
+    /// Sets the estimate at time 0 to the ensemble `members` (n × N, a member per column,
+    /// N = [`members`](Self::members)): how a filter starts inside a window from draws of its
+    /// background. An error for a method without an ensemble (the default) or another N.
+    fn initialise_members(&mut self, members: DMatrix<f64>) -> Result<()> {
+        Err(Error::Invalid(format!(
+            "{} does not start from an ensemble of {} members",
+            self.describe(),
+            members.ncols()
+        )))
+    }
     /// Moves the estimate one model step forward.
     fn forecast(&mut self, model: &dyn Dynamics, rng: &mut dyn RngCore) -> Result<()>;
     /// Updates the estimate with the observation `y` of the current state (the model is there

@@ -6,7 +6,10 @@
 //! metrics. Σ_y is diagonal.
 
 pub mod field;
+pub mod link;
 pub mod ops;
+
+pub use link::{ArctanLink, Link};
 
 use burn::tensor::{backend::Backend, Tensor};
 use std::ops::Range;
@@ -53,6 +56,15 @@ pub trait ObservationModel<B: Backend>: Send + Sync {
     /// particle filter weighs each state with. `None` (the default) when some value of y
     /// depends on several states. [`state_major_parts`] writes the common case.
     fn state_parts(&self) -> Option<Vec<Range<usize>>> {
+        None
+    }
+
+    /// When `A = g ∘ A_lin`, a linear observation followed by a pointwise [`Link`] `g` of each
+    /// value: `g` and `A_lin` (same shape, same noise). `None` (the default) for a linear model
+    /// and for any other non-linear one. The classical window smoothers, which see a Gaussian
+    /// observation of each state on the host, read a linked observation through it (the arctan
+    /// of picked sites of the Ensemble Score Filter paper).
+    fn link(&self) -> Option<(Link, Box<dyn ObservationModel<B>>)> {
         None
     }
 
@@ -364,6 +376,9 @@ macro_rules! forward_observation {
             }
             fn state_parts(&self) -> Option<Vec<Range<usize>>> {
                 (**self).state_parts()
+            }
+            fn link(&self) -> Option<(Link, Box<dyn ObservationModel<B>>)> {
+                (**self).link()
             }
             fn state_log_likelihood(
                 &self,

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::{state_major_parts, ObservationModel};
+use super::{state_major_parts, ArctanLink, Link, ObservationModel};
 use crate::{Error, Result, TrajectoryShape};
 
 /// Typed parameters of [`Pick`] (unknown keys are rejected).
@@ -31,17 +31,25 @@ pub struct PickConfig {
     pub component_every: Option<usize>,
     /// Observation noise standard deviation σ_y.
     pub sigma: f64,
+    /// Observe `arctan(offset + scale · x)` of the picked values instead of x (with the
+    /// standardisation's mean and scale: arctan of the physical value, the Ensemble Score Filter
+    /// paper's non-linear observation).
+    #[serde(default)]
+    pub arctan: Option<ArctanLink>,
 }
 
-/// Linear observation of chosen components at chosen states:
+/// Observation of chosen components at chosen states:
 /// `y = (x_{i, c})_{i ∈ states, c ∈ components} + η`, `η ~ N(0, σ_y² I)`,
-/// ordered state-major. Example: the oracle observes component 0 at states 0, 5, 10, 15.
+/// ordered state-major, linear unless a pointwise [`Link`] is applied to the picked values
+/// (`y = g(x_{i, c}) + η`, [`Pick::with_link`]). Example: the oracle observes component 0 at
+/// states 0, 5, 10, 15.
 #[derive(Debug, Clone)]
 pub struct Pick {
     shape: TrajectoryShape,
     states: Vec<usize>,
     components: Vec<usize>,
     sigma: f64,
+    link: Option<Link>,
 }
 
 impl Pick {
@@ -79,7 +87,19 @@ impl Pick {
             states,
             components,
             sigma,
+            link: None,
         })
+    }
+
+    /// The same pick with the link `g` applied to each picked value: `y = g(x_{i, c}) + η`.
+    pub fn with_link(mut self, link: Link) -> Self {
+        self.link = Some(link);
+        self
+    }
+
+    /// The link applied to the picked values, if any.
+    pub fn link(&self) -> Option<Link> {
+        self.link
     }
 
     /// Builds from typed parameters.
@@ -106,7 +126,11 @@ impl Pick {
                 ))
             }
         };
-        Self::new(shape, states, components, cfg.sigma)
+        let pick = Self::new(shape, states, components, cfg.sigma)?;
+        Ok(match cfg.arctan {
+            Some(a) => pick.with_link(Link::arctan(a)?),
+            None => pick,
+        })
     }
 
     /// The trajectory shape it observes.
@@ -147,9 +171,14 @@ impl<B: Backend> ObservationModel<B> for Pick {
     fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
         let device = x.device();
         let n = x.dims()[0];
-        x.select(1, index_tensor::<B>(&self.states, &device))
+        let picked = x
+            .select(1, index_tensor::<B>(&self.states, &device))
             .select(2, index_tensor::<B>(&self.components, &device))
-            .reshape([n, self.states.len() * self.components.len()])
+            .reshape([n, self.states.len() * self.components.len()]);
+        match &self.link {
+            Some(link) => link.apply(picked),
+            None => picked,
+        }
     }
 
     fn noise_std(&self) -> Vec<f64> {
@@ -164,8 +193,17 @@ impl<B: Backend> ObservationModel<B> for Pick {
         ))
     }
 
+    /// With a link: the link and the same pick without it.
+    fn link(&self) -> Option<(Link, Box<dyn ObservationModel<B>>)> {
+        let link = self.link?;
+        let mut linear = self.clone();
+        linear.link = None;
+        Some((link, Box::new(linear)))
+    }
+
     /// On the host, in parallel over the values:
-    /// `−½ Σ_c ((x_c − y_{state,c}) / σ_y)²`, 0 where the state is not observed.
+    /// `−½ Σ_c ((g(x_c) − y_{state,c}) / σ_y)²` (g the identity without a link), 0 where the
+    /// state is not observed.
     fn state_log_likelihood(
         &self,
         y: &[f64],
@@ -192,15 +230,21 @@ impl<B: Backend> ObservationModel<B> for Pick {
                 self.components
                     .iter()
                     .enumerate()
-                    .map(|(j, &c)| -0.5 * ((x[c] - y[m * nc + j]) / self.sigma).powi(2))
+                    .map(|(j, &c)| {
+                        let v = self.link.map_or(x[c], |g| g.value(x[c]));
+                        -0.5 * ((v - y[m * nc + j]) / self.sigma).powi(2)
+                    })
                     .sum()
             })
             .collect())
     }
 
     fn describe(&self) -> String {
+        let link = self
+            .link
+            .map_or(String::new(), |g| format!(", link={}", g.describe()));
         format!(
-            "pick(states={:?}, components={:?}, sigma={})",
+            "pick(states={:?}, components={:?}, sigma={}{link})",
             self.states, self.components, self.sigma
         )
     }
@@ -217,6 +261,7 @@ mod tests {
             components,
             component_every,
             sigma: 1.0,
+            arctan: None,
         }
     }
 
@@ -236,5 +281,48 @@ mod tests {
             let err = Pick::from_config(shape, config(c, every)).unwrap_err();
             assert!(err.to_string().contains(message), "{err}");
         }
+    }
+
+    /// `arctan = { offset, scale }` from the parameters: A is arctan of the picked values, the
+    /// linear part ([`ObservationModel::link`]) the same pick without it, the host likelihood of
+    /// a state the one A gives on the device, and a bad link is refused by name.
+    #[test]
+    fn an_arctan_pick_reads_its_link_from_the_parameters() {
+        use crate::backend::{from_host, to_host, DefaultBackend};
+        let shape = TrajectoryShape::new(5, 4);
+        let config = |text: &str| toml::from_str::<PickConfig>(text).unwrap();
+        let pick = Pick::from_config(
+            shape,
+            config("every = 4\ncomponent_every = 2\nsigma = 0.1\narctan = { offset = 1.0, scale = 2.0 }"),
+        )
+        .unwrap();
+        let model: &dyn ObservationModel<DefaultBackend> = &pick;
+        let device = Default::default();
+        let x: Vec<f64> = (0..20).map(|i| (i as f64 - 9.5) / 4.0).collect();
+        let t = from_host::<DefaultBackend, 3>(&x, [1, 5, 4], &device);
+        let a = to_host(model.apply(t.clone()));
+        let (link, linear) = model.link().unwrap();
+        let u = to_host(linear.apply(t));
+        assert_eq!(u, vec![x[0], x[2], x[16], x[18]]);
+        for (ai, ui) in a.iter().zip(&u) {
+            assert!((ai - (1.0 + 2.0 * ui).atan()).abs() < 1e-6, "{ai} vs {ui}");
+            assert!((ai - link.value(*ui)).abs() < 1e-6);
+        }
+        let y = [0.3, -0.2, 1.0, 1.2];
+        let host = model
+            .state_log_likelihood(&y, 4, &x[16..20], &device)
+            .unwrap()[0];
+        let expect = -0.5 * ((a[2] - y[2]).powi(2) + (a[3] - y[3]).powi(2)) / 0.01;
+        assert!(
+            (host - expect).abs() < 1e-3 * expect.abs(),
+            "{host} vs {expect}"
+        );
+        assert!(model.describe().contains("arctan"), "{}", model.describe());
+        let err = Pick::from_config(
+            shape,
+            config("every = 4\ncomponent_every = 2\nsigma = 0.1\narctan = { offset = 1.0, scale = 0.0 }"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("arctan link"), "{err}");
     }
 }

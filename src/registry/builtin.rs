@@ -38,7 +38,7 @@ struct WindowParams {
 inventory::submit! {
     ObservationPlugin {
         name: "pick",
-        description: "chosen components at chosen states + N(0, sigma²): states=[..] | every=n, components=[..] | component_every=n, sigma",
+        description: "chosen components at chosen states + N(0, sigma²): states=[..] | every=n, components=[..] | component_every=n, sigma; arctan = { offset, scale } observes arctan(offset + scale·x) of them (offset, scale: the data's mean and scale for arctan of the physical value)",
         build: |p, shape| Ok(Box::new(Pick::from_config(shape, params::<PickConfig>(p)?)?)),
     }
 }

@@ -295,3 +295,35 @@ pub fn build_for<K: Build>(name: &str, params: &toml::Value, input: K::Input) ->
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
+
+/// A method scored over a window by name (`sda evaluate --smoother NAME`): the window smoother
+/// registered as `name`, or else the ensemble filter (a [`MethodPlugin`]) registered as `name`
+/// run through the window ([`WindowFilter`](crate::methods::window_filter::WindowFilter), its
+/// parameters checked once here). An unknown name is an error listing both registries.
+pub fn window_method(name: &str, params: &toml::Value) -> Result<Box<dyn WindowSmoother>> {
+    if find::<SmootherPlugin>(name).is_ok() {
+        return build::<SmootherPlugin>(name, params);
+    }
+    let Ok(filter) = find::<MethodPlugin>(name) else {
+        let known = entries::<SmootherPlugin>()?
+            .iter()
+            .map(|e| e.name().to_string())
+            .chain(
+                entries::<MethodPlugin>()?
+                    .iter()
+                    .map(|e| format!("{} (filter)", e.name())),
+            )
+            .collect();
+        return Err(Error::UnknownPlugin {
+            kind: "smoother or filter",
+            name: name.to_string(),
+            known,
+        });
+    };
+    build::<MethodPlugin>(name, params)?;
+    let params = params.clone();
+    let make = filter.build;
+    Ok(Box::new(crate::methods::window_filter::WindowFilter::new(
+        Box::new(move || make(&params)),
+    )?))
+}
