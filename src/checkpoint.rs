@@ -294,9 +294,7 @@ impl Checkpoint {
     pub fn fingerprint(&self) -> Result<String> {
         let path = self.dir.join(&self.state.model_file);
         let bytes = std::fs::read(&path).map_err(|source| Error::Io { path, source })?;
-        let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+        let hash = crate::fnv1a(&bytes);
         Ok(format!("{}:{hash:016x}", self.state.model_file))
     }
 

@@ -62,6 +62,16 @@ pub mod cli;
 
 pub use error::{Error, Result};
 
+/// The 64-bit FNV-1a hash of `bytes` (Fowler, Noll & Vo): the same on every build and platform,
+/// unlike the standard library's hasher — what identifies a checkpoint's weights and what a
+/// method's seed is derived from its name with, so that its results do not depend on the other
+/// methods it is run beside.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// The book's chapters as doc-tests: `cargo test` compiles and runs every Rust block in them
 /// that is not `ignore` (those are `{{#include}}`s of examples, which cargo builds itself;
 /// `tests/documented_commands.rs` checks that no other kind is ignored).

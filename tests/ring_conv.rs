@@ -218,6 +218,87 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
     let figure = path("cost.png");
     ok(&sda(&["plot", &evaluation, "--out", &figure]));
     assert!(base.join("cost.png").exists());
+    // the non-linear observation arctan(x) of the same sites (the toy ring's units: arctan of
+    // the physical value) for SDA, the local smoother and two ensemble filters run through the
+    // window (state i given y up to i); a smoother that loses the truth (an inflation of 1e30
+    // overflows) scores NaN on each window instead of ending the evaluation
+    let units: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("run/state.json")).unwrap())
+            .unwrap();
+    let (mean, scale) = (
+        units["units"]["mean"][0].as_f64().unwrap(),
+        units["units"]["scale"][0].as_f64().unwrap(),
+    );
+    let linked = path("evaluate-arctan");
+    let arctan = format!(
+        "every = 4, components = [0, 8, 16, 24], sigma = 0.5, \
+         arctan = {{ offset = {mean}, scale = {scale} }}"
+    );
+    ok(&sda(&[
+        "evaluate",
+        "--run",
+        &run,
+        "--data",
+        &large,
+        "--len",
+        "9",
+        "--blanket",
+        "space-time-window",
+        "--blanket-params",
+        "k = 1, r = 4, patch = 8",
+        "--observation",
+        "pick",
+        "--observation-params",
+        &arctan,
+        "--samples",
+        "4",
+        "--observations",
+        "2",
+        "--particles",
+        "0",
+        "--steps",
+        "8",
+        "--sampler",
+        "ddim",
+        "--smoother",
+        "letkf",
+        "--smoother-params",
+        "radius = 3, ensemble = 4",
+        "--smoother",
+        "ensf",
+        "--smoother-params",
+        "ensemble = 4, steps = 50",
+        "--smoother",
+        "letks",
+        "--smoother-params",
+        "radius = 3, inflation = 1e30",
+        "--out",
+        &linked,
+    ]));
+    let table = std::fs::read_to_string(base.join("evaluate-arctan/table.md")).unwrap();
+    let rmse = |prefix: &str| -> Vec<f64> {
+        table
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| match l.split('|').map(str::trim).nth(5).unwrap() {
+                "–" => f64::NAN,
+                cell => cell.parse().unwrap(),
+            })
+            .collect()
+    };
+    for prefix in ["| SDA", "| LETKF", "| EnSF"] {
+        let r = rmse(prefix);
+        assert!(r.len() == 1 && r[0].is_finite(), "{prefix}: {table}");
+    }
+    assert!(table.contains("(filter)"), "{table}");
+    let letks = rmse("| LETKS");
+    assert!(letks.len() == 1 && letks[0].is_nan(), "{table}");
+    let rows = std::fs::read_to_string(base.join("evaluate-arctan/rows.jsonl")).unwrap();
+    assert_eq!(
+        rows.lines().filter(|l| l.contains("\"rmse\":null")).count(),
+        2,
+        "{rows}"
+    );
     let _ = std::fs::remove_dir_all(&base);
 }
 

@@ -4,7 +4,8 @@
 use super::{EvaluateRow, Statistics};
 use crate::experiments::markdown::row;
 
-/// Median of a non-empty list (mean of the middle two for an even count).
+/// Median of a list (mean of the middle two for an even count; NaN for an empty one). NaN — a
+/// diverged method's value — sorts above every number, as the worst.
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
