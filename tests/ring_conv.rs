@@ -149,6 +149,10 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
                 "gamma = 0.1",
                 "--steps",
                 "32",
+                "--smoother",
+                "letks",
+                "--smoother-params",
+                "radius = 3",
                 "--out",
                 &out,
             ],
@@ -158,8 +162,17 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
     let samples = std::fs::read(base.join("posterior/samples.npy")).unwrap();
     let header = String::from_utf8_lossy(&samples[..128]).to_string();
     assert!(header.contains("(4, 9, 32, )"), "{header}");
-    // a ring's states are drawn site × time
+    // a ring's states are drawn site × time, with the smoother given the same observation
     assert!(base.join("posterior/hovmoller.png").exists());
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(base.join("posterior/assimilate.json")).unwrap(),
+    )
+    .unwrap();
+    let smoother_rmse = record["smoother"]["rmse"].as_f64().unwrap();
+    assert!(smoother_rmse.is_finite() && record["rmse"].as_f64().unwrap().is_finite());
+    let smoothed = std::fs::read(base.join("posterior/smoother.npy")).unwrap();
+    let header = String::from_utf8_lossy(&smoothed[..128]).to_string();
+    assert!(header.contains("(4, 9, 32, )"), "{header}");
     fails_with(
         &assimilate("k = 1, r = 4, patch = 5", "bad"),
         "not a whole number of patches",

@@ -38,6 +38,14 @@ pub struct AssimilateArgs {
     sampler: SamplerArgs<Self>,
     #[command(flatten)]
     sampling: SamplingArgs<Self>,
+    /// A classical window smoother, or an ensemble filter run through the window, given the same
+    /// observation (`letks`, `enks`, `letkf`; `sda list`): as many samples, saved as
+    /// `smoother.npy`, its RMSE printed beside SDA's and its mean drawn in `hovmoller.png`.
+    #[arg(long)]
+    smoother: Option<String>,
+    /// Parameters of --smoother.
+    #[arg(long, requires = "smoother")]
+    smoother_params: Option<String>,
     /// Output folder.
     #[arg(long, default_value = "runs/assimilate")]
     out: String,
@@ -59,6 +67,13 @@ impl AssimilateArgs {
         let observation = self.observation.named()?;
         let guidance = self.sampling.guidance(&self.guidance)?;
         let sampler = (self.sampling).sampler(&self.sampler, self.sampling.one_correction()?)?;
+        let smoother = match &self.smoother {
+            Some(name) => Some(registry::window_method(
+                name,
+                &registry::parse_params(self.smoother_params.as_deref().unwrap_or(""))?,
+            )?),
+            None => None,
+        };
         let checkpoint = Checkpoint::read(run.as_ref())?;
         let blanket = blanket.build(checkpoint.network().k())?;
         let a = Assimilation {
@@ -74,6 +89,7 @@ impl AssimilateArgs {
             steps: self.sampling.steps,
             grid: self.sampling.time_grid,
             seed: self.sampling.seed,
+            smoother,
             out: self.out,
         };
         let device = crate::backend::default_device();
@@ -91,6 +107,17 @@ impl AssimilateArgs {
             PriorKind::Vector => dataset_of(&a.data, trained_on, &a.run)?,
             PriorKind::Field => None,
         };
+        let system = match &manifest {
+            Some(m) => m.system()?,
+            None => None,
+        };
+        if let (Some(m), None) = (&a.smoother, &system) {
+            return Err(crate::Error::Invalid(format!(
+                "--smoother ({}) runs the dataset's system, and {} names no registered one",
+                m.describe(),
+                a.data
+            )));
+        }
         let truth = posterior::trajectory(a.data.as_ref(), &a.split, a.index, a.len, d)?;
         let y = posterior::observe::<DefaultBackend>(
             observation.as_ref(),
@@ -119,10 +146,6 @@ impl AssimilateArgs {
         };
         match checkpoint.network() {
             NetworkConfig::Mlp(_) | NetworkConfig::Ring(_) => {
-                let system = match &manifest {
-                    Some(m) => m.system()?,
-                    None => None,
-                };
                 a.vector_outputs(&result, &prior.units, trained_on, system, &device)
             }
             NetworkConfig::UNet(net) => a.field_outputs(&result, net.grid, &device),
@@ -154,6 +177,7 @@ struct Assimilation {
     steps: usize,
     grid: crate::sampler::TimeGrid,
     seed: u64,
+    smoother: Option<Box<dyn crate::methods::window::WindowSmoother>>,
     out: String,
 }
 
@@ -254,47 +278,6 @@ fn y_record(model: &dyn crate::observe::ObservationModel<DefaultBackend>) -> ser
 /// Components drawn in a trajectories figure at most (the first ones).
 const FIGURE_COMPONENTS: usize = 6;
 
-/// The Hovmöller figure of an assimilation (site × time): the truth, the observed values (grey
-/// where none), the posterior mean, its standard deviation and its error `|mean − truth|`.
-fn hovmoller(
-    path: &std::path::Path,
-    truth: &[f64],
-    x: &[f64],
-    observed: &[(usize, usize, f64, f64)],
-    (len, d): (usize, usize),
-    title: &str,
-    dt: Option<f64>,
-) -> Result<()> {
-    use crate::plot::{Colouring, Panel};
-    let values = len * d;
-    let (mean, var) = crate::metrics::sample_moments(x, values);
-    let mut obs = vec![f64::NAN; values];
-    for &(state, c, value, _) in observed {
-        obs[state * d + c] = value;
-    }
-    let panel = |label: &str, values: Vec<f64>, colouring| Panel {
-        label: label.to_string(),
-        values,
-        colouring,
-    };
-    let panels = [
-        panel("truth", truth.to_vec(), Colouring::Signed),
-        panel("observations", obs, Colouring::Signed),
-        panel("posterior mean", mean.clone(), Colouring::Signed),
-        panel(
-            "posterior standard deviation",
-            var.iter().map(|v| v.sqrt()).collect(),
-            Colouring::Magnitude,
-        ),
-        panel(
-            "|mean − truth|",
-            mean.iter().zip(truth).map(|(m, t)| (m - t).abs()).collect(),
-            Colouring::Magnitude,
-        ),
-    ];
-    crate::plot::hovmoller_png(path, &panels, len, d, dt, title)
-}
-
 impl Assimilation {
     /// The outputs of a ResMLP assimilation of any state-vector system: the units stored with
     /// the checkpoint, the log-prior from the dataset's system (rebuilt from its manifest, when
@@ -334,6 +317,35 @@ impl Assimilation {
             _ => None,
         };
         let magnitude = crate::metrics::magnitude_ratio(x, truth);
+        let rmse = |xs: &[f64]| {
+            let (mean, _) = crate::metrics::sample_moments(xs, truth.len());
+            let sq: f64 = mean.iter().zip(truth).map(|(m, t)| (m - t).powi(2)).sum();
+            (sq / truth.len() as f64).sqrt()
+        };
+        // the classical method on the same observation (its system checked before sampling)
+        let classical = match (&a.smoother, &system) {
+            (Some(m), Some(s)) => {
+                let start = std::time::Instant::now();
+                let xs = posterior::smoother_posterior(
+                    s.as_ref(),
+                    units,
+                    observation.as_ref(),
+                    y,
+                    m.as_ref(),
+                    a.samples,
+                    crate::experiments::evaluate::FILTER_BURN_IN,
+                    a.seed.wrapping_add(crate::fnv1a(m.describe().as_bytes())),
+                    device,
+                )?;
+                let f32s: Vec<f32> = xs.iter().map(|&v| v as f32).collect();
+                crate::data::write_npy(
+                    &out.join("smoother.npy"),
+                    &crate::data::Array::new(vec![a.samples, a.len, d], f32s)?,
+                )?;
+                Some((m.describe(), start.elapsed().as_secs_f64(), xs))
+            }
+            _ => None,
+        };
         let summary = serde_json::json!({
             "run": a.run, "data": a.data, "split": a.split, "index": a.index, "len": a.len,
             "system": trained_on,
@@ -349,6 +361,11 @@ impl Assimilation {
             "expected_log_likelihood": loglik, "expected_log_prior": logprior,
             "magnitude_ratio": magnitude,
             "diverged": magnitude > crate::metrics::DIVERGENCE_FACTOR,
+            "rmse": rmse(x),
+            "smoother": classical.as_ref().map(|(name, seconds, xs)| serde_json::json!({
+                "method": name, "rmse": rmse(xs), "seconds": seconds,
+                "samples": "smoother.npy (physical)",
+            })),
             "units": "samples.npy and truth.npy physical; y.npy in the observation's (standardised) units",
             "standardisation": units,
         });
@@ -401,7 +418,7 @@ impl Assimilation {
         )?;
         // states of more values than the trajectory figure shows (a ring's sites): site × time
         if d > FIGURE_COMPONENTS {
-            hovmoller(
+            posterior::hovmoller(
                 &out.join("hovmoller.png"),
                 truth,
                 x,
@@ -417,16 +434,28 @@ impl Assimilation {
                     a.samples
                 ),
                 system.as_deref().and_then(|s| s.state_info().dt),
+                classical
+                    .as_ref()
+                    .map(|(name, _, xs)| (name.as_str(), xs.as_slice())),
             )?;
         }
         let logprior_text = logprior.map_or(
             "n/a (no registered system with a transition density)".into(),
             |v| format!("{v:.1}"),
         );
+        let classical_text = classical
+            .as_ref()
+            .map_or(String::new(), |(name, seconds, xs)| {
+                format!(
+                    "\n{name}: RMSE {:.3} in {seconds:.1} s (SDA: {:.3}), smoother.npy",
+                    rmse(xs),
+                    rmse(x)
+                )
+            });
         println!(
             "{} samples in {:.1} s ({} ε evaluations: {}); E[log p(y|x)] = {loglik:.2}, \
-             E[log p(x_2:L|x_1)] = {logprior_text}\nwrote {}/{{samples,truth,y}}.npy, assimilate.json, \
-             trajectories.png{}",
+             E[log p(x_2:L|x_1)] = {logprior_text}{classical_text}\nwrote {}/{{samples,truth,y}}.npy, \
+             assimilate.json, trajectories.png{}",
             a.samples,
             report.seconds,
             report.evaluations,

@@ -433,6 +433,60 @@ pub fn smoother_posterior<B: Backend>(
     smoother.smooth(&window, samples, &mut rng)
 }
 
+/// The Hovmöller figure of an assimilation (site × time): the truth, the observed values (grey
+/// where none), the posterior mean, its standard deviation and its error `|mean − truth|`, and
+/// a classical method's mean and error when one was run (`(name, samples)`).
+#[allow(clippy::too_many_arguments)]
+pub fn hovmoller(
+    path: &std::path::Path,
+    truth: &[f64],
+    x: &[f64],
+    observed: &[(usize, usize, f64, f64)],
+    (len, d): (usize, usize),
+    title: &str,
+    dt: Option<f64>,
+    classical: Option<(&str, &[f64])>,
+) -> Result<()> {
+    use crate::plot::{Colouring, Panel};
+    let values = len * d;
+    let (mean, var) = crate::metrics::sample_moments(x, values);
+    let mut obs = vec![f64::NAN; values];
+    for &(state, c, value, _) in observed {
+        obs[state * d + c] = value;
+    }
+    let panel = |label: &str, values: Vec<f64>, colouring| Panel {
+        label: label.to_string(),
+        values,
+        colouring,
+    };
+    let error = |mean: &[f64]| mean.iter().zip(truth).map(|(m, t)| (m - t).abs()).collect();
+    let mut panels = vec![
+        panel("truth", truth.to_vec(), Colouring::Signed),
+        panel("observations", obs, Colouring::Signed),
+        panel("posterior mean", mean.clone(), Colouring::Signed),
+        panel(
+            "posterior standard deviation",
+            var.iter().map(|v| v.sqrt()).collect(),
+            Colouring::Magnitude,
+        ),
+        panel("|mean − truth|", error(&mean), Colouring::Magnitude),
+    ];
+    if let Some((name, xs)) = classical {
+        let (mean, _) = crate::metrics::sample_moments(xs, values);
+        panels.push(panel(
+            &format!("{name}: mean"),
+            mean.clone(),
+            Colouring::Signed,
+        ));
+        panels.push(panel(
+            &format!("{name}: |mean − truth|"),
+            error(&mean),
+            Colouring::Magnitude,
+        ));
+    }
+    crate::plot::hovmoller_png(path, &panels, len, d, dt, title)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
