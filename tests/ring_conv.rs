@@ -113,10 +113,11 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
         "--out",
         &path("run"),
     ]));
-    // the trained ring network on the large ring, observed at every 8th site of every 4th state:
-    // `command` with these flags, then `extra`
+    // the trained ring network on the large ring, observed at every 8th site of every 4th state
+    // (`observation`: the pick's parameters): `command` with these flags, then `extra`
     let (run, large) = (path("run"), path("large"));
-    let on_the_large_ring = |command: &str, blanket: &str, extra: &[&str]| {
+    let linear = "every = 4, components = [0, 8, 16, 24], sigma = 1.0";
+    let on_the_large_ring = |command: &str, blanket: &str, observation: &str, extra: &[&str]| {
         let mut args = vec![
             command,
             "--run",
@@ -132,7 +133,7 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
             "--observation",
             "pick",
             "--observation-params",
-            "every = 4, components = [0, 8, 16, 24], sigma = 1.0",
+            observation,
             "--samples",
             "4",
         ];
@@ -144,6 +145,7 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
         on_the_large_ring(
             "assimilate",
             blanket,
+            linear,
             &[
                 "--guidance-params",
                 "gamma = 0.1",
@@ -181,10 +183,9 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
     // a ring too large for particle filters is evaluated against the truth only
     // (--particles 0): SDA beside the local and the global ensemble smoothers, no BPF′ row
     let evaluation = path("evaluate");
-    ok(&on_the_large_ring(
-        "evaluate",
-        "k = 1, r = 4, patch = 8",
-        &[
+    // 2 windows, no particle filter, SDA by DDIM (8 steps), then `extra`
+    let evaluate = |observation: &str, extra: &[&str]| {
+        let mut args = vec![
             "--observations",
             "2",
             "--particles",
@@ -193,6 +194,13 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
             "8",
             "--sampler",
             "ddim",
+        ];
+        args.extend_from_slice(extra);
+        on_the_large_ring("evaluate", "k = 1, r = 4, patch = 8", observation, &args)
+    };
+    ok(&evaluate(
+        linear,
+        &[
             "--smoother",
             "letks",
             "--smoother-params",
@@ -247,47 +255,25 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
         "every = 4, components = [0, 8, 16, 24], sigma = 0.5, \
          arctan = {{ offset = {mean}, scale = {scale} }}"
     );
-    ok(&sda(&[
-        "evaluate",
-        "--run",
-        &run,
-        "--data",
-        &large,
-        "--len",
-        "9",
-        "--blanket",
-        "space-time-window",
-        "--blanket-params",
-        "k = 1, r = 4, patch = 8",
-        "--observation",
-        "pick",
-        "--observation-params",
+    ok(&evaluate(
         &arctan,
-        "--samples",
-        "4",
-        "--observations",
-        "2",
-        "--particles",
-        "0",
-        "--steps",
-        "8",
-        "--sampler",
-        "ddim",
-        "--smoother",
-        "letkf",
-        "--smoother-params",
-        "radius = 3, ensemble = 4",
-        "--smoother",
-        "ensf",
-        "--smoother-params",
-        "ensemble = 4, steps = 50",
-        "--smoother",
-        "letks",
-        "--smoother-params",
-        "radius = 3, inflation = 1e30",
-        "--out",
-        &linked,
-    ]));
+        &[
+            "--smoother",
+            "letkf",
+            "--smoother-params",
+            "radius = 3, ensemble = 4",
+            "--smoother",
+            "ensf",
+            "--smoother-params",
+            "ensemble = 4, steps = 50",
+            "--smoother",
+            "letks",
+            "--smoother-params",
+            "radius = 3, inflation = 1e30",
+            "--out",
+            &linked,
+        ],
+    ));
     let table = std::fs::read_to_string(base.join("evaluate-arctan/table.md")).unwrap();
     let rmse = |prefix: &str| -> Vec<f64> {
         table
