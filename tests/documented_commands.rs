@@ -294,6 +294,22 @@ fn check_plugins(args: &[String]) -> Result<(), String> {
         }
     }
 
+    // --smoother and --smoother-params, paired in order (given once per smoother or never): a
+    // window smoother or an ensemble filter run through the window
+    let smoothers = flags(args, "--smoother");
+    let smoother_params = flags(args, "--smoother-params");
+    if !smoother_params.is_empty() && smoother_params.len() != smoothers.len() {
+        return Err(format!(
+            "{} --smoother-params for {} --smoother",
+            smoother_params.len(),
+            smoothers.len()
+        ));
+    }
+    for (i, smoother) in smoothers.iter().enumerate() {
+        let p = parse_params(smoother_params.get(i).copied().unwrap_or("")).map_err(err)?;
+        sda::registry::window_method(smoother, &p).map_err(err)?;
+    }
+
     let schedule = flag(args, "--schedule").unwrap_or("vp-cosine");
     find::<SchedulePlugin>(schedule).map_err(err)?;
     if let Some(p) = flag(args, "--schedule-params") {
