@@ -25,7 +25,10 @@ pub fn list_text() -> Result<String> {
     list_section::<GuidancePlugin>("guidance", &mut s)?;
     list_section::<SamplerPlugin>("samplers", &mut s)?;
     list_section::<SchedulePlugin>("schedules", &mut s)?;
-    list_section::<MethodPlugin>("classical methods (sda baseline)", &mut s)?;
+    list_section::<MethodPlugin>(
+        "classical methods (sda baseline; the ensemble filters also sda evaluate --smoother)",
+        &mut s,
+    )?;
     list_section::<SmootherPlugin>(
         "classical window smoothers (sda evaluate --smoother)",
         &mut s,
