@@ -317,11 +317,7 @@ impl Assimilation {
             _ => None,
         };
         let magnitude = crate::metrics::magnitude_ratio(x, truth);
-        let rmse = |xs: &[f64]| {
-            let (mean, _) = crate::metrics::sample_moments(xs, truth.len());
-            let sq: f64 = mean.iter().zip(truth).map(|(m, t)| (m - t).powi(2)).sum();
-            (sq / truth.len() as f64).sqrt()
-        };
+        let rmse = |xs: &[f64]| crate::experiments::evaluate::ensemble_scores(xs, truth).rmse;
         // the classical method on the same observation (its system checked before sampling)
         let classical = match (&a.smoother, &system) {
             (Some(m), Some(s)) => {

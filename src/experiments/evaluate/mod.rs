@@ -488,7 +488,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
 
 /// RMSE, spread and CRPS of trajectory samples `x` (`[S·L·D]`) against the truth (`[L·D]`),
 /// over the L·D values ([`crate::methods::scores::score`]).
-fn ensemble_scores(x: &[f64], truth: &[f64]) -> crate::methods::Scores {
+pub fn ensemble_scores(x: &[f64], truth: &[f64]) -> crate::methods::Scores {
     let values = truth.len();
     let samples = x.len() / values.max(1);
     let e = nalgebra::DMatrix::from_column_slice(values, samples, x);
