@@ -26,9 +26,9 @@ pub struct WindowFilter {
 }
 
 impl WindowFilter {
-    /// The filter that `build` makes; an error when it has no ensemble to start from.
-    pub fn new(build: FilterBuilder) -> Result<Self> {
-        let filter = build()?;
+    /// The filter that `build` makes afresh for each window (`filter`, one it made, gives the
+    /// description and the ensemble size); an error when it has no ensemble to start from.
+    pub fn new(filter: &dyn Filter, build: FilterBuilder) -> Result<Self> {
         let members = filter.members().ok_or_else(|| {
             Error::Invalid(format!(
                 "{} has no ensemble: only an ensemble filter runs through a window (it starts \

@@ -320,10 +320,11 @@ pub fn window_method(name: &str, params: &toml::Value) -> Result<Box<dyn WindowS
             known,
         });
     };
-    build::<MethodPlugin>(name, params)?;
+    let first = build::<MethodPlugin>(name, params)?;
     let params = params.clone();
     let make = filter.build;
     Ok(Box::new(crate::methods::window_filter::WindowFilter::new(
+        first.as_ref(),
         Box::new(move || make(&params)),
     )?))
 }

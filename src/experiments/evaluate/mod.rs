@@ -418,7 +418,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
     }
     for smoother in &sda.smoothers {
         let start = std::time::Instant::now();
-        let x = match smoother_posterior(
+        let result = smoother_posterior(
             system,
             &prior.units,
             observation,
@@ -431,8 +431,14 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             base.wrapping_add(0x5EED_0000 + 64 * index as u64)
                 .wrapping_add(crate::fnv1a(smoother.describe().as_bytes())),
             device,
-        ) {
-            Ok(x) => x,
+        );
+        let seconds = start.elapsed().as_secs_f64();
+        let (x, (stats, ranks), diverged) = match result {
+            Ok(x) => {
+                let scored = stats(&x, ratio(&x)?)?;
+                let diverged = crate::metrics::diverged(&x, &reference);
+                (x, scored, diverged)
+            }
             // a classical method that loses the truth on this window (a non-finite analysis)
             // scores NaN here, the worst value in the medians, instead of ending the evaluation
             Err(Error::Numerical(why)) => {
@@ -440,31 +446,19 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
                     "warning: {} diverged on observation {index}: {why}; its row is NaN",
                     smoother.describe()
                 );
-                rows.push(EvaluateRow {
-                    observation: index,
-                    sampler: None,
-                    smoother: Some(smoother.describe()),
-                    stats: Statistics {
-                        w1_ratio: f64::NAN,
-                        log_likelihood: f64::NAN,
-                        log_prior: f64::NAN,
-                        rmse: f64::NAN,
-                        spread: f64::NAN,
-                        crps: f64::NAN,
-                    },
-                    ranks: Vec::new(),
-                    seconds: start.elapsed().as_secs_f64(),
-                    evaluations: 0,
-                    passes: (0.0, 0.0),
-                    diverged: true,
-                });
-                samples.push(vec![f64::NAN; truth.len() * settings.samples]);
-                continue;
+                let nan = Statistics {
+                    w1_ratio: f64::NAN,
+                    log_likelihood: f64::NAN,
+                    log_prior: f64::NAN,
+                    rmse: f64::NAN,
+                    spread: f64::NAN,
+                    crps: f64::NAN,
+                };
+                let x = vec![f64::NAN; truth.len() * settings.samples];
+                (x, (nan, Vec::new()), true)
             }
             Err(e) => return Err(e),
         };
-        let seconds = start.elapsed().as_secs_f64();
-        let (stats, ranks) = stats(&x, ratio(&x)?)?;
         rows.push(EvaluateRow {
             observation: index,
             sampler: None,
@@ -474,7 +468,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             seconds,
             evaluations: 0,
             passes: (0.0, 0.0),
-            diverged: crate::metrics::diverged(&x, &reference),
+            diverged,
         });
         samples.push(x);
     }
