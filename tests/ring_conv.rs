@@ -234,6 +234,47 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
         );
     }
     assert!(base.join("evaluate/ranks.png").exists());
+    // SDA as a filter over sliding windows of 5 states beside the LETKF: states 0, 4, 8 are
+    // observed, so one window per observed state (3 × 8 DDIM steps per sample), every state
+    // scored given the observations up to it
+    let filtering = path("evaluate-filtering");
+    let filter = |window: &str, out: &str| {
+        evaluate(
+            linear,
+            &[
+                "--filtering",
+                window,
+                "--smoother",
+                "letkf",
+                "--smoother-params",
+                "radius = 3, ensemble = 4",
+                "--out",
+                out,
+            ],
+        )
+    };
+    ok(&filter("5", &filtering));
+    let rows = std::fs::read_to_string(base.join("evaluate-filtering/rows.jsonl")).unwrap();
+    let sda_rows: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["sampler"].is_string())
+        .collect();
+    assert_eq!(sda_rows.len(), 2, "{rows}");
+    for r in &sda_rows {
+        assert!(
+            r["sampler"].as_str().unwrap().ends_with("filtering W=5"),
+            "{r}"
+        );
+        assert_eq!(r["evaluations"].as_u64(), Some(3 * 8), "{r}");
+        assert!(r["stats"]["rmse"].as_f64().unwrap().is_finite(), "{r}");
+    }
+    // resuming the folder with another window is refused; a window longer than L is named
+    fails_with(&filter("7", &filtering), "other settings");
+    fails_with(
+        &filter("12", &path("bad-filter")),
+        "longer than the trajectory",
+    );
     // without a particle-filter reference the cost figure draws RMSE against seconds, every
     // method included
     let figure = path("cost.png");

@@ -58,6 +58,11 @@ pub struct EvaluateArgs {
     /// Parameters of each --smoother, in the same order: once per --smoother, or never.
     #[arg(long)]
     smoother_params: Vec<String>,
+    /// Run SDA as a filter over sliding windows of W states: state i given the observations up
+    /// to i, scored on every state beside `--smoother letkf` or `ensf` (one SDA posterior per
+    /// observed state; the window remembers its W states only).
+    #[arg(long, value_name = "W")]
+    filtering: Option<usize>,
     /// Particles per filter; 0 runs no particle filter (systems too large for one, e.g.
     /// Lorenz-96 rings): methods are scored against the truth only (RMSE, spread, CRPS), without
     /// W1 ratios.
@@ -98,6 +103,7 @@ impl EvaluateArgs {
             sampler_params,
             smoother,
             smoother_params,
+            filtering,
             particles,
             filter_burn_in,
             guidance,
@@ -132,8 +138,11 @@ impl EvaluateArgs {
             &smoother_params,
             registry::window_method,
         )?;
-        let sda = crate::experiments::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?
+        let mut sda = crate::experiments::evaluate::SdaMethods::new(guidance.as_ref(), samplers)?
             .with_smoothers(smoothers)?;
+        if let Some(w) = filtering {
+            sda = sda.with_filtering(w);
+        }
         let device = crate::backend::default_device();
         let checkpoint = Checkpoint::read(run.as_ref())?;
         settings.prior = checkpoint.fingerprint()?;

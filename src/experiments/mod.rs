@@ -8,12 +8,14 @@
 //! | the exact linear-Gaussian oracle | [`oracle`] |
 //! | posteriors of a trained prior (vectors and fields) in physical units | [`posterior`] |
 //! | the Figure-2 evaluation against particle filters | [`evaluate`] |
+//! | SDA as a filter: sliding windows scored state by state | [`filtering`] |
 //! | the Lorenz-63 experiment (§4.1) | [`lorenz`] |
 //! | the Kolmogorov-flow experiment (§4.2) | [`flow`] |
 //! | markdown tables of the results | [`markdown`] |
 
 pub mod baseline;
 pub mod evaluate;
+pub mod filtering;
 pub mod flow;
 pub mod generate;
 pub mod lorenz;

@@ -8,6 +8,7 @@
 pub mod field;
 pub mod link;
 pub mod ops;
+pub mod window;
 
 pub use link::{ArctanLink, Link};
 

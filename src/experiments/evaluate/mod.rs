@@ -23,6 +23,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use crate::blanket::MarkovBlanket;
 use crate::checkpoint::TrainedPrior;
 use crate::dynamics::Dynamics;
+use crate::experiments::filtering::filtering_posterior;
 use crate::experiments::posterior::{
     expected_log_likelihood, observe, particle_posterior, posterior, smoother_posterior,
 };
@@ -132,6 +133,10 @@ pub struct SdaMethods<'a, B: Backend> {
     /// Classical window smoothers scored beside them (after the SDA rows), none by default;
     /// their descriptions ([`WindowSmoother::describe`]) name their rows and must differ.
     pub smoothers: Vec<Box<dyn WindowSmoother>>,
+    /// SDA as a filter over sliding windows of this many states
+    /// ([`crate::experiments::filtering`]: state i given the observations up to i), instead of
+    /// the smoothing posterior of the whole trajectory; `None` by default.
+    pub filtering: Option<usize>,
 }
 
 impl<'a, B: Backend> SdaMethods<'a, B> {
@@ -143,7 +148,15 @@ impl<'a, B: Backend> SdaMethods<'a, B> {
             guidance,
             samplers,
             smoothers: Vec::new(),
+            filtering: None,
         })
+    }
+
+    /// These methods with SDA run as a filter over sliding windows of `window` states
+    /// ([`crate::experiments::filtering`]); its rows are named `…, filtering W=…`.
+    pub fn with_filtering(mut self, window: usize) -> Self {
+        self.filtering = Some(window);
+        self
     }
 
     /// These methods with the classical `smoothers` scored beside them; an error when two share
@@ -184,9 +197,16 @@ impl<'a, B: Backend> SdaMethods<'a, B> {
         Self::new(guidance, predictor_correctors(corrections, tau)?)
     }
 
-    /// The row names of the samplers, in order ([`Sampler::describe`]).
+    /// The row names of the samplers, in order ([`Sampler::describe`], followed by
+    /// `, filtering W=…` when SDA runs as a filter).
     pub fn labels(&self) -> Vec<String> {
-        self.samplers.iter().map(|s| s.describe()).collect()
+        self.samplers
+            .iter()
+            .map(|s| match self.filtering {
+                Some(w) => format!("{}, filtering W={w}", s.describe()),
+                None => s.describe(),
+            })
+            .collect()
     }
 }
 
@@ -223,8 +243,9 @@ pub fn predictor_correctors<B: Backend>(
 pub struct EvaluateRow {
     /// Index of the test trajectory observed.
     pub observation: usize,
-    /// The description of the SDA sampler ([`Sampler::describe`], e.g. `PC (C=1, tau=0.25)`);
-    /// `None` for the particle filter and a classical smoother.
+    /// The description of the SDA sampler ([`Sampler::describe`], e.g. `PC (C=1, tau=0.25)`,
+    /// with `, filtering W=…` when SDA ran as a filter, [`SdaMethods::labels`]); `None` for the
+    /// particle filter and a classical smoother.
     pub sampler: Option<String>,
     /// The description of the classical window smoother ([`WindowSmoother::describe`]) of its
     /// rows, else `None` (absent from the JSON).
@@ -386,26 +407,23 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         }
     };
     let mut samples = Vec::new();
-    for sampler in &sda.samplers {
-        let (x, report) = posterior::<B, M>(
-            prior,
-            observation,
-            &y,
-            sda.guidance,
-            sampler.as_ref(),
-            &SampleOptions {
-                samples: settings.samples,
-                steps: settings.steps,
-                grid: settings.grid,
-                seed: base.wrapping_add(7 + index as u64),
-                progress: settings.progress,
-            },
-            device,
-        )?;
+    for (sampler, label) in sda.samplers.iter().zip(sda.labels()) {
+        let opts = SampleOptions {
+            samples: settings.samples,
+            steps: settings.steps,
+            grid: settings.grid,
+            seed: base.wrapping_add(7 + index as u64),
+            progress: settings.progress,
+        };
+        let (g, s) = (sda.guidance, sampler.as_ref());
+        let (x, report) = match sda.filtering {
+            Some(w) => filtering_posterior(prior, observation, &y, g, s, &opts, w, device)?,
+            None => posterior::<B, M>(prior, observation, &y, g, s, &opts, device)?,
+        };
         let (stats, ranks) = stats(&x, ratio(&x)?)?;
         rows.push(EvaluateRow {
             observation: index,
-            sampler: Some(sampler.describe()),
+            sampler: Some(label),
             smoother: None,
             stats,
             ranks,

@@ -150,6 +150,16 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     sda.check()?;
     let d = prior.dim();
     crate::score::EpsilonModel::<B>::check_shape(&prior.composed, settings.len, d)?;
+    if let Some(w) = sda.filtering {
+        if w > settings.len {
+            return Err(Error::Invalid(format!(
+                "a filtering window of {w} states is longer than the trajectory (L = {})",
+                settings.len
+            )));
+        }
+        crate::score::EpsilonModel::<B>::check_shape(&prior.composed, w, d)
+            .map_err(|e| Error::Invalid(format!("filtering window of {w} states: {e}")))?;
+    }
     let all = load_states(data, "test", d)?;
     let (n, t) = (all.shape[0], all.shape[1]);
     if let Some(&bad) = selection.indices.iter().find(|&&i| i >= n) {
