@@ -91,6 +91,7 @@ fn figure2(args: Args) -> sda::Result<()> {
         progress: true,
         prior: String::new(),
         seed: args.seed,
+        spin_up: 0,
     };
     let guidance = sda::guidance::SdaGaussian::new(lorenz::GAMMA)?;
     let methods = SdaMethods::predictor_corrector(&guidance, corrections, lorenz::TAU)?;

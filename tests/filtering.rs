@@ -76,7 +76,7 @@ fn sliding_windows_of_exact_posteriors_give_the_kalman_filter_of_their_observati
         .map(|(j, &o)| truth[o * 2] + SIGMA * [0.3, -1.1, 0.7][j])
         .collect();
     let mut windows = 0;
-    let (x, report) = sliding_window_filter::<B>(&pick, &y, WINDOW, SAMPLES, |request| {
+    let (x, report) = sliding_window_filter::<B>(&pick, &y, WINDOW, SAMPLES, 0..LEN, |request| {
         windows += 1;
         assert_eq!(request.shape, TrajectoryShape::new(WINDOW, 2));
         let (mean, cov) = match request.observed {
@@ -162,7 +162,7 @@ fn a_window_sampler_of_the_wrong_size_is_named() {
     let shape = TrajectoryShape::new(8, 2);
     let pick = Pick::new(shape, vec![0, 4], vec![0], SIGMA).unwrap();
     let y = vec![0.1, 0.2];
-    let err = sliding_window_filter::<B>(&pick, &y, 5, 3, |_| {
+    let err = sliding_window_filter::<B>(&pick, &y, 5, 3, 0..8, |_| {
         Ok((
             vec![0.0; 7],
             SampleReport {
@@ -180,6 +180,7 @@ fn a_window_sampler_of_the_wrong_size_is_named() {
     let ok = |_: &sda::experiments::filtering::WindowRequest<'_, '_, B>| -> sda::Result<_> {
         unreachable!()
     };
-    assert!(sliding_window_filter::<B>(&pick, &y, 9, 3, ok).is_err());
-    assert!(sliding_window_filter::<B>(&pick, &y[..1], 5, 3, ok).is_err());
+    assert!(sliding_window_filter::<B>(&pick, &y, 9, 3, 0..8, ok).is_err());
+    assert!(sliding_window_filter::<B>(&pick, &y[..1], 5, 3, 0..8, ok).is_err());
+    assert!(sliding_window_filter::<B>(&pick, &y, 5, 3, 4..9, ok).is_err());
 }

@@ -234,14 +234,17 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
         );
     }
     assert!(base.join("evaluate/ranks.png").exists());
-    // SDA as a filter over sliding windows of 5 states beside the LETKF: states 0, 4, 8 are
-    // observed, so one window per observed state (3 × 8 DDIM steps per sample), every state
-    // scored given the observations up to it
+    // SDA as a filter over sliding windows of 5 states beside the LETKF, states 4–8 scored:
+    // states 0, 4, 8 are observed, so one window per observed state, of which the two that
+    // estimate states 4–8 run (2 × 8 DDIM steps per sample), each state given the
+    // observations up to it
     let filtering = path("evaluate-filtering");
     let filter = |window: &str, out: &str| {
         evaluate(
             linear,
             &[
+                "--spin-up",
+                "4",
                 "--filtering",
                 window,
                 "--smoother",
@@ -266,14 +269,25 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
             r["sampler"].as_str().unwrap().ends_with("filtering W=5"),
             "{r}"
         );
-        assert_eq!(r["evaluations"].as_u64(), Some(3 * 8), "{r}");
+        assert_eq!(r["evaluations"].as_u64(), Some(2 * 8), "{r}");
         assert!(r["stats"]["rmse"].as_f64().unwrap().is_finite(), "{r}");
+        // the rank histogram over the 5 scored states × 32 sites; no likelihood of a
+        // trajectory whose first states were not estimated
+        let ranks: Vec<u64> = serde_json::from_value(r["ranks"].clone()).unwrap();
+        assert_eq!(ranks.iter().sum::<u64>(), 5 * 32, "{r}");
+        assert!(r["stats"]["log_likelihood"].is_null(), "{r}");
     }
+    let table = std::fs::read_to_string(base.join("evaluate-filtering/table.md")).unwrap();
+    assert!(table.contains("states 4–8 scored"), "{table}");
     // resuming the folder with another window is refused; a window longer than L is named
     fails_with(&filter("7", &filtering), "other settings");
     fails_with(
         &filter("12", &path("bad-filter")),
         "longer than the trajectory",
+    );
+    fails_with(
+        &evaluate(linear, &["--spin-up", "9", "--out", &path("bad-spin-up")]),
+        "leaves no state",
     );
     // without a particle-filter reference the cost figure draws RMSE against seconds, every
     // method included

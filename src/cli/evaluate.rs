@@ -63,6 +63,11 @@ pub struct EvaluateArgs {
     /// observed state; the window remembers its W states only).
     #[arg(long, value_name = "W")]
     filtering: Option<usize>,
+    /// Score the states from this one on (RMSE, spread, CRPS, ranks over states
+    /// `spin_up … L − 1`): filters are scored once spun up from their cold start, and SDA as a
+    /// filter (--filtering) estimates those states only.
+    #[arg(long, default_value_t = 0)]
+    spin_up: usize,
     /// Particles per filter; 0 runs no particle filter (systems too large for one, e.g.
     /// Lorenz-96 rings): methods are scored against the truth only (RMSE, spread, CRPS), without
     /// W1 ratios.
@@ -104,6 +109,7 @@ impl EvaluateArgs {
             smoother,
             smoother_params,
             filtering,
+            spin_up,
             particles,
             filter_burn_in,
             guidance,
@@ -121,6 +127,7 @@ impl EvaluateArgs {
             progress: true,
             prior: String::new(),
             seed: sampling.seed,
+            spin_up,
         };
         let (name, params) = sampling.guidance(&guidance)?;
         let guidance = registry::build::<GuidancePlugin>(&name, &params)?;

@@ -92,22 +92,29 @@ pub struct WindowRequest<'w, 'a, B: burn::tensor::backend::Backend> {
     pub index: usize,
 }
 
-/// The filtering estimates (`[S·L·D]`, sample-major, in the sampler's units) of every state of
-/// the trajectory that `observation` observes as `y`, assembled from `draw`, which samples the
-/// posterior of each window ([`filter_windows`]) and returns `samples` trajectories of it
-/// (`[S·W·D]`) and its cost; the reports are summed (seconds, evaluations, passes). An error
-/// when the observation does not factorise over states or a window's samples have the wrong
-/// size.
+/// The filtering estimates (`[S·L·D]`, sample-major, in the sampler's units) of the `states`
+/// (a range of the trajectory's; NaN elsewhere) of the trajectory that `observation` observes
+/// as `y`, assembled from `draw`, which samples the posterior of each window
+/// ([`filter_windows`]; those that estimate none of `states` are skipped) and returns
+/// `samples` trajectories of it (`[S·W·D]`) and its cost; the reports are summed (seconds,
+/// evaluations, passes). An error when the observation does not factorise over states, the
+/// range leaves the trajectory or a window's samples have the wrong size.
 pub fn sliding_window_filter<B: burn::tensor::backend::Backend>(
     observation: &dyn ObservationModel<B>,
     y: &[f64],
     window: usize,
     samples: usize,
+    states: Range<usize>,
     mut draw: impl FnMut(&WindowRequest<'_, '_, B>) -> Result<(Vec<f64>, SampleReport)>,
 ) -> Result<(Vec<f64>, SampleReport)> {
     crate::observe::check_observation(observation, y)?;
     let parts = checked_state_parts(observation)?;
     let TrajectoryShape { len, dim } = observation.trajectory_shape();
+    if states.is_empty() || states.end > len {
+        return Err(Error::Invalid(format!(
+            "states {states:?} are not a range of the trajectory's {len}"
+        )));
+    }
     let shape = TrajectoryShape::new(window, dim);
     let mut out = vec![f64::NAN; samples * len * dim];
     let mut total = SampleReport {
@@ -118,6 +125,10 @@ pub fn sliding_window_filter<B: burn::tensor::backend::Backend>(
         steps: Vec::new(),
     };
     for (index, w) in filter_windows(&parts, window)?.into_iter().enumerate() {
+        let estimated = w.states.start.max(states.start)..w.states.end.min(states.end);
+        if estimated.is_empty() {
+            continue;
+        }
         let sub = match w.last_observed {
             Some(o) if o >= w.start => Some(SubWindow::new(observation, w.start, window, o)?),
             _ => None,
@@ -137,7 +148,7 @@ pub fn sliding_window_filter<B: burn::tensor::backend::Backend>(
             )));
         }
         for s in 0..samples {
-            for i in w.states.clone() {
+            for i in estimated.clone() {
                 let from = (s * window + i - w.start) * dim;
                 let to = (s * len + i) * dim;
                 out[to..to + dim].copy_from_slice(&x[from..from + dim]);
@@ -157,8 +168,8 @@ pub fn sliding_window_filter<B: burn::tensor::backend::Backend>(
 /// SDA's filtering estimates (physical units, `[S·L·D]`) of the trajectory `observation`
 /// observes as `y`: [`sliding_window_filter`] with SDA posteriors of windows of `window` states
 /// (the prior guided by `guidance`, Algorithm 3, integrated by `sampler`, Algorithm 4), and the
-/// prior's unguided samples for a window that sees no observation. Window `j` draws from
-/// `opts.seed` mixed with `j`.
+/// prior's unguided samples for a window that sees no observation; only the `states` asked
+/// for are estimated (NaN elsewhere). Window `j` draws from `opts.seed` mixed with `j`.
 #[allow(clippy::too_many_arguments)]
 pub fn filtering_posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
     prior: &TrainedPrior<B, M>,
@@ -168,10 +179,11 @@ pub fn filtering_posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
     sampler: &dyn Sampler<B>,
     opts: &SampleOptions,
     window: usize,
+    states: Range<usize>,
     device: &B::Device,
 ) -> Result<(Vec<f64>, SampleReport)> {
     crate::score::EpsilonModel::<B>::check_shape(&prior.composed, window, prior.dim())?;
-    sliding_window_filter(observation, y, window, opts.samples, |request| {
+    sliding_window_filter(observation, y, window, opts.samples, states, |request| {
         let opts = SampleOptions {
             seed: opts
                 .seed

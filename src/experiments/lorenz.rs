@@ -289,6 +289,7 @@ fn lo_settings(
         progress,
         prior: Checkpoint::read(run)?.fingerprint()?,
         seed: 0,
+        spin_up: 0,
     })
 }
 

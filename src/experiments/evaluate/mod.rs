@@ -113,6 +113,13 @@ pub struct EvaluateSettings {
     /// Base seed: observation `j`'s noise, filters and samplers draw from seeds derived from
     /// it and `j` (seed 0 gives the seeds this evaluation has always used).
     pub seed: u64,
+    /// The first state scored (0: all of them): RMSE, spread, CRPS and the rank histogram are
+    /// taken over the states `spin_up … L − 1`, so that filters are scored once spun up from
+    /// their cold start (the data-assimilation convention of discarding a burn-in), and SDA as
+    /// a filter ([`SdaMethods::filtering`]) estimates those states only. W1 and the expected
+    /// log-densities stay over the whole trajectory, and read NaN for a filter that left the
+    /// states before `spin_up` unestimated.
+    pub spin_up: usize,
 }
 
 impl EvaluateSettings {
@@ -350,12 +357,31 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         seed,
         smoother: Smoother::Genealogy,
     };
+    if settings.spin_up >= settings.len {
+        return Err(Error::Invalid(format!(
+            "scoring from state {} leaves no state of L = {} to score",
+            settings.spin_up, settings.len
+        )));
+    }
+    // the scored states of trajectories `[S·L·D]`: states spin_up … L − 1
+    let scored = |x: &[f64]| -> Vec<f64> {
+        x.chunks(settings.len * d)
+            .flat_map(|t| t[settings.spin_up * d..].iter().copied())
+            .collect()
+    };
+    let scored_truth = scored(truth);
     let stats = |x: &[f64], ratio: f64| -> Result<(Statistics, Vec<usize>)> {
-        let scores = ensemble_scores(x, truth);
+        let scores = ensemble_scores(&scored(x), &scored_truth);
+        // a filter that estimated only the scored states has no whole trajectory
+        let whole = x.iter().all(|v| !v.is_nan());
         let stats = Statistics {
             w1_ratio: ratio,
-            log_likelihood: expected_log_likelihood::<B>(observation, &prior.units, &y, x, device),
-            log_prior: if has_density {
+            log_likelihood: if whole {
+                expected_log_likelihood::<B>(observation, &prior.units, &y, x, device)
+            } else {
+                f64::NAN
+            },
+            log_prior: if has_density && whole {
                 expected_log_prior(system, x, settings.len)?
             } else {
                 f64::NAN
@@ -400,7 +426,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         (truth.to_vec(), f64::NAN)
     };
     let ratio = |x: &[f64]| -> Result<f64> {
-        if settings.has_reference() {
+        if settings.has_reference() && x.iter().all(|v| !v.is_nan()) {
             Ok(wasserstein1(x, &reference, settings.len * d)? / floor)
         } else {
             Ok(f64::NAN)
@@ -417,7 +443,10 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         };
         let (g, s) = (sda.guidance, sampler.as_ref());
         let (x, report) = match sda.filtering {
-            Some(w) => filtering_posterior(prior, observation, &y, g, s, &opts, w, device)?,
+            Some(w) => {
+                let scored = settings.spin_up..settings.len;
+                filtering_posterior(prior, observation, &y, g, s, &opts, w, scored, device)?
+            }
             None => posterior::<B, M>(prior, observation, &y, g, s, &opts, device)?,
         };
         let (stats, ranks) = stats(&x, ratio(&x)?)?;
@@ -430,7 +459,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             seconds: report.seconds,
             evaluations: report.evaluations,
             passes: report.passes_per_sample(),
-            diverged: crate::metrics::diverged(&x, &reference),
+            diverged: crate::metrics::diverged(&scored(&x), &reference),
         });
         samples.push(x);
     }

@@ -176,7 +176,13 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         )));
     }
     crate::observe::checked_state_parts(scenario.observation)?;
-    let title = format!(
+    if settings.spin_up >= settings.len {
+        return Err(Error::Invalid(format!(
+            "--spin-up {} leaves no state of L = {} to score",
+            settings.spin_up, settings.len
+        )));
+    }
+    let mut title = format!(
         "{}, {}, {}, {} samples, {} steps",
         scenario.name,
         prior.composed.blanket().describe(),
@@ -184,6 +190,13 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         settings.samples,
         settings.steps
     );
+    if settings.spin_up > 0 {
+        title.push_str(&format!(
+            ", states {}–{} scored",
+            settings.spin_up,
+            settings.len - 1
+        ));
+    }
     let mut fingerprint = serde_json::json!({
         "title": title,
         "prior": settings.prior,
@@ -206,6 +219,10 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
     // grids were a choice resume
     if settings.grid != crate::sampler::TimeGrid::Uniform {
         fingerprint["grid"] = settings.grid.to_string().into();
+    }
+    // likewise only when states are left unscored
+    if settings.spin_up > 0 {
+        fingerprint["spin_up"] = settings.spin_up.into();
     }
     // likewise only when there are any
     if !sda.smoothers.is_empty() {
