@@ -29,7 +29,7 @@ use crate::{Error, Result};
 pub struct TrainConfig {
     /// The system whose data is used, as its dataset's manifest names it (`lorenz63`: states
     /// of 3 in the paper's units; `kolmogorov`: velocity fields `[2, n, n]` as stored; any
-    /// other: states of D standardised per coordinate, see [`training_units`]).
+    /// other: states of D standardised per coordinate, see [`crate::score::train::training_units`]).
     pub system: String,
     /// Dataset folder with `train.npy` and `valid.npy`.
     pub data: PathBuf,

@@ -127,15 +127,13 @@ impl AssimilateArgs {
             a.seed,
             &device,
         )?;
-        let (x, report) = posterior::posterior(
-            &prior,
-            observation.as_ref(),
-            &y,
-            guidance.as_ref(),
-            sampler.as_ref(),
-            &a.sample_options(),
-            &device,
-        )?;
+        let sda = posterior::Sda {
+            prior: &prior,
+            guidance: guidance.as_ref(),
+            sampler: sampler.as_ref(),
+            opts: a.sample_options(),
+        };
+        let (x, report) = sda.posterior(observation.as_ref(), &y, &device)?;
         let result = Posterior {
             components: (observation, guidance, sampler),
             blanket: prior.composed.blanket().describe(),
@@ -322,7 +320,7 @@ impl Assimilation {
         let classical = match (&a.smoother, &system) {
             (Some(m), Some(s)) => {
                 let start = std::time::Instant::now();
-                let xs = posterior::smoother_posterior(
+                let xs = crate::experiments::classical::smoother_posterior(
                     s.as_ref(),
                     units,
                     observation.as_ref(),

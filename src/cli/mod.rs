@@ -1,5 +1,5 @@
 //! The `sda` command line, one file per command, sharing the argument groups and helpers of
-//! [`args`]. [`run`] is public so a downstream binary that links its own plugins (registered
+//! `args`. [`run`] is public so a downstream binary that links its own plugins (registered
 //! with `inventory`) gets the same commands, with its plugins available by name.
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};

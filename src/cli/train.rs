@@ -28,7 +28,7 @@ pub struct TrainArgs {
     /// Seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Checkpoint folder (default runs/train-<system>-k<k>).
+    /// Checkpoint folder (default `runs/train-<system>-k<k>`).
     #[arg(long)]
     out: Option<String>,
     /// Continue the run checkpointed in --out.

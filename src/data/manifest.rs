@@ -15,7 +15,7 @@ pub struct GenerateOptions {
     pub out: PathBuf,
     /// Number of trajectories N (split 80/10/10 by index).
     pub trajectories: usize,
-    /// Base seed; trajectory i uses [`trajectory_seed`]`(seed, i)`.
+    /// Base seed; trajectory i uses [`crate::experiments::generate::trajectory_seed`]`(seed, i)`.
     pub seed: u64,
     /// Discarded snapshots before the kept ones.
     pub burn_in: usize,

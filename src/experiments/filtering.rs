@@ -16,18 +16,17 @@
 //!
 //! [`sliding_window_filter`] assembles the estimates from any window sampler (checked against
 //! the linear-Gaussian chain's Kalman filter with exact window posteriors);
-//! [`filtering_posterior`] is SDA's (Algorithms 3–4 on each window).
+//! [`filtering_posterior`] is SDA's ([`Sda`]: Algorithms 3–4 on each window).
 
 use std::ops::Range;
 
 use burn::tensor::backend::AutodiffBackend;
 
+use super::posterior::Sda;
 use crate::blanket::MarkovBlanket;
-use crate::checkpoint::TrainedPrior;
-use crate::guidance::Guidance;
 use crate::observe::window::SubWindow;
 use crate::observe::{checked_state_parts, ObservationModel};
-use crate::sampler::{SampleOptions, SampleReport, Sampler};
+use crate::sampler::{SampleOptions, SampleReport};
 use crate::{Error, Result, TrajectoryShape};
 
 /// One window of the sliding-window filter ([`filter_windows`]).
@@ -166,43 +165,41 @@ pub fn sliding_window_filter<B: burn::tensor::backend::Backend>(
 }
 
 /// SDA's filtering estimates (physical units, `[S·L·D]`) of the trajectory `observation`
-/// observes as `y`: [`sliding_window_filter`] with SDA posteriors of windows of `window` states
-/// (the prior guided by `guidance`, Algorithm 3, integrated by `sampler`, Algorithm 4), and the
-/// prior's unguided samples for a window that sees no observation; only the `states` asked
-/// for are estimated (NaN elsewhere). Window `j` draws from `opts.seed` mixed with `j`.
-#[allow(clippy::too_many_arguments)]
+/// observes as `y`: [`sliding_window_filter`] with `sda`'s posteriors of windows of `window`
+/// states ([`Sda::posterior`]), and the prior's unguided samples for a window that sees no
+/// observation ([`Sda::prior_samples`]); only the `states` asked for are estimated (NaN
+/// elsewhere). Window `j` draws from `sda`'s seed mixed with `j`.
 pub fn filtering_posterior<B: AutodiffBackend, M: MarkovBlanket<B>>(
-    prior: &TrainedPrior<B, M>,
+    sda: &Sda<'_, B, M>,
     observation: &dyn ObservationModel<B>,
     y: &[f64],
-    guidance: &dyn Guidance<B>,
-    sampler: &dyn Sampler<B>,
-    opts: &SampleOptions,
     window: usize,
     states: Range<usize>,
     device: &B::Device,
 ) -> Result<(Vec<f64>, SampleReport)> {
+    let prior = sda.prior;
     crate::score::EpsilonModel::<B>::check_shape(&prior.composed, window, prior.dim())?;
-    sliding_window_filter(observation, y, window, opts.samples, states, |request| {
-        let opts = SampleOptions {
-            seed: opts
-                .seed
-                .wrapping_add((request.index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-            ..opts.clone()
-        };
-        match request.observed {
-            Some((sub, y_sub)) => {
-                super::posterior::posterior(prior, sub, y_sub, guidance, sampler, &opts, device)
+    sliding_window_filter(
+        observation,
+        y,
+        window,
+        sda.opts.samples,
+        states,
+        |request| {
+            let mixed = (request.index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let sda = Sda {
+                opts: SampleOptions {
+                    seed: sda.opts.seed.wrapping_add(mixed),
+                    ..sda.opts.clone()
+                },
+                ..*sda
+            };
+            match request.observed {
+                Some((sub, y_sub)) => sda.posterior(sub, y_sub, device),
+                None => sda.prior_samples(request.shape, device),
             }
-            None => {
-                let per_piece = prior.samples_per_piece(window);
-                let unguided = crate::score::chunked::Chunked::new(&prior.composed, per_piece);
-                let (x, report) =
-                    crate::sampler::sample::<B>(&unguided, sampler, request.shape, &opts, device)?;
-                Ok((prior.units.physical(&crate::backend::to_host(x)), report))
-            }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! | dataset generation (resumable, byte-identical per seed) | [`generate`] |
 //! | the exact linear-Gaussian oracle | [`oracle`] |
 //! | posteriors of a trained prior (vectors and fields) in physical units | [`posterior`] |
+//! | the classical window smoothers on SDA's observations | [`classical`] |
 //! | the Figure-2 evaluation against particle filters | [`evaluate`] |
 //! | SDA as a filter: sliding windows scored state by state | [`filtering`] |
 //! | the Lorenz-63 experiment (§4.1) | [`lorenz`] |
@@ -14,6 +15,7 @@
 //! | markdown tables of the results | [`markdown`] |
 
 pub mod baseline;
+pub mod classical;
 pub mod evaluate;
 pub mod filtering;
 pub mod flow;

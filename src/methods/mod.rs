@@ -16,7 +16,7 @@
 //!   1-D domain, its local analyses in parallel.
 //! - [`letks`]: the local ensemble transform Kalman smoother over a window (the LETKF's
 //!   weights applied to the earlier states; Kalnay & Yang 2010).
-//! - [`reference`]: the lower bounds — climatology and 3D-Var (Kalman analysis with a fixed
+//! - [`mod@reference`]: the lower bounds — climatology and 3D-Var (Kalman analysis with a fixed
 //!   background covariance, a multiple of the climatological one).
 //! - [`var4d`]: strong-constraint 4D-Var over sliding windows (L-BFGS from `argmin`, the
 //!   gradient by the model's adjoint).

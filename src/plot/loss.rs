@@ -10,7 +10,7 @@ use crate::{Error, Result};
 /// Steps in the running mean of the training loss.
 const WINDOW: usize = 100;
 
-/// The training loss of every step (light), its centred running mean over [`WINDOW`] steps and
+/// The training loss of every step (light), its centred running mean over `WINDOW` (100) steps and
 /// the validation loss (red points, `(step, loss)`) against the step (the loss of step i + 1 at
 /// index i), on a logarithmic loss axis.
 pub fn loss_png(path: &Path, loss: &[f32], valid: &[(usize, f32)], title: &str) -> Result<()> {

@@ -23,10 +23,9 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use crate::blanket::MarkovBlanket;
 use crate::checkpoint::TrainedPrior;
 use crate::dynamics::Dynamics;
+use crate::experiments::classical::smoother_posterior;
 use crate::experiments::filtering::filtering_posterior;
-use crate::experiments::posterior::{
-    expected_log_likelihood, observe, particle_posterior, posterior, smoother_posterior,
-};
+use crate::experiments::posterior::{expected_log_likelihood, observe, particle_posterior, Sda};
 use crate::filter::ParticleFilter;
 use crate::guidance::Guidance;
 use crate::methods::window::WindowSmoother;
@@ -441,13 +440,18 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
             seed: base.wrapping_add(7 + index as u64),
             progress: settings.progress,
         };
-        let (g, s) = (sda.guidance, sampler.as_ref());
+        let method = Sda {
+            prior,
+            guidance: sda.guidance,
+            sampler: sampler.as_ref(),
+            opts,
+        };
         let (x, report) = match sda.filtering {
             Some(w) => {
                 let scored = settings.spin_up..settings.len;
-                filtering_posterior(prior, observation, &y, g, s, &opts, w, scored, device)?
+                filtering_posterior(&method, observation, &y, w, scored, device)?
             }
-            None => posterior::<B, M>(prior, observation, &y, g, s, &opts, device)?,
+            None => method.posterior(observation, &y, device)?,
         };
         let (stats, ranks) = stats(&x, ratio(&x)?)?;
         rows.push(EvaluateRow {

@@ -36,7 +36,7 @@ pub fn ddim_law<B: Backend>(
 
 /// The exact law of the samples of any **deterministic** `sampler` whose step is affine in
 /// `x(t)` — DDIM, or a higher-order ODE solver, with an affine `eps` (see [`ddim_law`]) — on
-/// the time grid `grid` of [`sample`] from `x(1) ~ N(0, I)`: each step `x ← M_s x + b_s` maps the mean and
+/// the time grid `grid` of [`crate::sampler::sample`] from `x(1) ~ N(0, I)`: each step `x ← M_s x + b_s` maps the mean and
 /// covariance as `m ← M_s m + b_s`, `P ← M_s P M_sᵀ`, from `m = 0`, `P = I`.
 ///
 /// `M_s` and `b_s` are read off the step itself, taken on 0 and on the `L·D` unit vectors (one
