@@ -122,6 +122,17 @@ pub struct EvaluateSettings {
 }
 
 impl EvaluateSettings {
+    /// The states scored, `spin_up … L − 1`; an error when none is left.
+    pub fn scored_states(&self) -> Result<std::ops::Range<usize>> {
+        if self.spin_up >= self.len {
+            return Err(Error::Invalid(format!(
+                "--spin-up {} leaves no state of L = {} to score",
+                self.spin_up, self.len
+            )));
+        }
+        Ok(self.spin_up..self.len)
+    }
+
     /// Whether the particle filters give a reference posterior (particles > 0).
     pub fn has_reference(&self) -> bool {
         self.particles > 0
@@ -356,16 +367,11 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         seed,
         smoother: Smoother::Genealogy,
     };
-    if settings.spin_up >= settings.len {
-        return Err(Error::Invalid(format!(
-            "scoring from state {} leaves no state of L = {} to score",
-            settings.spin_up, settings.len
-        )));
-    }
-    // the scored states of trajectories `[S·L·D]`: states spin_up … L − 1
+    let scored_states = settings.scored_states()?;
+    // the scored states of trajectories `[S·L·D]`
     let scored = |x: &[f64]| -> Vec<f64> {
         x.chunks(settings.len * d)
-            .flat_map(|t| t[settings.spin_up * d..].iter().copied())
+            .flat_map(|t| t[scored_states.start * d..].iter().copied())
             .collect()
     };
     let scored_truth = scored(truth);
@@ -448,8 +454,7 @@ pub fn evaluate_observation<B: AutodiffBackend, M: MarkovBlanket<B>>(
         };
         let (x, report) = match sda.filtering {
             Some(w) => {
-                let scored = settings.spin_up..settings.len;
-                filtering_posterior(&method, observation, &y, w, scored, device)?
+                filtering_posterior(&method, observation, &y, w, scored_states.clone(), device)?
             }
             None => method.posterior(observation, &y, device)?,
         };

@@ -176,12 +176,7 @@ pub fn evaluate<B: AutodiffBackend, M: MarkovBlanket<B>>(
         )));
     }
     crate::observe::checked_state_parts(scenario.observation)?;
-    if settings.spin_up >= settings.len {
-        return Err(Error::Invalid(format!(
-            "--spin-up {} leaves no state of L = {} to score",
-            settings.spin_up, settings.len
-        )));
-    }
+    settings.scored_states()?;
     let mut title = format!(
         "{}, {}, {}, {} samples, {} steps",
         scenario.name,
