@@ -52,13 +52,22 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
         shape.len + 1 - (2 * self.k + 1)
     }
 
+    /// Window j of trajectory n holds states `j..j+w`, so its i-th state for all j is the
+    /// shifted trajectory `x[:, i..i+W]`: `w` slices instead of one per window (W of them),
+    /// which keeps the op count — and the reverse pass guidance takes through it — small.
     fn unfold(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [_, len, _] = x.dims();
+        let [n, len, d] = x.dims();
         let w = 2 * self.k + 1;
-        let windows = (0..len + 1 - w)
-            .map(|j| x.clone().narrow(1, j, w))
+        let nw = len + 1 - w;
+        let shifted = (0..w)
+            .map(|i| {
+                x.clone()
+                    .narrow(1, i, nw)
+                    .swap_dims(0, 1)
+                    .reshape([nw, n, 1, d])
+            })
             .collect();
-        Tensor::cat(windows, 0)
+        Tensor::cat(shifted, 2).reshape([nw * n, w, d])
     }
 
     fn fold(&self, windows: Tensor<B, 3>, shape: TrajectoryShape) -> Tensor<B, 3> {

@@ -33,7 +33,7 @@ pub use sda::SdaGaussian;
 use crate::backend::from_host;
 use crate::observe::{check_observation, ObservationModel};
 use crate::schedule::NoiseSchedule;
-use crate::score::{EpsilonModel, Passes};
+use crate::score::{EpsilonModel, Passes, Vjp};
 use crate::{Error, Result};
 
 /// The inner (non-autodiff) backend's tensors: what a guidance returns, detached.
@@ -49,13 +49,19 @@ pub trait Guidance<B: AutodiffBackend>: Send + Sync {
 
 /// Tweedie's denoiser at a point, with its autodiff graph: the leaf `x(t)`, the prior ε and
 /// `x̂ = (x(t) − σ ε) / μ`.
-pub struct Denoised<B: AutodiffBackend> {
+///
+/// Where the prior writes its own reverse pass ([`EpsilonModel::epsilon_with_vjp`]), ε is a
+/// second leaf and the network's VJP is applied to its gradient in
+/// [`GuidancePoint::gradient`]; otherwise ε carries the network's autodiff graph.
+pub struct Denoised<'a, B: AutodiffBackend> {
     /// The leaf `x(t)` that gradients are taken with respect to.
     pub x_t: Tensor<B, 3>,
     /// The prior ε(x(t), t).
     pub epsilon: Tensor<B, 3>,
     /// Tweedie's `x̂ = E[x | x(t)]`.
     pub x_hat: Tensor<B, 3>,
+    /// The prior's VJP at `x(t)` when ε is a leaf.
+    vjp: Option<Vjp<'a, B>>,
 }
 
 /// What a [`Guidance`] sees at one point `(x(t), t)` of the reverse diffusion.
@@ -100,32 +106,47 @@ impl<'a, B: AutodiffBackend> GuidancePoint<'a, B> {
     }
 
     /// Tweedie's denoiser at the point, with its graph (one network forward).
-    pub fn denoise(&self) -> Denoised<B> {
-        self.denoise_at(self.x_t.clone())
-    }
-
-    fn denoise_at(&self, x: Detached<B, 3>) -> Denoised<B> {
+    pub fn denoise(&self) -> Denoised<'a, B> {
         let (mu, sigma) = (self.mu(), self.sigma());
+        let x = self.x_t.clone();
+        self.passes.add_forwards(x.dims()[0]);
+        let (epsilon, vjp) = match self.prior.epsilon_with_vjp(x.clone(), self.t) {
+            Some((eps, vjp)) => (Tensor::from_inner(eps).require_grad(), Some(vjp)),
+            None => {
+                let x_t = Tensor::<B, 3>::from_inner(x.clone()).require_grad();
+                let epsilon = self.prior.epsilon(x_t.clone(), self.t);
+                let x_hat = (x_t.clone() - epsilon.clone() * sigma) / mu;
+                return Denoised {
+                    x_t,
+                    epsilon,
+                    x_hat,
+                    vjp: None,
+                };
+            }
+        };
         let x_t = Tensor::<B, 3>::from_inner(x).require_grad();
-        let epsilon = self.prior.epsilon(x_t.clone(), self.t);
-        self.passes.add_forwards(x_t.dims()[0]);
         let x_hat = (x_t.clone() - epsilon.clone() * sigma) / mu;
         Denoised {
             x_t,
             epsilon,
             x_hat,
+            vjp,
         }
     }
 
     /// `∇_{x(t)} Σ_n q_n` for a per-trajectory scalar `q` (`[N]`) built on `denoised` (one
     /// reverse pass through the network; the graph is consumed).
-    pub fn gradient(&self, denoised: &Denoised<B>, q: Tensor<B, 1>) -> Detached<B, 3> {
+    pub fn gradient(&self, denoised: &Denoised<'_, B>, q: Tensor<B, 1>) -> Detached<B, 3> {
         self.passes.add_vjps(denoised.x_t.dims()[0]);
         let grads = q.sum().backward();
-        denoised
+        let direct = denoised
             .x_t
             .grad(&grads)
-            .unwrap_or_else(|| denoised.x_t.clone().inner().zeros_like())
+            .unwrap_or_else(|| denoised.x_t.clone().inner().zeros_like());
+        match (&denoised.vjp, denoised.epsilon.grad(&grads)) {
+            (Some(vjp), Some(g_epsilon)) => direct + vjp(g_epsilon),
+            _ => direct,
+        }
     }
 
     /// The denoiser's vector–Jacobian product `(∂x̂/∂x(t))ᵀ v` at the point (one network
