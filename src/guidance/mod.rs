@@ -110,21 +110,11 @@ impl<'a, B: AutodiffBackend> GuidancePoint<'a, B> {
         let (mu, sigma) = (self.mu(), self.sigma());
         let x = self.x_t.clone();
         self.passes.add_forwards(x.dims()[0]);
-        let (epsilon, vjp) = match self.prior.epsilon_with_vjp(x.clone(), self.t) {
+        let x_t = Tensor::<B, 3>::from_inner(x.clone()).require_grad();
+        let (epsilon, vjp) = match self.prior.epsilon_with_vjp(x, self.t) {
             Some((eps, vjp)) => (Tensor::from_inner(eps).require_grad(), Some(vjp)),
-            None => {
-                let x_t = Tensor::<B, 3>::from_inner(x.clone()).require_grad();
-                let epsilon = self.prior.epsilon(x_t.clone(), self.t);
-                let x_hat = (x_t.clone() - epsilon.clone() * sigma) / mu;
-                return Denoised {
-                    x_t,
-                    epsilon,
-                    x_hat,
-                    vjp: None,
-                };
-            }
+            None => (self.prior.epsilon(x_t.clone(), self.t), None),
         };
-        let x_t = Tensor::<B, 3>::from_inner(x).require_grad();
         let x_hat = (x_t.clone() - epsilon.clone() * sigma) / mu;
         Denoised {
             x_t,
@@ -143,9 +133,14 @@ impl<'a, B: AutodiffBackend> GuidancePoint<'a, B> {
             .x_t
             .grad(&grads)
             .unwrap_or_else(|| denoised.x_t.clone().inner().zeros_like());
-        match (&denoised.vjp, denoised.epsilon.grad(&grads)) {
-            (Some(vjp), Some(g_epsilon)) => direct + vjp(g_epsilon),
-            _ => direct,
+        // with a hand-written reverse pass, ε is a leaf: its gradient through the network
+        let through_network = denoised
+            .vjp
+            .as_ref()
+            .and_then(|vjp| denoised.epsilon.grad(&grads).map(vjp));
+        match through_network {
+            Some(g) => direct + g,
+            None => direct,
         }
     }
 

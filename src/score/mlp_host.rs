@@ -118,12 +118,16 @@ static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new())
 /// Most buffers kept in [`POOL`] (enough for every task of a sampling batch; more are freed).
 const POOL_SIZE: usize = 512;
 
-/// A zeroed buffer of `len` values, from [`POOL`] where one is large enough.
+/// A zeroed buffer of `len` values, from [`POOL`] where one is large enough: the smallest such
+/// (so that small requests do not take the large buffers and leave the pool to grow).
 fn take(len: usize) -> Vec<f32> {
     let reused = {
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
         pool.iter()
-            .position(|b| b.capacity() >= len)
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i)
             .map(|i| pool.swap_remove(i))
     };
     match reused {
