@@ -264,6 +264,8 @@ impl<B: Backend> LocalScore<B> for MlpScore<B> {
         let dims = windows.dims();
         let device = windows.device();
         let x = host_f32(windows);
+        // the time embedding runs on the network's backend B, whose device type is the inner
+        // backend's only in fact, not in the types: read it off a one-element tensor
         let b_device = Tensor::<B, 1>::from_inner(Tensor::zeros([1], &device)).device();
         let (eps, saved) = self.host_epsilon(host, &x, t, &b_device, true);
         let saved = saved.expect("the forward saved its activations");
