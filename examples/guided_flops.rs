@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use burn::tensor::Tensor;
 use rayon::prelude::*;
-use sda::backend::to_host;
+use sda::backend::{to_host, to_host_f32};
 use sda::observe::ops::Pick;
 use sda::prelude::*;
 use sda::sampler::sample_posterior;
@@ -228,8 +228,8 @@ fn gemm_tasks(
         .map(|&r| Tensor::<Inner, 2>::random([r, w], normal, device))
         .collect();
     let weight = Tensor::<Inner, 2>::random([w, w], normal, device);
-    let host: Vec<Vec<f32>> = pieces.iter().map(|p| host_f32(p.clone())).collect();
-    let host_weight = host_f32(weight.clone());
+    let host: Vec<Vec<f32>> = pieces.iter().map(|p| to_host_f32(p.clone())).collect();
+    let host_weight = to_host_f32(weight.clone());
     let mut outs: Vec<Vec<f32>> = rows.iter().map(|&r| vec![0.0; r * w]).collect();
     let backend = move || {
         for _ in 0..GEMM_REPEATS {
@@ -272,11 +272,4 @@ fn gemm_tasks(
         }
     };
     (backend, direct)
-}
-
-fn host_f32(x: Tensor<Inner, 2>) -> Vec<f32> {
-    x.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("f32 values")
 }

@@ -64,13 +64,16 @@ pub fn default_device() -> <DefaultBackend as burn::tensor::backend::BackendType
 
 /// Copies a tensor to the host as `f64` values in row-major order.
 pub fn to_host<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f64> {
+    to_host_f32(x).into_iter().map(f64::from).collect()
+}
+
+/// Copies a tensor to the host as `f32` values in row-major order (what host kernels compute
+/// on).
+pub fn to_host_f32<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
     x.into_data()
         .convert::<f32>()
         .into_vec::<f32>()
         .expect("float tensor converts to f32")
-        .into_iter()
-        .map(f64::from)
-        .collect()
 }
 
 /// Builds a tensor of the given shape from host `f64` values (stored as the backend's floats).

@@ -21,6 +21,7 @@ use super::embed::{normalise_axis1, TimeEmbedding};
 use super::mlp_host::{HostBlock, HostLinear, HostMlp};
 use super::precondition::Output;
 use super::{Inner, LocalScore, WithVjp};
+use crate::backend::to_host_f32;
 use crate::schedule::NoiseSchedule;
 use crate::{Error, Result};
 
@@ -153,17 +154,10 @@ fn host_linear<B: Backend>(layer: &Linear<B>) -> HostLinear {
     let weight = layer.weight.val();
     let [inputs, outputs] = weight.dims();
     let bias = match &layer.bias {
-        Some(b) => host_f32(b.val()),
+        Some(b) => to_host_f32(b.val()),
         None => vec![0.0; outputs],
     };
-    HostLinear::new(host_f32(weight), bias, inputs, outputs)
-}
-
-fn host_f32<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
-    x.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("float tensor converts to f32")
+    HostLinear::new(to_host_f32(weight), bias, inputs, outputs)
 }
 
 /// A trained [`ResMlp`] as a [`LocalScore`] on standardised windows.
@@ -206,7 +200,7 @@ impl<B: Backend> MlpScore<B> {
         device: &B::Device,
         save: bool,
     ) -> (Vec<f32>, Option<super::mlp_host::Saved>) {
-        let emb = host_f32(self.net.embed.forward(Tensor::<B, 1>::full([1], t, device)));
+        let emb = to_host_f32(self.net.embed.forward(Tensor::<B, 1>::full([1], t, device)));
         let (mut f, saved) = host.forward(x, &emb, save);
         let (a, b) = self.coefficients(t);
         if (a, b) != (0.0, 1.0) {
@@ -243,7 +237,7 @@ impl<B: Backend> LocalScore<B> for MlpScore<B> {
         let [n, w, d] = windows.dims();
         if let Some(host) = self.host.as_ref().filter(|_| !windows.is_require_grad()) {
             let device = windows.device();
-            let (eps, _) = self.host_epsilon(host, &host_f32(windows), t, &device, false);
+            let (eps, _) = self.host_epsilon(host, &to_host_f32(windows), t, &device, false);
             return Tensor::from_data(TensorData::new(eps, [n, w, d]), &device);
         }
         let f = self
@@ -263,7 +257,7 @@ impl<B: Backend> LocalScore<B> for MlpScore<B> {
         let host = self.host.as_ref()?;
         let dims = windows.dims();
         let device = windows.device();
-        let x = host_f32(windows);
+        let x = to_host_f32(windows);
         // the time embedding runs on the network's backend B, whose device type is the inner
         // backend's only in fact, not in the types: read it off a one-element tensor
         let b_device = Tensor::<B, 1>::from_inner(Tensor::zeros([1], &device)).device();
@@ -272,7 +266,7 @@ impl<B: Backend> LocalScore<B> for MlpScore<B> {
         let (a, b) = self.coefficients(t);
         let vjp = move |v: Tensor<Inner<B>, 3>| {
             let device = v.device();
-            let v = host_f32(v);
+            let v = to_host_f32(v);
             let scaled: Vec<f32> = v.iter().map(|g| b * g).collect();
             let mut g = host.vjp(&saved, &scaled);
             if a != 0.0 {
@@ -325,7 +319,7 @@ mod tests {
 
     /// max |a − b| / max |b|.
     fn relative_error<Bk: Backend, const D: usize>(a: Tensor<Bk, D>, b: Tensor<Bk, D>) -> f32 {
-        let (a, b) = (host_f32(a), host_f32(b));
+        let (a, b) = (to_host_f32(a), to_host_f32(b));
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let diff = a
             .iter()
