@@ -129,8 +129,11 @@ inventory::submit! {
 inventory::submit! {
     GuidancePlugin {
         name: "mmps",
-        description: "moment matching, N(y | A x_hat, Sigma_y + A V A^T) with Tweedie's V, by CG: iterations (default 2)",
-        build: |p| Ok(Box::new(Mmps::new(params::<Mmps>(p)?.iterations)?)),
+        description: "moment matching, N(y | A x_hat, Sigma_y + A V A^T) with Tweedie's V, by CG: iterations (default 2), covariance (\"tweedie\", default, or \"blended\" for epsilon-output networks)",
+        build: |p| {
+            let m: Mmps = params(p)?;
+            Ok(Box::new(Mmps::new(m.iterations)?.with_covariance(m.covariance)))
+        },
     }
 }
 

@@ -51,8 +51,14 @@ impl<B: Backend> TimeEmbedding<B> {
 /// LayerNorm of a ResMLP's features `[N, F]`, or of a ring convolution's channels at each site
 /// `[N, C, S]`.
 pub fn normalise_axis1<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let mean = x.clone().mean_dim(1);
+    normalise_axis(x, 1)
+}
+
+/// The same normalisation over any one axis (a ring convolution's channels, last in its
+/// `[N, S, C]` activations).
+pub fn normalise_axis<B: Backend, const D: usize>(x: Tensor<B, D>, axis: usize) -> Tensor<B, D> {
+    let mean = x.clone().mean_dim(axis);
     let centred = x - mean;
-    let var = centred.clone().powi_scalar(2).mean_dim(1);
+    let var = centred.clone().powi_scalar(2).mean_dim(axis);
     centred / (var + 1e-5).sqrt()
 }
