@@ -356,17 +356,22 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
     let _ = std::fs::remove_dir_all(&base);
 }
 
-/// The shipped Lorenz-96 preset parses as a training config with a valid ring network whose
-/// receptive radius is the r its documentation names (8 sites).
+/// The shipped Lorenz-96 presets parse as training configs with valid ring networks whose time
+/// half-width and receptive radius are the k and r their documentation names (k = 2 and 4,
+/// 8 sites).
 #[test]
-fn the_lorenz96_preset_is_a_valid_ring_network() {
+fn the_lorenz96_presets_are_valid_ring_networks() {
     use sda::score::network::NetworkConfig;
     use sda::score::train::TrainConfig;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/lorenz96-ring.toml");
-    let cfg: TrainConfig = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    cfg.network.validate().unwrap();
-    let NetworkConfig::Ring(ring) = cfg.network else {
-        panic!("the preset is not a ring network: {:?}", cfg.network)
-    };
-    assert_eq!((ring.k, ring.sites, ring.radius()), (2, 40, 8));
+    for (file, k) in [("lorenz96-ring.toml", 2), ("lorenz96-ring-k4.toml", 4)] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .join(file);
+        let cfg: TrainConfig = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        cfg.network.validate().unwrap();
+        let NetworkConfig::Ring(ring) = cfg.network else {
+            panic!("{file} is not a ring network: {:?}", cfg.network)
+        };
+        assert_eq!((ring.k, ring.sites, ring.radius()), (k, 40, 8), "{file}");
+    }
 }

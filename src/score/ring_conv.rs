@@ -211,16 +211,18 @@ impl<B: Backend> RingConv<B> {
     }
 
     /// The raw output on windows `[N, 2k+1, S]` at per-item times `[N]` (training: channels
-    /// last, each convolution one matrix product, 2.2–2.7× faster than `Conv1d` for the
-    /// parameters' gradient; `cargo run --release --example ring_conv_speed`).
+    /// last, each convolution one matrix product, 2.3× (48 channels) and 2.8× (96) faster than
+    /// `Conv1d` for a layer's forward and parameter gradient; `cargo run --release --example
+    /// ring_conv_speed`).
     pub fn forward(&self, x: Tensor<B, 3>, t: Tensor<B, 1>) -> Tensor<B, 3> {
         let emb = self.embed.forward(t);
         self.trunk(x, emb, Layout::ChannelsLast)
     }
 
     /// The raw output on windows `[N, 2k+1, S]` all at time `t` (sampling: channels first,
-    /// burn's `Conv1d`, whose gradient with respect to the input — what guidance takes — is
-    /// as fast or faster at sampling batch sizes).
+    /// burn's `Conv1d`, whose gradient with respect to the input — what guidance takes — made
+    /// the whole sampler faster: 51–58 s against 69 s for 8 samples of a 64-site ring, L = 65,
+    /// 64 DDIM steps, 48 channels; per layer the matrix product is 0.7–1.5× its speed).
     pub fn forward_at(&self, x: Tensor<B, 3>, t: f64) -> Tensor<B, 3> {
         let emb = self.embed.at(t, x.dims()[0], &x.device());
         self.trunk(x, emb, Layout::ChannelsFirst)
