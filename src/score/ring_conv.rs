@@ -321,8 +321,17 @@ mod tests {
 
     type B = DefaultBackend;
 
-    /// The GEMM form against burn's `Conv1d` on the circularly padded channels-first input,
-    /// and the network's two layouts against each other.
+    /// Asserts `max |a − b| ≤ 1e-5 max |b|`.
+    fn assert_close(a: &[f64], b: &[f64], what: &str) {
+        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let diff = a
+            .iter()
+            .zip(b)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-5 * scale, "{what}: {diff} of {scale}");
+    }
+
+    /// The GEMM form against burn's `Conv1d` on the circularly padded channels-first input.
     #[test]
     fn ring_conv_is_burn_s_conv1d_with_circular_padding() {
         let device = default_device();
@@ -331,15 +340,11 @@ mod tests {
             let x = NoiseSource::new(k as u64).normal::<B, 3>([3, sites, cin], &device);
             let fast = to_host(ring_conv(&layer, x.clone()));
             let reference = to_host(conv1d_circular(&layer, x.swap_dims(1, 2)).swap_dims(1, 2));
-            let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            let diff = fast
-                .iter()
-                .zip(&reference)
-                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-            assert!(diff <= 1e-5 * scale, "K = {k}: {diff} of {scale}");
+            assert_close(&fast, &reference, &format!("K = {k}"));
         }
     }
 
+    /// The network's two layouts (training's and sampling's) against each other.
     #[test]
     fn both_layouts_compute_the_same_network() {
         let device = default_device();
@@ -358,12 +363,7 @@ mod tests {
             let times = Tensor::<B, 1>::full([4], t, &device);
             let last = to_host(net.forward(x.clone(), times));
             let first = to_host(net.forward_at(x.clone(), t));
-            let scale = first.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            let diff = last
-                .iter()
-                .zip(&first)
-                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-            assert!(diff <= 1e-5 * scale, "t = {t}: {diff} of {scale}");
+            assert_close(&last, &first, &format!("t = {t}"));
         }
     }
 }
