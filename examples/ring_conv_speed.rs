@@ -15,18 +15,9 @@ use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::PaddingConfig1d;
 use burn::tensor::Tensor;
 use sda::backend::{default_device, DefaultBackend, NoiseSource};
-use sda::score::ring_conv::ring_conv;
+use sda::score::ring_conv::{conv1d_circular, ring_conv};
 
 type B = DefaultBackend;
-
-/// `[N, C, S]` padded circularly by `p` sites on each side.
-fn pad_first(x: Tensor<B, 3>, p: usize) -> Tensor<B, 3> {
-    let s = x.dims()[2];
-    Tensor::cat(
-        vec![x.clone().narrow(2, s - p, p), x.clone(), x.narrow(2, 0, p)],
-        2,
-    )
-}
 
 /// Seconds of one forward and backward; `input_grad` differentiates with respect to the input
 /// (guidance), otherwise with respect to the parameters (training).
@@ -45,9 +36,7 @@ fn time(layer: &Conv1d<B>, x: &Tensor<B, 3>, gemm: bool, input_grad: bool) -> f6
     let out = if gemm {
         ring_conv(&layer, x.clone())
     } else {
-        layer
-            .forward(pad_first(x.clone().swap_dims(1, 2), 1))
-            .swap_dims(1, 2)
+        conv1d_circular(&layer, x.clone().swap_dims(1, 2)).swap_dims(1, 2)
     };
     let grads = out.sum().backward();
     if input_grad {

@@ -100,20 +100,20 @@ impl<B: AutodiffBackend> Guidance<B> for Mmps {
         let d = at.denoise();
         let x_hat: Detached<B, 3> = d.x_hat.clone().inner();
         let (mu, sigma) = (at.mu(), at.sigma());
-        let snr_share = mu * mu / (mu * mu + sigma * sigma);
-        // V = weight · σ²/μ · ∂x̂/∂x(t) + (1 − weight) · prior_var · I
-        let (weight, prior_var) = match self.covariance {
-            Covariance::Tweedie => (1.0, 0.0),
-            Covariance::Blended => (snr_share, sigma * sigma / (mu * mu + sigma * sigma)),
+        let weight = match self.covariance {
+            Covariance::Tweedie => 1.0,
+            Covariance::Blended => mu * mu / (mu * mu + sigma * sigma),
         };
+        // V = w · σ²/μ · ∂x̂/∂x(t) + (1 − w) · σ²/(μ² + σ²) · I, and σ²/(μ² + σ²) = 1 − w
+        let prior_part = (1.0 - weight).powi(2);
         let scale = weight * sigma * sigma / mu;
         let noise_var = at.noise_var().inner();
         let residual = at.y().inner() - at.observe(x_hat.clone());
         let matvec = |w: Detached<B, 2>| -> Detached<B, 2> {
             let u = at.observation_vjp(x_hat.clone(), w.clone());
             let mut vu = at.denoiser_vjp(u.clone()) * scale;
-            if weight < 1.0 {
-                vu = vu + u * ((1.0 - weight) * prior_var);
+            if prior_part > 0.0 {
+                vu = vu + u * prior_part;
             }
             w * noise_var.clone() + at.observation_jvp(x_hat.clone(), vu)
         };
@@ -148,11 +148,10 @@ impl<B: AutodiffBackend> Guidance<B> for Mmps {
             .sum_dim(1)
             .reshape([n]);
         let mut score = at.gradient(&d, q);
-        if weight < 1.0 {
+        if prior_part > 0.0 {
             // s_y = (∂x̂/∂x(t))ᵀ A'ᵀ b with ∂x̂/∂x(t) = (μ/σ²) V_w
-            let prior_part =
-                at.observation_vjp(x_hat, b) * ((1.0 - weight) * mu / (sigma * sigma) * prior_var);
-            score = score * weight + prior_part;
+            let prior_score = at.observation_vjp(x_hat, b) * (prior_part * mu / (sigma * sigma));
+            score = score * weight + prior_score;
         }
         (d.epsilon.inner(), score)
     }
