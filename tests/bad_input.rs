@@ -77,6 +77,25 @@ fn zero_half_width_is_an_error() {
 }
 
 #[test]
+fn stride_outside_the_window_is_an_error() {
+    for stride in [0, 6] {
+        let err = TemporalWindow::strided(2, stride).unwrap_err();
+        assert!(
+            err.to_string().contains("stride must lie in 1..=2k+1 = 5"),
+            "{err}"
+        );
+    }
+    assert_eq!(TemporalWindow::strided(2, 5).unwrap().stride(), 5);
+    let err = registry::build::<registry::BlanketPlugin>(
+        "space-time-window",
+        &parse_params("k = 2, r = 1, patch = 4, stride = 9").unwrap(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("got 9"), "{err}");
+}
+
+#[test]
 fn observation_not_matching_trajectory_is_an_error() {
     let device = default_device();
     // observation built for L = 16, prior composed for any L ≥ 5, trajectories of L = 12

@@ -133,6 +133,51 @@ proptest! {
         }
     }
 
+    /// Strided windows (`TemporalWindow::strided`): window j of each trajectory holds states
+    /// `starts[j]..starts[j] + w`, fold ∘ unfold is the identity, every state takes the output
+    /// of a window it is most central in, a middle state keeps ≥ k − ⌊s/2⌋ states on either
+    /// side, and with s = 1 the picks are Algorithm 2's.
+    #[test]
+    fn strided_fold_unfold_consistency(n in 1usize..4, k in 1usize..4, extra in 0usize..12, d in 1usize..3, s in 0usize..7) {
+        let w = 2 * k + 1;
+        let stride = 1 + s % w;
+        let len = w + extra;
+        let blanket = TemporalWindow::strided(k, stride).unwrap();
+        let shape = TrajectoryShape::new(len, d);
+        let device = default_device();
+        let values: Vec<f64> = (0..n * len * d).map(|i| i as f64).collect();
+        let windows = MarkovBlanket::<B>::unfold(&blanket, from_host::<B, 3>(&values, [n, len, d], &device));
+        let starts = blanket.starts(len);
+        let nw = MarkovBlanket::<B>::num_windows(&blanket, shape);
+        prop_assert_eq!(nw, starts.len());
+        prop_assert_eq!(windows.dims(), [nw * n, w, d]);
+        let host = to_host(windows.clone());
+        for (j, &start) in starts.iter().enumerate() {
+            for m in 0..n {
+                for o in 0..w {
+                    prop_assert_eq!(host[((j * n + m) * w + o) * d], values[(m * len + start + o) * d]);
+                }
+            }
+        }
+        prop_assert_eq!(&to_host(MarkovBlanket::<B>::fold(&blanket, windows, shape)), &values);
+        let picks = blanket.picks(len);
+        for (i, &pick) in picks.iter().enumerate() {
+            let (j, o) = (pick / w, pick % w);
+            prop_assert_eq!(starts[j] + o, i);
+            for (jj, &start) in starts.iter().enumerate().filter(|&(_, &start)| start <= i && i < start + w) {
+                let distance = (i - start).abs_diff(k);
+                prop_assert!(o.abs_diff(k) < distance || (o.abs_diff(k) == distance && j <= jj), "state {} offset {}", i, o);
+            }
+            if i >= k && i + k < len {
+                prop_assert!(o.abs_diff(k) <= stride / 2, "state {} offset {}", i, o);
+            }
+            if stride == 1 {
+                let expect = if i < k { (0, i) } else if i >= len - k { (nw - 1, i - (nw - 1)) } else { (i - k, k) };
+                prop_assert_eq!((j, o), expect);
+            }
+        }
+    }
+
     /// With one window covering the chain (L = 2k+1), the composed score is the exact
     /// full-trajectory score.
     #[test]

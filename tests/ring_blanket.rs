@@ -27,7 +27,13 @@ fn ring() -> LinearGaussian {
 }
 
 fn blanket(k: usize, r: usize, patch: usize) -> SpaceTimeWindow {
-    SpaceTimeWindow::new(SpaceTimeWindowConfig { k, r, patch }).unwrap()
+    SpaceTimeWindow::new(SpaceTimeWindowConfig {
+        k,
+        r,
+        patch,
+        stride: 1,
+    })
+    .unwrap()
 }
 
 /// The analytic local score of a window of 2k+1 states × (P + 2r) sites (any patch: the ring
@@ -124,13 +130,15 @@ fn the_ring_must_be_cut_into_whole_patches() {
     assert!(SpaceTimeWindow::new(SpaceTimeWindowConfig {
         k: 1,
         r: 0,
-        patch: 4
+        patch: 4,
+        stride: 1,
     })
     .is_err());
     assert!(SpaceTimeWindow::new(SpaceTimeWindowConfig {
         k: 1,
         r: 1,
-        patch: 0
+        patch: 0,
+        stride: 1,
     })
     .is_err());
     assert!(LinearGaussian::ring(16, 0.6, 0.2, 0.1).is_err()); // |a| + 2|b| = 1

@@ -37,7 +37,13 @@ fn largest_difference(r: usize) -> f64 {
     let net = RingConv::<B>::new(&cfg, &device).unwrap();
     // burn initialises parameters lazily, per clone: one forward fixes them before cloning
     let _ = net.forward_at(Tensor::zeros([1, 3, SITES], &device), 0.5);
-    let blanket = SpaceTimeWindow::new(SpaceTimeWindowConfig { k: 1, r, patch: 8 }).unwrap();
+    let blanket = SpaceTimeWindow::new(SpaceTimeWindowConfig {
+        k: 1,
+        r,
+        patch: 8,
+        stride: 1,
+    })
+    .unwrap();
     let patches = Composed::new::<B>(
         RingConvScore::new(net.clone(), cfg, 8 + 2 * r, schedule.clone()).unwrap(),
         blanket,

@@ -24,6 +24,13 @@ pub struct SpaceTimeWindowConfig {
     pub r: usize,
     /// Sites kept per patch, P ≥ 1; the ring's size must be a multiple of P.
     pub patch: usize,
+    /// Stride in time, as [`TemporalWindow::strided`]'s (1, Algorithm 2's, by default).
+    #[serde(default = "one")]
+    pub stride: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Windows of `2k + 1` states × `P + 2r` sites on a periodic ring (see the module docs).
@@ -60,7 +67,7 @@ impl SpaceTimeWindow {
             ));
         }
         Ok(Self {
-            time: TemporalWindow::new(cfg.k)?,
+            time: TemporalWindow::strided(cfg.k, cfg.stride)?,
             r: cfg.r,
             patch: cfg.patch,
         })
@@ -72,6 +79,7 @@ impl SpaceTimeWindow {
             k: self.time.k(),
             r: self.r,
             patch: self.patch,
+            stride: self.time.stride(),
         }
     }
 
@@ -149,8 +157,12 @@ impl<B: Backend> MarkovBlanket<B> for SpaceTimeWindow {
     }
 
     fn describe(&self) -> String {
+        let stride = match self.time.stride() {
+            1 => String::new(),
+            s => format!(", stride {s}"),
+        };
         format!(
-            "space–time window k={} r={} P={} ({}×{} values)",
+            "space–time window k={} r={} P={} ({}×{} values){stride}",
             self.time.k(),
             self.r,
             self.patch,

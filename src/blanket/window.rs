@@ -1,6 +1,6 @@
 //! The temporal window of the paper (§3.1, Algorithm 2).
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
 use super::MarkovBlanket;
 use crate::{Error, Result, TrajectoryShape};
@@ -10,25 +10,89 @@ use crate::{Error, Result, TrajectoryShape};
 /// states `1..k` take outputs `1..k` of the first window, each middle state `i`
 /// (`k+1 ≤ i ≤ L−k`) the centre output of the window centred on `i`, and states
 /// `L−k+1..L` the last `k` outputs of the last window.
+///
+/// **Strided** ([`TemporalWindow::strided`], stride s > 1): Algorithm 2 evaluates `L − 2k`
+/// windows, one per middle state. With stride s the windows start at `0, s, 2s, …` (and one more
+/// ends at the last state), about `(L − 2k)/s` of them, and every state takes the output of the
+/// window it is most central in (the earlier one on a tie). With s = 1 that is Algorithm 2; with
+/// s > 1 a middle state keeps at least `k − ⌊s/2⌋` states of context on either side instead of k:
+/// s times fewer network evaluations for a shorter effective blanket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TemporalWindow {
     k: usize,
+    stride: usize,
 }
 
 impl TemporalWindow {
     /// A window of `2k + 1` states; `k ≥ 1` (k = 0 would ignore the dynamics entirely).
     pub fn new(k: usize) -> Result<Self> {
+        Self::strided(k, 1)
+    }
+
+    /// Windows of `2k + 1` states every `stride` states (see the type's docs); `k ≥ 1` and
+    /// `1 ≤ stride ≤ 2k + 1` (a larger stride would leave states in no window).
+    pub fn strided(k: usize, stride: usize) -> Result<Self> {
         if k == 0 {
             return Err(Error::Invalid(
                 "blanket half-width k must be at least 1 (a window of 2k+1 states)".into(),
             ));
         }
-        Ok(Self { k })
+        if stride == 0 || stride > 2 * k + 1 {
+            return Err(Error::Invalid(format!(
+                "blanket stride must lie in 1..=2k+1 = {} (windows of 2k+1 states must cover \
+                 the trajectory), got {stride}",
+                2 * k + 1
+            )));
+        }
+        Ok(Self { k, stride })
     }
 
     /// The half-width k.
     pub fn k(&self) -> usize {
         self.k
+    }
+
+    /// The stride s between consecutive windows' first states (1: Algorithm 2).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// First states of the windows of a trajectory of `len ≥ 2k + 1` states: `0, s, 2s, …` while
+    /// a window fits, then `len − (2k + 1)` if the last state is not yet covered.
+    pub fn starts(&self, len: usize) -> Vec<usize> {
+        let w = 2 * self.k + 1;
+        if len < w {
+            return Vec::new();
+        }
+        let mut starts: Vec<usize> = (0..=len - w).step_by(self.stride).collect();
+        if starts.last().is_some_and(|&last| last + w < len) {
+            starts.push(len - w);
+        }
+        starts
+    }
+
+    /// For each state of a trajectory of `len` states, `j·w + o`: the window j it takes its
+    /// output from (the one whose centre is nearest, the earlier on a tie) and its offset o there.
+    pub fn picks(&self, len: usize) -> Vec<usize> {
+        let (k, w) = (self.k, 2 * self.k + 1);
+        let starts = self.starts(len);
+        let mut picks = vec![0; len];
+        let mut best = vec![usize::MAX; len];
+        for (j, &start) in starts.iter().enumerate() {
+            for (o, i) in (start..start + w).enumerate() {
+                let distance = o.abs_diff(k);
+                if distance < best[i] {
+                    best[i] = distance;
+                    picks[i] = j * w + o;
+                }
+            }
+        }
+        picks
+    }
+
+    fn indices<B: Backend>(values: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+        let data: Vec<i64> = values.iter().map(|&v| v as i64).collect();
+        Tensor::from_data(TensorData::new(data, [values.len()]), device)
     }
 }
 
@@ -49,7 +113,7 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
     }
 
     fn num_windows(&self, shape: TrajectoryShape) -> usize {
-        shape.len + 1 - (2 * self.k + 1)
+        self.starts(shape.len).len()
     }
 
     /// Window j of trajectory n holds states `j..j+w`, so its i-th state for all j is the
@@ -58,6 +122,18 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
     fn unfold(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [n, len, d] = x.dims();
         let w = 2 * self.k + 1;
+        if self.stride > 1 {
+            // the windows' states gathered in one select: [N, J·w, d] → [J·N, w, d]
+            let starts = self.starts(len);
+            let states: Vec<usize> = starts.iter().flat_map(|&s| s..s + w).collect();
+            let nw = starts.len();
+            let indices = Self::indices::<B>(&states, &x.device());
+            return x
+                .select(1, indices)
+                .reshape([n, nw, w, d])
+                .swap_dims(0, 1)
+                .reshape([nw * n, w, d]);
+        }
         let nw = len + 1 - w;
         let shifted = (0..w)
             .map(|i| {
@@ -75,6 +151,17 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
         let k = self.k;
         let w = 2 * k + 1;
         let [rows, _, d] = windows.dims();
+        if self.stride > 1 {
+            // each state's output picked from its window: [J·N, w, d] → [N, J·w, d] → [N, L, d]
+            let nw = self.starts(len).len();
+            let n = rows / nw;
+            let picks = Self::indices::<B>(&self.picks(len), &windows.device());
+            return windows
+                .reshape([nw, n, w, d])
+                .swap_dims(0, 1)
+                .reshape([n, nw * w, d])
+                .select(1, picks);
+        }
         let nw = len + 1 - w;
         let n = rows / nw;
         let windows = windows.reshape([nw, n, w, d]);
@@ -99,6 +186,13 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
     }
 
     fn describe(&self) -> String {
-        format!("temporal window k={} (2k+1={})", self.k, 2 * self.k + 1)
+        match self.stride {
+            1 => format!("temporal window k={} (2k+1={})", self.k, 2 * self.k + 1),
+            s => format!(
+                "temporal window k={} (2k+1={}), stride {s}",
+                self.k,
+                2 * self.k + 1
+            ),
+        }
     }
 }

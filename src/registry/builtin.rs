@@ -33,6 +33,12 @@ use crate::{Result, TrajectoryShape};
 #[serde(deny_unknown_fields)]
 struct WindowParams {
     k: usize,
+    #[serde(default = "one")]
+    stride: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 inventory::submit! {
@@ -46,15 +52,18 @@ inventory::submit! {
 inventory::submit! {
     BlanketPlugin {
         name: "temporal-window",
-        description: "windows x_{i-k:i+k} of 2k+1 states (Algorithm 2): k",
-        build: |p| Ok(Box::new(TemporalWindow::new(params::<WindowParams>(p)?.k)?)),
+        description: "windows x_{i-k:i+k} of 2k+1 states (Algorithm 2): k; stride = s evaluates every s-th window only (default 1)",
+        build: |p| {
+            let WindowParams { k, stride } = params(p)?;
+            Ok(Box::new(TemporalWindow::strided(k, stride)?))
+        },
     }
 }
 
 inventory::submit! {
     BlanketPlugin {
         name: "space-time-window",
-        description: "windows of 2k+1 states x (P + 2r) sites on a periodic ring, P central sites kept: k, r, patch",
+        description: "windows of 2k+1 states x (P + 2r) sites on a periodic ring, P central sites kept: k, r, patch; stride = s in time as temporal-window's (default 1)",
         build: |p| Ok(Box::new(SpaceTimeWindow::new(params(p)?)?)),
     }
 }
