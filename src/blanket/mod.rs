@@ -9,6 +9,7 @@ mod ring;
 mod window;
 
 pub use ring::{SpaceTimeWindow, SpaceTimeWindowConfig};
+pub(crate) use window::default_stride;
 pub use window::TemporalWindow;
 
 use burn::tensor::{backend::Backend, Tensor};

@@ -25,12 +25,8 @@ pub struct SpaceTimeWindowConfig {
     /// Sites kept per patch, P ≥ 1; the ring's size must be a multiple of P.
     pub patch: usize,
     /// Stride in time, as [`TemporalWindow::strided`]'s (1, Algorithm 2's, by default).
-    #[serde(default = "one")]
+    #[serde(default = "super::default_stride")]
     pub stride: usize,
-}
-
-fn one() -> usize {
-    1
 }
 
 /// Windows of `2k + 1` states × `P + 2r` sites on a periodic ring (see the module docs).

@@ -23,6 +23,11 @@ pub struct TemporalWindow {
     stride: usize,
 }
 
+/// The default stride of the window plugins' parameters: 1, Algorithm 2's.
+pub(crate) fn default_stride() -> usize {
+    1
+}
+
 impl TemporalWindow {
     /// A window of `2k + 1` states; `k ≥ 1` (k = 0 would ignore the dynamics entirely).
     pub fn new(k: usize) -> Result<Self> {
@@ -116,7 +121,9 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
         self.starts(shape.len).len()
     }
 
-    /// Window j of trajectory n holds states `j..j+w`, so its i-th state for all j is the
+    /// Strided: window j of each trajectory holds states `starts[j]..starts[j] + w`, gathered
+    /// in one select. Unstrided: window j of trajectory n holds states `j..j+w`, so its i-th
+    /// state for all j is the
     /// shifted trajectory `x[:, i..i+W]`: `w` slices instead of one per window (W of them),
     /// which keeps the op count — and the reverse pass guidance takes through it — small.
     fn unfold(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {

@@ -33,12 +33,8 @@ use crate::{Result, TrajectoryShape};
 #[serde(deny_unknown_fields)]
 struct WindowParams {
     k: usize,
-    #[serde(default = "one")]
+    #[serde(default = "crate::blanket::default_stride")]
     stride: usize,
-}
-
-fn one() -> usize {
-    1
 }
 
 inventory::submit! {
