@@ -5,7 +5,7 @@
 //! needed). Binaries, the CLI and the plugin registry use [`DefaultBackend`]:
 //! `Autodiff<Flex>` (pure-Rust CPU) by default, `Autodiff<Cuda>` with the `cuda` feature.
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -84,6 +84,12 @@ pub fn from_host<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     let v: Vec<f32> = values.iter().map(|&a| a as f32).collect();
     Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// A 1-D integer tensor of host indices, for `select` along one dimension.
+pub fn index_tensor<B: Backend>(indices: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    let v: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(v, [indices.len()]), device)
 }
 
 /// A seeded source of standard Gaussian noise for samplers.

@@ -1,8 +1,9 @@
 //! The temporal window of the paper (§3.1, Algorithm 2).
 
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor};
 
 use super::MarkovBlanket;
+use crate::backend::index_tensor;
 use crate::{Error, Result, TrajectoryShape};
 
 /// The temporal pseudo-blanket of a first-order Markov chain: the window `x_{i−k:i+k}` around
@@ -94,11 +95,6 @@ impl TemporalWindow {
         }
         picks
     }
-
-    fn indices<B: Backend>(values: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-        let data: Vec<i64> = values.iter().map(|&v| v as i64).collect();
-        Tensor::from_data(TensorData::new(data, [values.len()]), device)
-    }
 }
 
 impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
@@ -134,7 +130,7 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
             let starts = self.starts(len);
             let states: Vec<usize> = starts.iter().flat_map(|&s| s..s + w).collect();
             let nw = starts.len();
-            let indices = Self::indices::<B>(&states, &x.device());
+            let indices = index_tensor::<B>(&states, &x.device());
             return x
                 .select(1, indices)
                 .reshape([n, nw, w, d])
@@ -162,7 +158,7 @@ impl<B: Backend> MarkovBlanket<B> for TemporalWindow {
             // each state's output picked from its window: [J·N, w, d] → [N, J·w, d] → [N, L, d]
             let nw = self.starts(len).len();
             let n = rows / nw;
-            let picks = Self::indices::<B>(&self.picks(len), &windows.device());
+            let picks = index_tensor::<B>(&self.picks(len), &windows.device());
             return windows
                 .reshape([nw, n, w, d])
                 .swap_dims(0, 1)

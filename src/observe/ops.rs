@@ -3,13 +3,14 @@
 //! Conventions: state and component indices are **0-based** (the paper's state `i` is index
 //! `i − 1`; its "states 1, 6, 11, 16" are `[0, 5, 10, 15]`).
 
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor};
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 use super::{state_major_parts, ArctanLink, Link, ObservationModel};
+use crate::backend::index_tensor;
 use crate::{Error, Result, TrajectoryShape};
 
 /// Typed parameters of [`Pick`] (unknown keys are rejected).
@@ -152,11 +153,6 @@ impl Pick {
     pub fn sigma(&self) -> f64 {
         self.sigma
     }
-}
-
-fn index_tensor<B: Backend>(idx: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-    let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
 }
 
 impl<B: Backend> ObservationModel<B> for Pick {
