@@ -2,13 +2,23 @@
 //! terminal; otherwise (a Slurm log, CI, `tee`) a plain line at most every
 //! [`plain_interval`] seconds — `what: pos/len (pct), rate, ETA, message` — and one at the
 //! end, so that a batch job's log shows it is alive and how long it will take.
+//!
+//! Reports nest: the bars of one process share one [`MultiProgress`], so work inside work (the
+//! sampler's steps inside an evaluation's observations) draws a second bar below the first, and
+//! off a terminal both print their lines.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// The process's one set of terminal bars, drawn on standard error.
+fn terminal_bars() -> &'static MultiProgress {
+    static BARS: OnceLock<MultiProgress> = OnceLock::new();
+    BARS.get_or_init(MultiProgress::new)
+}
 
 /// Seconds between plain progress lines: `SDA_PROGRESS_SECONDS` if set, else 30.
 pub fn plain_interval() -> Duration {
@@ -23,6 +33,8 @@ pub fn plain_interval() -> Duration {
 /// A progress report of `len` units of work (steps, trajectories, observations).
 pub struct Progress {
     bar: ProgressBar,
+    /// Whether `bar` is one of [`terminal_bars`] (removed from them when done).
+    drawn: bool,
     plain: Option<Plain>,
 }
 
@@ -45,16 +57,21 @@ impl Progress {
             return Self::hidden();
         }
         if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(len);
+            let bar = terminal_bars().add(ProgressBar::new(len));
             bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
             if template.starts_with("{msg}") {
                 bar.set_message(what.to_string());
             }
-            return Self { bar, plain: None };
+            return Self {
+                bar,
+                drawn: true,
+                plain: None,
+            };
         }
         let now = Instant::now();
         Self {
             bar: ProgressBar::hidden(),
+            drawn: false,
             plain: Some(Plain {
                 what: what.into(),
                 unit: unit.into(),
@@ -72,6 +89,7 @@ impl Progress {
     pub fn hidden() -> Self {
         Self {
             bar: ProgressBar::hidden(),
+            drawn: false,
             plain: None,
         }
     }
@@ -115,15 +133,33 @@ impl Progress {
     }
 }
 
+impl Drop for Progress {
+    /// A report dropped unfinished (its work failed) leaves no bar on the terminal.
+    fn drop(&mut self) {
+        if self.drawn {
+            self.bar.finish_and_clear();
+            terminal_bars().remove(&self.bar);
+        }
+    }
+}
+
 impl Plain {
     fn maybe_print(&self, last: bool) {
+        if let Some(line) = self.line(last) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The line due now, if any: at most one every `every`, none for the last unit (the line
+    /// of `finish`, `last`, says how long the whole took).
+    fn line(&self, last: bool) -> Option<String> {
         let mut printed = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if !last && now.duration_since(*printed) < self.every {
-            return;
+        let pos = self.pos.load(Ordering::Relaxed);
+        if !last && (now.duration_since(*printed) < self.every || pos >= self.len) {
+            return None;
         }
         *printed = now;
-        let pos = self.pos.load(Ordering::Relaxed);
         let elapsed = now.duration_since(self.start).as_secs_f64();
         let rate = pos as f64 / elapsed.max(1e-9);
         let eta = match (last, rate > 0.0) {
@@ -133,7 +169,7 @@ impl Plain {
         };
         let message = self.message.lock().unwrap_or_else(|e| e.into_inner());
         let pct = 100.0 * pos as f64 / self.len.max(1) as f64;
-        eprintln!(
+        Some(format!(
             "{}: {pos}/{} {} ({pct:.0}%), {rate:.3} {}/s, {eta}{}{}",
             self.what,
             self.len,
@@ -141,6 +177,46 @@ impl Plain {
             self.unit,
             if message.is_empty() { "" } else { ", " },
             message
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(len: u64, every: Duration) -> Plain {
+        let long_ago = Instant::now() - Duration::from_secs(3600);
+        Plain {
+            what: "sampling".into(),
+            unit: "steps".into(),
+            len,
+            pos: AtomicU64::new(0),
+            start: long_ago,
+            every,
+            last: Mutex::new(long_ago),
+            message: Mutex::new(String::new()),
+        }
+    }
+
+    #[test]
+    fn plain_lines_are_spaced_and_the_last_unit_leaves_the_end_to_finish() {
+        let p = plain(4, Duration::from_secs(3600));
+        p.pos.store(1, Ordering::Relaxed);
+        let first = p
+            .line(false)
+            .expect("the first line is due (an hour since the start)");
+        assert!(first.starts_with("sampling: 1/4 steps (25%)"), "{first}");
+        assert!(first.contains("ETA"), "{first}");
+        p.pos.store(2, Ordering::Relaxed);
+        assert_eq!(p.line(false), None, "a second line within `every`");
+        let q = plain(4, Duration::ZERO);
+        q.pos.store(4, Ordering::Relaxed);
+        assert_eq!(q.line(false), None, "the last unit's line is finish's");
+        let end = q.line(true).expect("finish always prints");
+        assert!(
+            end.starts_with("sampling: 4/4 steps (100%)") && end.contains("done in"),
+            "{end}"
         );
     }
 }

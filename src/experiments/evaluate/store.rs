@@ -315,11 +315,9 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
             .iter()
             .map(|&v| v as f64)
             .collect();
-        let quiet = EvaluateSettings {
-            progress: false,
-            ..settings.clone()
-        };
-        let e = evaluate_observation(scenario, prior, sda, &truth, j, &quiet, device)?;
+        // the sampler's steps report below the observations (a second bar, or their own lines
+        // off a terminal): one observation of a large system takes many minutes
+        let e = evaluate_observation(scenario, prior, sda, &truth, j, settings, device)?;
         done.retain(|r| r.observation != j);
         done.extend(e.rows.iter().cloned());
         write_rows(rows_path, &done)?;
