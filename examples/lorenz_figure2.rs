@@ -92,6 +92,7 @@ fn figure2(args: Args) -> sda::Result<()> {
         prior: String::new(),
         seed: args.seed,
         spin_up: 0,
+        save_samples: false,
     };
     let guidance = sda::guidance::SdaGaussian::new(lorenz::GAMMA)?;
     let methods = SdaMethods::predictor_corrector(&guidance, corrections, lorenz::TAU)?;

@@ -412,6 +412,7 @@ fn classical_smoothers_are_scored_beside_sda() {
             "analysis = \"etkf\"",
             "--smoother-params",
             "iterations = 200",
+            "--save-samples",
         ],
     )
     .unwrap();
@@ -451,6 +452,33 @@ fn classical_smoothers_are_scored_beside_sda() {
     );
     let settings: serde_json::Value = sda::data::read_json(&out.join("settings.json")).unwrap();
     assert_eq!(settings["smoothers"][0], "EnKS, ETKF");
+
+    // --save-samples keeps the arrays behind the rows: each method's file scores its row's RMSE
+    let kept = out.join("samples").join("observation-0002");
+    let load = |name: &str| sda::data::read_npy(&kept.join(name)).unwrap();
+    let truth = load("truth.npy");
+    assert_eq!(truth.shape, [17, 3]);
+    assert_eq!(load("reference.npy").shape, [8, 17, 3]);
+    assert_eq!(load("y.npy").shape.len(), 1);
+    let wide = |a: &sda::data::Array| a.data.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let mut files: Vec<String> = std::fs::read_dir(&kept)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|f| f.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files[1], "1-enks-etkf.npy");
+    for (file, row) in files.iter().zip(&rows[1..]) {
+        let x = load(file);
+        assert_eq!(x.shape, [8, 17, 3], "{file}");
+        let rmse = sda::experiments::evaluate::ensemble_scores(&wide(&x), &wide(&truth)).rmse;
+        let want = row["stats"]["rmse"].as_f64().unwrap();
+        assert!(
+            (rmse - want).abs() <= 1e-4 * want.max(1.0),
+            "{file}: {rmse} against {want}"
+        );
+    }
 
     let refused = folder("smoothers-tanh");
     let err = evaluate(

@@ -78,6 +78,12 @@ pub struct EvaluateArgs {
     filter_burn_in: usize,
     #[command(flatten)]
     guidance: GuidanceArgs<Self>,
+    /// Also keep each observation's samples for analysis: `samples/observation-J/` in --out
+    /// holds `truth.npy` [L, D], `y.npy`, `reference.npy` (the particle filter's, [N, L, D]) and
+    /// one `K-METHOD.npy` [N, L, D] per row's method, in physical units (`np.load` reads them).
+    /// Observations finished by an earlier run without the flag are not redone.
+    #[arg(long)]
+    save_samples: bool,
     /// Output folder (rows.jsonl, settings.json, table.md).
     #[arg(long, default_value = "runs/evaluate")]
     out: String,
@@ -113,6 +119,7 @@ impl EvaluateArgs {
             particles,
             filter_burn_in,
             guidance,
+            save_samples,
             out,
         } = self;
         observation.plugin()?;
@@ -128,6 +135,7 @@ impl EvaluateArgs {
             prior: String::new(),
             seed: sampling.seed,
             spin_up,
+            save_samples,
         };
         let (name, params) = sampling.guidance(&guidance)?;
         let guidance = registry::build::<GuidancePlugin>(&name, &params)?;

@@ -290,6 +290,7 @@ fn lo_settings(
         prior: Checkpoint::read(run)?.fingerprint()?,
         seed: 0,
         spin_up: 0,
+        save_samples: false,
     })
 }
 

@@ -11,6 +11,7 @@
 //! resumably, or one shard of them ([`Selection`]), and [`merge`] joins the shards' rows into
 //! those of one run; [`markdown_table`] summarises the rows.
 
+mod samples;
 mod store;
 mod table;
 
@@ -119,6 +120,9 @@ pub struct EvaluateSettings {
     /// log-densities stay over the whole trajectory, and read NaN for a filter that left the
     /// states before `spin_up` unestimated.
     pub spin_up: usize,
+    /// Also keep each observation's samples as `.npy` under `out/samples/`
+    /// ([`samples::write`]); not part of the settings a resumed run must match.
+    pub save_samples: bool,
 }
 
 impl EvaluateSettings {

@@ -291,6 +291,9 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
 ) -> Result<Vec<EvaluateRow>> {
     let (t, d) = (all.shape[1], prior.dim());
     let mine = selection.mine();
+    let samples_dir = settings
+        .save_samples
+        .then(|| rows_path.with_file_name("samples"));
     let bar = crate::progress::Progress::new(
         mine.len() as u64,
         "evaluate",
@@ -306,6 +309,20 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
             .cloned()
             .collect();
         if previous.len() == sda.rows_per_observation(settings.has_reference()) {
+            if let Some(dir) = samples_dir
+                .as_ref()
+                .map(|d| super::samples::observation_dir(d, j))
+            {
+                if !dir.exists() {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "note: observation {j} was evaluated before without --save-samples; \
+                             its samples are not in {}",
+                            dir.display()
+                        )
+                    });
+                }
+            }
             rows.extend(previous);
             bar.inc(1);
             continue;
@@ -318,6 +335,15 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
         // the sampler's steps report below the observations (a second bar, or their own lines
         // off a terminal): one observation of a large system takes many minutes
         let e = evaluate_observation(scenario, prior, sda, &truth, j, settings, device)?;
+        if let Some(dir) = &samples_dir {
+            let labels: Vec<String> = sda
+                .labels()
+                .into_iter()
+                .chain(sda.smoother_labels())
+                .collect();
+            let shape = (settings.len, d);
+            super::samples::write(dir, j, &labels, &e, &truth, shape, settings.has_reference())?;
+        }
         done.retain(|r| r.observation != j);
         done.extend(e.rows.iter().cloned());
         write_rows(rows_path, &done)?;
