@@ -1,7 +1,8 @@
 //! `sda evaluate` with any observation that factorises over states: a non-linear plugin written
 //! outside the crate (the book's tanh example, compiled here verbatim) and `pick` of two
 //! components, on chosen test trajectories; shards of an evaluation merged into the folder of
-//! one unsharded run; the per-state likelihood that the trait derives from `apply` against
+//! one unsharded run (also without particle filters, with smoothers and kept samples); the
+//! samples kept by `--save-samples`; the per-state likelihood that the trait derives from `apply` against
 //! `pick`'s own host code.
 
 #[path = "../examples/custom_observation.rs"]
@@ -394,6 +395,47 @@ fn the_default_state_likelihood_matches_picks_host_code() {
 /// Registered classical smoothers are scored beside SDA and the filter, with the same
 /// statistics (RMSE, spread and CRPS against the truth on every row); a non-linear
 /// observation is refused by name, before anything is written.
+#[test]
+fn shards_without_particle_filters_merge_with_their_smoothers_and_samples() {
+    // rows per observation: no BPF′ row (--particles 0), the sampler's, the two smoothers'
+    let flags = [
+        "--observation",
+        "lo",
+        "--observations",
+        "3",
+        "--particles",
+        "0",
+        "--smoother",
+        "enks",
+        "--smoother-params",
+        "",
+        "--smoother",
+        "enks",
+        "--smoother-params",
+        "analysis = \"etkf\"",
+        "--save-samples",
+    ];
+    let whole = folder("whole-smoother");
+    evaluate(&whole, &flags).unwrap();
+    let shards: Vec<PathBuf> = (0..2)
+        .map(|i| folder(&format!("shard-smoother{i}")))
+        .collect();
+    for (i, dir) in shards.iter().enumerate() {
+        evaluate(dir, &[&flags[..], &["--shard", &format!("{i}/2")]].concat()).unwrap();
+    }
+    let merged = folder("merged-smoother");
+    let mut args = vec!["merge".to_string(), "--out".into(), s(&merged)];
+    args.extend(shards.iter().map(|d| s(d)));
+    cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    assert_eq!(rows(&whole).len(), 3 * 3);
+    assert_eq!(rows(&merged), rows(&whole));
+    for j in 0..3 {
+        let part = format!("samples/observation-{j:04}/1-enks-enkf-perturbed-obs.npy");
+        let a = std::fs::read(merged.join(&part)).unwrap();
+        assert_eq!(a, std::fs::read(whole.join(&part)).unwrap(), "{part}");
+    }
+}
+
 #[test]
 fn classical_smoothers_are_scored_beside_sda() {
     let out = folder("smoothers");

@@ -373,7 +373,8 @@ fn run_rows<B: AutodiffBackend, M: MarkovBlanket<B>>(
 
 /// Joins the folders of the shards `0/n … n−1/n` of one evaluation (each finished) into `out`:
 /// the `settings.json`, `rows.jsonl` and `table.md` that one unsharded run of the same
-/// selection writes (the same rows in the same order; only the measured seconds differ).
+/// selection writes (the same rows in the same order; only the measured seconds differ), and
+/// the shards' kept samples (`--save-samples`) under `samples/`.
 /// `out` may be new or hold that same evaluation already.
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
     let mut parts: Vec<(Shard, &PathBuf, Value)> = Vec::new();
@@ -440,7 +441,11 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
             path: first_dir.join("settings.json"),
             message: format!("\"indices\": {e}"),
         })?;
-    let per_observation = 1 + whole["samplers"].as_array().map_or(0, Vec::len);
+    // the rows of one observation: the BPF′ row when the particle filters ran, one per sampler,
+    // one per smoother (as `SdaMethods::rows_per_observation`)
+    let listed = |key: &str| whole[key].as_array().map_or(0, Vec::len);
+    let reference = whole["particles"].as_u64().is_none_or(|p| p > 0);
+    let per_observation = usize::from(reference) + listed("samplers") + listed("smoothers");
     let mut rows = Vec::new();
     for (p, &j) in indices.iter().enumerate() {
         let (_, dir, _) = parts
@@ -478,6 +483,20 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
         path: out.to_path_buf(),
         source,
     })?;
+    // the samples kept by shards run with --save-samples join the merged folder's
+    for (p, &j) in indices.iter().enumerate() {
+        let (_, dir, _) = parts
+            .iter()
+            .find(|(s, _, _)| s.index == p % count)
+            .expect("every shard is present");
+        let from = super::samples::observation_dir(&dir.join("samples"), j);
+        if from.is_dir() {
+            copy_files(
+                &from,
+                &super::samples::observation_dir(&out.join("samples"), j),
+            )?;
+        }
+    }
     write_json(&settings_path, &whole)?;
     write_rows(&out.join("rows.jsonl"), &rows)?;
     let title = whole["title"].as_str().unwrap_or("evaluation");
@@ -485,6 +504,26 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary> {
     write_atomic(&out.join("table.md"), table.as_bytes())?;
     write_rank_figure(out, title, &rows)?;
     Ok(Summary { rows, table })
+}
+
+/// Copies the files of folder `from` into folder `to` (made if missing), each atomically.
+fn copy_files(from: &Path, to: &Path) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let path = entry.map_err(io(from))?.path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            write_atomic(
+                &to.join(path.file_name().expect("a file has a name")),
+                &bytes,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<()> {
