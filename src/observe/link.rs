@@ -66,17 +66,6 @@ impl Link {
         }
     }
 
-    /// `g′` applied to every value of a tensor (not differentiated further by callers that
-    /// detach its input).
-    pub fn derivative_tensor<B: Backend, const D: usize>(&self, u: Tensor<B, D>) -> Tensor<B, D> {
-        match self {
-            Self::Arctan(a) => {
-                let v = u * a.scale + a.offset;
-                (v.powi_scalar(2) + 1.0).recip() * a.scale
-            }
-        }
-    }
-
     /// A short description, e.g. `arctan(2.344 + 3.641·u)`.
     pub fn describe(&self) -> String {
         match self {
@@ -111,14 +100,6 @@ mod tests {
             let h = 1e-5;
             let fd = (link.value(u + h) - link.value(u - h)) / (2.0 * h);
             assert!((fd - link.derivative(u)).abs() < 1e-7, "{fd}");
-        }
-        let dt = to_host(link.derivative_tensor(from_host::<DefaultBackend, 1>(&us, [5], &device)));
-        for (&u, &du) in us.iter().zip(&dt) {
-            assert!(
-                (du - link.derivative(u)).abs() < 1e-5,
-                "{du} vs {}",
-                link.derivative(u)
-            );
         }
         for (offset, scale) in [(f64::NAN, 1.0), (0.0, 0.0), (0.0, f64::INFINITY)] {
             let err = Link::arctan(ArctanLink { offset, scale }).unwrap_err();

@@ -126,11 +126,8 @@ inventory::submit! {
 inventory::submit! {
     GuidancePlugin {
         name: "sda",
-        description: "Algorithm 3: v = Sigma_y + (sigma/mu)^2 gamma: gamma, linearise (default false: true scales gamma by the squared slope of the observation's link, e.g. arctan, at x_hat)",
-        build: |p| {
-            let g: SdaGaussian = params(p)?;
-            Ok(Box::new(SdaGaussian::new(g.gamma)?.linearised(g.linearise)))
-        },
+        description: "Algorithm 3: v = Sigma_y + (sigma/mu)^2 gamma: gamma",
+        build: |p| Ok(Box::new(SdaGaussian::new(params::<SdaGaussian>(p)?.gamma)?)),
     }
 }
 
