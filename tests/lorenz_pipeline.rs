@@ -31,10 +31,12 @@ fn lorenz_commands_end_to_end() {
         q_s,
     ]));
     assert!(text.contains("| SDA, PC (C=1, tau=0.25) |"), "{text}");
-    // the shipped k = 3 preset with its calibrated sampler: one observation, 2·128 + 128 ε
-    // evaluations, each a forward and a VJP
+    // the shipped k = 3 preset with its calibrated sampler over strided windows: one
+    // observation, 4·256 + 256 ε evaluations, each a forward and a VJP
     assert!(
-        text.contains("| SDA, PC (C=2, diagonal, tau=1) |") && text.contains("| 384 | 384 + 384 |"),
+        text.contains("| SDA, PC (C=4, diagonal, tau=1) |")
+            && text.contains("| 1280 | 1280 + 1280 |")
+            && text.contains("windows of 7 states every 4"),
         "{text}"
     );
     assert!(q

@@ -186,12 +186,13 @@ fn quickstart_preset(
     println!(
         "\n## Part 3: the shipped k = 3 preset\nk = 3 ResMLP (width 256, 90 000 training steps, \
          assets/lorenz63-k3), 'lo' observations of test trajectories 0–{}; SDA γ = 0.03 sampled \
-         by {} in {} steps ({} ε evaluations per sample); {samples} samples; two particle filters \
-         of {particles} particles\n",
+         by {} in {} steps ({} ε evaluations per sample) over windows of 7 states every {}; \
+         {samples} samples; two particle filters of {particles} particles\n",
         observations - 1,
         Sampler::<B>::describe(&sampler),
         steps,
         steps * Sampler::<B>::evaluations_per_step(&sampler),
+        crate::experiments::lorenz::PRESET_STRIDE,
     );
     let start = std::time::Instant::now();
     let lorenz = std::path::Path::new(out).join("lorenz");
