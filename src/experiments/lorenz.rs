@@ -65,7 +65,7 @@ pub fn preset_sampler() -> crate::sampler::PredictorCorrector {
 }
 
 /// The preset's blanket: the k = 3 temporal window every [`PRESET_STRIDE`] states (each ε
-/// evaluation runs a quarter of Algorithm 2's windows).
+/// evaluation runs about a quarter of Algorithm 2's windows).
 pub fn preset_blanket() -> Result<TemporalWindow> {
     TemporalWindow::strided(3, PRESET_STRIDE)
 }
