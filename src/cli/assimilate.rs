@@ -235,13 +235,16 @@ impl Assimilation {
 /// The end of an assimilation whose outputs are written: an error (a non-zero exit) when the
 /// samples diverged — their largest |x| over [`DIVERGENCE_FACTOR`](crate::metrics::DIVERGENCE_FACTOR)
 /// times the truth's — naming the ratio and the folder, whose files are kept for inspection.
-fn refuse_divergence(ratio: f64, out: &std::path::Path) -> Result<()> {
+/// The guidance's [`divergence_hint`](crate::guidance::Guidance::divergence_hint) ends the message.
+fn refuse_divergence(ratio: f64, out: &std::path::Path, hint: Option<String>) -> Result<()> {
     if ratio > crate::metrics::DIVERGENCE_FACTOR {
         return Err(crate::Error::Numerical(format!(
             "the samples diverged: their largest |x| is {ratio:.3e}× the truth's (more than \
-             {}×), so their statistics are meaningless; the outputs are kept in {} for inspection",
+             {}×), so their statistics are meaningless; the outputs are kept in {} for \
+             inspection{}",
             crate::metrics::DIVERGENCE_FACTOR,
-            out.display()
+            out.display(),
+            hint.map_or(String::new(), |h| format!("; {h}"))
         )));
     }
     Ok(())
@@ -461,7 +464,7 @@ impl Assimilation {
                 ""
             }
         );
-        refuse_divergence(magnitude, &out)
+        refuse_divergence(magnitude, &out, guidance.divergence_hint())
     }
 
     /// The outputs of a U-Net (Kolmogorov) assimilation: velocity fields, no
@@ -538,7 +541,7 @@ impl Assimilation {
             passes_text(report),
             out.display()
         );
-        refuse_divergence(magnitude, &out)
+        refuse_divergence(magnitude, &out, guidance.divergence_hint())
     }
 }
 

@@ -161,6 +161,18 @@ impl<B: AutodiffBackend> Guidance<B> for Mmps {
             Covariance::Blended => format!("MMPS(cg={}, blended V)", self.iterations),
         }
     }
+    /// Tweedie's V reads the network's Jacobian at high noise, where its error is multiplied by
+    /// up to (σ/μ)²; the blended V bounds that (see [`Covariance`]).
+    fn divergence_hint(&self) -> Option<String> {
+        match self.covariance {
+            Covariance::Tweedie => Some(
+                "MMPS with Tweedie's covariance magnifies errors of the network's Jacobian at \
+                 high noise; try --guidance-params 'covariance = \"blended\"'"
+                    .into(),
+            ),
+            Covariance::Blended => None,
+        }
+    }
 }
 
 /// The blended covariance against Tweedie's: equal where the prior is the standardised Gaussian
@@ -276,5 +288,45 @@ mod tests {
         println!("relative error of s_y: Tweedie {tweedie:.3}, blended {blended:.4}");
         assert!(tweedie > 1.0, "Tweedie's: {tweedie}");
         assert!(blended < 0.01, "blended: {blended}");
+    }
+
+    /// A run that diverges under MMPS with Tweedie's covariance ends with an error that names
+    /// the blended covariance (the guided ε passes the guidance's hint to the sampler); with
+    /// the blended covariance the error has no such hint.
+    #[test]
+    fn a_diverged_tweedie_run_names_the_blended_covariance() {
+        let device = default_device();
+        let pick = Pick::new(SHAPE, vec![0, 3, 5], vec![0], 0.1).unwrap();
+        let error = |covariance| {
+            // a prior whose ε is not finite: the run diverges at the first check
+            let prior = Perturbed {
+                exact: standard_normal(),
+                delta: f64::NAN,
+                at: to_host(point()),
+            };
+            let mmps = Mmps::new(2).unwrap().with_covariance(covariance);
+            let guided = Guided::new(prior, &pick, &Y, mmps, &device).unwrap();
+            let opts = crate::sampler::SampleOptions {
+                samples: 2,
+                steps: 4,
+                ..Default::default()
+            };
+            let ddim = crate::sampler::Ddim::new(0.0).unwrap();
+            match crate::sampler::sample::<B>(&guided, &ddim, SHAPE, &opts, &device) {
+                Err(crate::Error::Numerical(message)) => message,
+                other => panic!("expected a divergence error, got {:?}", other.map(|r| r.1)),
+            }
+        };
+        let tweedie = error(Covariance::Tweedie);
+        assert!(
+            tweedie.contains("became non-finite")
+                && tweedie.contains("--guidance-params 'covariance = \"blended\"'"),
+            "{tweedie}"
+        );
+        let blended = error(Covariance::Blended);
+        assert!(
+            blended.contains("became non-finite") && !blended.contains("covariance"),
+            "{blended}"
+        );
     }
 }

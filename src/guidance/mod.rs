@@ -45,6 +45,11 @@ pub trait Guidance<B: AutodiffBackend>: Send + Sync {
     fn guide(&self, at: &GuidancePoint<'_, B>) -> (Detached<B, 3>, Detached<B, 3>);
     /// One-line description for tables.
     fn describe(&self) -> String;
+    /// What to try when samples guided by this guidance diverge, if something specific is known
+    /// (appended to the sampler's or the command's error); `None` by default.
+    fn divergence_hint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Tweedie's denoiser at a point, with its autodiff graph: the leaf `x(t)`, the prior ε and
@@ -314,6 +319,10 @@ where
 
     fn passes(&self) -> Option<Passes> {
         Some(self.passes.get())
+    }
+
+    fn divergence_hint(&self) -> Option<String> {
+        self.guidance.divergence_hint()
     }
 }
 

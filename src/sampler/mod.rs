@@ -181,9 +181,12 @@ pub fn sample<B: Backend>(
             let largest = to_host(x.clone().abs().max())[0];
             if !largest.is_finite() {
                 bar.finish();
+                let hint = eps
+                    .divergence_hint()
+                    .map_or(String::new(), |h| format!("; {h}"));
                 return Err(Error::Numerical(format!(
                     "sampling with {} diverged between steps {} and {step} of {} (t = \
-                     {t_next:.4}): the samples became non-finite",
+                     {t_next:.4}): the samples became non-finite{hint}",
                     sampler.describe(),
                     (step - 1) / DIVERGENCE_CHECK * DIVERGENCE_CHECK + 1,
                     opts.steps

@@ -86,6 +86,12 @@ pub trait EpsilonModel<B: Backend> {
     fn passes(&self) -> Option<Passes> {
         None
     }
+    /// What to try when sampling this model diverges, if something specific is known (a
+    /// guided posterior passes on its guidance's [`crate::guidance::Guidance::divergence_hint`]);
+    /// samplers append it to their error. `None` by default.
+    fn divergence_hint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Network passes, summed over trajectories: forwards, and vector–Jacobian products (reverse
@@ -256,6 +262,9 @@ macro_rules! forward_epsilon {
             }
             fn passes(&self) -> Option<Passes> {
                 (**self).passes()
+            }
+            fn divergence_hint(&self) -> Option<String> {
+                (**self).divergence_hint()
             }
         }
     )*};
