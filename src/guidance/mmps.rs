@@ -291,8 +291,9 @@ mod tests {
     }
 
     /// A run that diverges under MMPS with Tweedie's covariance ends with an error that names
-    /// the blended covariance (the guided ε passes the guidance's hint to the sampler); with
-    /// the blended covariance the error has no such hint.
+    /// the blended covariance (the guidance behind a `dyn` reference, the guided ε and the
+    /// sub-batching around it pass its hint to the sampler); with the blended covariance the
+    /// error has no such hint.
     #[test]
     fn a_diverged_tweedie_run_names_the_blended_covariance() {
         let device = default_device();
@@ -305,14 +306,19 @@ mod tests {
                 at: to_host(point()),
             };
             let mmps = Mmps::new(2).unwrap().with_covariance(covariance);
-            let guided = Guided::new(prior, &pick, &Y, mmps, &device).unwrap();
             let opts = crate::sampler::SampleOptions {
                 samples: 2,
                 steps: 4,
                 ..Default::default()
             };
             let ddim = crate::sampler::Ddim::new(0.0).unwrap();
-            match crate::sampler::sample::<B>(&guided, &ddim, SHAPE, &opts, &device) {
+            // as the commands sample: a `dyn Guidance`, guided and cut into sub-batches (one
+            // here: `Perturbed` is fixed to the two trajectories of `point`)
+            let guidance: &dyn Guidance<B> = &mmps;
+            let run = crate::sampler::sample_posterior::<B, _>(
+                prior, &pick, &Y, guidance, &ddim, &opts, 2, &device,
+            );
+            match run {
                 Err(crate::Error::Numerical(message)) => message,
                 other => panic!("expected a divergence error, got {:?}", other.map(|r| r.1)),
             }

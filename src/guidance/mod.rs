@@ -341,20 +341,21 @@ pub fn surrogate_score<B: AutodiffBackend>(
     (d.epsilon.inner(), score)
 }
 
-impl<B: AutodiffBackend, T: Guidance<B> + ?Sized> Guidance<B> for Box<T> {
-    fn guide(&self, at: &GuidancePoint<'_, B>) -> (Detached<B, 3>, Detached<B, 3>) {
-        (**self).guide(at)
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
+/// `impl Guidance` for a pointer type (`Box<T>`, `&T`) that forwards every method of the
+/// trait, default ones included, to the pointee.
+macro_rules! forward_guidance {
+    ($($ptr:ty),*) => {$(
+        impl<B: AutodiffBackend, T: Guidance<B> + ?Sized> Guidance<B> for $ptr {
+            fn guide(&self, at: &GuidancePoint<'_, B>) -> (Detached<B, 3>, Detached<B, 3>) {
+                (**self).guide(at)
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+            fn divergence_hint(&self) -> Option<String> {
+                (**self).divergence_hint()
+            }
+        }
+    )*};
 }
-
-impl<B: AutodiffBackend, T: Guidance<B> + ?Sized> Guidance<B> for &T {
-    fn guide(&self, at: &GuidancePoint<'_, B>) -> (Detached<B, 3>, Detached<B, 3>) {
-        (**self).guide(at)
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-}
+forward_guidance!(Box<T>, &T);

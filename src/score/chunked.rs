@@ -67,4 +67,8 @@ where
     fn passes(&self) -> Option<Passes> {
         self.inner.passes()
     }
+
+    fn divergence_hint(&self) -> Option<String> {
+        self.inner.divergence_hint()
+    }
 }
