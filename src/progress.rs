@@ -43,6 +43,8 @@ struct Plain {
     unit: String,
     len: u64,
     pos: AtomicU64,
+    /// Units already done when this run started (a resumed training): not counted in the rate.
+    base: AtomicU64,
     start: Instant,
     every: Duration,
     last: Mutex<Instant>,
@@ -77,6 +79,7 @@ impl Progress {
                 unit: unit.into(),
                 len,
                 pos: AtomicU64::new(0),
+                base: AtomicU64::new(0),
                 start: now,
                 every: plain_interval(),
                 last: Mutex::new(now),
@@ -103,11 +106,14 @@ impl Progress {
         }
     }
 
-    /// The units done so far (a resumed run starts where it stopped).
+    /// The units done before this run (a resumed run starts where it stopped); the rate and
+    /// the ETA count only the units done after it.
     pub fn set_position(&self, pos: u64) {
         self.bar.set_position(pos);
+        self.bar.reset_eta();
         if let Some(p) = &self.plain {
             p.pos.store(pos, Ordering::Relaxed);
+            p.base.store(pos, Ordering::Relaxed);
         }
     }
 
@@ -161,19 +167,25 @@ impl Plain {
         }
         *printed = now;
         let elapsed = now.duration_since(self.start).as_secs_f64();
-        let rate = pos as f64 / elapsed.max(1e-9);
+        let base = self.base.load(Ordering::Relaxed);
+        let here = pos.saturating_sub(base);
+        let rate = here as f64 / elapsed.max(1e-9);
         let eta = match (last, rate > 0.0) {
             (true, _) => format!("done in {elapsed:.0} s"),
             (false, true) => format!("ETA {:.0} s", self.len.saturating_sub(pos) as f64 / rate),
             (false, false) => "ETA unknown".into(),
         };
+        let speed = if here == 0 && base > 0 {
+            format!("all {base} done before this run")
+        } else {
+            format!("{rate:.3} {}/s", self.unit)
+        };
         let message = self.message.lock().unwrap_or_else(|e| e.into_inner());
         let pct = 100.0 * pos as f64 / self.len.max(1) as f64;
         Some(format!(
-            "{}: {pos}/{} {} ({pct:.0}%), {rate:.3} {}/s, {eta}{}{}",
+            "{}: {pos}/{} {} ({pct:.0}%), {speed}, {eta}{}{}",
             self.what,
             self.len,
-            self.unit,
             self.unit,
             if message.is_empty() { "" } else { ", " },
             message
@@ -192,6 +204,7 @@ mod tests {
             unit: "steps".into(),
             len,
             pos: AtomicU64::new(0),
+            base: AtomicU64::new(0),
             start: long_ago,
             every,
             last: Mutex::new(long_ago),
@@ -216,6 +229,32 @@ mod tests {
         let end = q.line(true).expect("finish always prints");
         assert!(
             end.starts_with("sampling: 4/4 steps (100%)") && end.contains("done in"),
+            "{end}"
+        );
+    }
+
+    /// A resumed run's rate counts only the units done in it: 3 000 of 10 000 done before,
+    /// 3 600 more in an hour is 1 per second (not 6 600/3 600), and a run with nothing left
+    /// says so.
+    #[test]
+    fn a_resumed_run_rates_only_its_own_units() {
+        let p = plain(10_000, Duration::ZERO);
+        p.base.store(3_000, Ordering::Relaxed);
+        p.pos.store(6_600, Ordering::Relaxed);
+        let end = p.line(true).expect("finish always prints");
+        let rate: f64 = end
+            .split(", ")
+            .nth(1)
+            .and_then(|r| r.strip_suffix(" steps/s"))
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("no rate in {end}"));
+        assert!((rate - 1.0).abs() < 0.01, "{end}");
+        let q = plain(4, Duration::ZERO);
+        q.base.store(4, Ordering::Relaxed);
+        q.pos.store(4, Ordering::Relaxed);
+        let end = q.line(true).expect("finish always prints");
+        assert!(
+            end.contains("all 4 done before this run") && !end.contains("steps/s"),
             "{end}"
         );
     }
