@@ -253,6 +253,10 @@ fn cases() -> Vec<(Vec<&'static str>, &'static str)> {
         c(&["plot", "emptyrun"], "emptyrun"),
         c(&["merge", "nowhere", "--out", "m"], "nowhere"),
         c(&["compare", "nowhere"], "nowhere"),
+        c(
+            &["compare", "emptyrun"],
+            "not an `sda assimilate` output folder",
+        ),
         // reruns and concurrent runs that would lose or mix files
         c(
             &["generate", "lorenz63", "--seed", "5", "--out", "data"],

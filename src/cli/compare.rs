@@ -37,7 +37,15 @@ impl FlowRun {
     fn load(dir: &str) -> Result<Self> {
         use crate::data::{read_json, read_npy};
         let dir = std::path::Path::new(dir);
-        let summary: serde_json::Value = read_json(&dir.join("assimilate.json"))?;
+        let file = dir.join("assimilate.json");
+        if !file.is_file() {
+            return Err(crate::Error::Invalid(format!(
+                "{} is not an `sda assimilate` output folder (it has no assimilate.json); \
+                 `sda compare` draws the runs of one Kolmogorov observation",
+                dir.display()
+            )));
+        }
+        let summary: serde_json::Value = read_json(&file)?;
         let samples = read_npy(&dir.join("samples.npy"))?;
         if samples.shape.len() != 5 || samples.shape[2] != 2 || samples.shape[3] != samples.shape[4]
         {
