@@ -106,9 +106,18 @@ impl Progress {
         }
     }
 
-    /// The units done before this run (a resumed run starts where it stopped); the rate and
-    /// the ETA count only the units done after it.
+    /// The units done so far.
     pub fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
+        if let Some(p) = &self.plain {
+            p.pos.store(pos, Ordering::Relaxed);
+            p.maybe_print(false);
+        }
+    }
+
+    /// A resumed run starts with `pos` units done before it; the rate and the ETA count only
+    /// the units done after them.
+    pub fn resume_from(&self, pos: u64) {
         self.bar.set_position(pos);
         self.bar.reset_eta();
         if let Some(p) = &self.plain {
@@ -249,13 +258,30 @@ mod tests {
             .and_then(|r| r.parse().ok())
             .unwrap_or_else(|| panic!("no rate in {end}"));
         assert!((rate - 1.0).abs() < 0.01, "{end}");
-        let q = plain(4, Duration::ZERO);
-        q.base.store(4, Ordering::Relaxed);
-        q.pos.store(4, Ordering::Relaxed);
-        let end = q.line(true).expect("finish always prints");
+        let report = |p: Plain| Progress {
+            bar: ProgressBar::hidden(),
+            drawn: false,
+            plain: Some(p),
+        };
+        let q = report(plain(4, Duration::ZERO));
+        q.resume_from(4);
+        let end = q
+            .plain
+            .as_ref()
+            .and_then(|p| p.line(true))
+            .expect("finish prints");
         assert!(
             end.contains("all 4 done before this run") && !end.contains("steps/s"),
             "{end}"
         );
+        // progress reported by position (the baselines' cycles) is not a resumption
+        let r = report(plain(10_000, Duration::ZERO));
+        r.set_position(3_600);
+        let end = r
+            .plain
+            .as_ref()
+            .and_then(|p| p.line(true))
+            .expect("finish prints");
+        assert!(end.contains("1.000 steps/s"), "{end}");
     }
 }

@@ -360,7 +360,7 @@ where
         "train [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}",
         progress,
     );
-    bar.set_position(log.step as u64);
+    bar.resume_from(log.step as u64);
     let start = Instant::now();
     let seconds_before = log.seconds;
     while log.step < end {
