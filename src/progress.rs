@@ -263,13 +263,10 @@ mod tests {
             drawn: false,
             plain: Some(p),
         };
+        let last = |r: &Progress| r.plain.as_ref().and_then(|p| p.line(true));
         let q = report(plain(4, Duration::ZERO));
         q.resume_from(4);
-        let end = q
-            .plain
-            .as_ref()
-            .and_then(|p| p.line(true))
-            .expect("finish prints");
+        let end = last(&q).expect("finish prints");
         assert!(
             end.contains("all 4 done before this run") && !end.contains("steps/s"),
             "{end}"
@@ -277,11 +274,7 @@ mod tests {
         // progress reported by position (the baselines' cycles) is not a resumption
         let r = report(plain(10_000, Duration::ZERO));
         r.set_position(3_600);
-        let end = r
-            .plain
-            .as_ref()
-            .and_then(|p| p.line(true))
-            .expect("finish prints");
+        let end = last(&r).expect("finish prints");
         assert!(end.contains("1.000 steps/s"), "{end}");
     }
 }
