@@ -39,6 +39,11 @@ fn lorenz_commands_end_to_end() {
             && text.contains("windows of 7 states every 4"),
         "{text}"
     );
+    // each observation's ratio is printed beside the median
+    assert!(
+        text.contains("SDA's W1 ratio per test observation: 0: "),
+        "{text}"
+    );
     assert!(q
         .join("lorenz/preset-k3/model-00060000.safetensors")
         .is_file());
