@@ -364,7 +364,7 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
 
 /// The shipped Lorenz-96 presets parse as training configs with valid ring networks whose time
 /// half-width and receptive radius are the k and r their documentation names (k = 2 and 4,
-/// 8 sites).
+/// 8 sites); the longer-trained k = 4 preset differs from its base in the steps alone.
 #[test]
 fn the_lorenz96_presets_are_valid_ring_networks() {
     use sda::score::network::NetworkConfig;
@@ -380,4 +380,22 @@ fn the_lorenz96_presets_are_valid_ring_networks() {
         };
         assert_eq!((ring.k, ring.sites, ring.radius()), (k, 40, 8), "{file}");
     }
+    let read = |file: &str| -> TrainConfig {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .join(file);
+        toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (base, long) = (
+        read("lorenz96-ring-k4.toml"),
+        read("lorenz96-ring-k4-long.toml"),
+    );
+    assert_eq!((base.steps, long.steps), (9000, 30000));
+    assert_eq!(
+        TrainConfig {
+            steps: 9000,
+            ..long
+        },
+        base
+    );
 }
