@@ -364,37 +364,57 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
 
 /// The shipped Lorenz-96 presets parse as training configs with valid ring networks whose time
 /// half-width and receptive radius are the k and r their documentation names (k = 2 and 4,
-/// 8 sites); the longer-trained k = 4 preset differs from its base in the steps alone.
+/// 8 sites); the longer-trained k = 4 presets differ from their base only in the steps and,
+/// for `-c64`, the channels.
 #[test]
 fn the_lorenz96_presets_are_valid_ring_networks() {
     use sda::score::network::NetworkConfig;
     use sda::score::train::TrainConfig;
-    for (file, k) in [("lorenz96-ring.toml", 2), ("lorenz96-ring-k4.toml", 4)] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("assets")
-            .join(file);
-        let cfg: TrainConfig = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        cfg.network.validate().unwrap();
-        let NetworkConfig::Ring(ring) = cfg.network else {
-            panic!("{file} is not a ring network: {:?}", cfg.network)
-        };
-        assert_eq!((ring.k, ring.sites, ring.radius()), (k, 40, 8), "{file}");
-    }
     let read = |file: &str| -> TrainConfig {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("assets")
             .join(file);
         toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     };
-    let (base, long) = (
-        read("lorenz96-ring-k4.toml"),
-        read("lorenz96-ring-k4-long.toml"),
-    );
-    assert_eq!((base.steps, long.steps), (9000, 30000));
+    let ring = |file: &str| {
+        let cfg = read(file);
+        cfg.network.validate().unwrap();
+        match cfg.network {
+            NetworkConfig::Ring(ring) => ring,
+            other => panic!("{file} is not a ring network: {other:?}"),
+        }
+    };
+    for (file, k) in [
+        ("lorenz96-ring.toml", 2),
+        ("lorenz96-ring-k4.toml", 4),
+        ("lorenz96-ring-k4-long.toml", 4),
+        ("lorenz96-ring-k4-c64.toml", 4),
+    ] {
+        let ring = ring(file);
+        assert_eq!((ring.k, ring.sites, ring.radius()), (k, 40, 8), "{file}");
+    }
+    let base = read("lorenz96-ring-k4.toml");
+    let long = read("lorenz96-ring-k4-long.toml");
+    let wide = read("lorenz96-ring-k4-c64.toml");
+    assert_eq!((base.steps, long.steps, wide.steps), (9000, 30000, 24000));
     assert_eq!(
         TrainConfig {
             steps: 9000,
             ..long
+        },
+        base
+    );
+    let mut narrowed = ring("lorenz96-ring-k4-c64.toml");
+    assert_eq!(
+        (narrowed.channels, ring("lorenz96-ring-k4.toml").channels),
+        (64, 48)
+    );
+    narrowed.channels = 48;
+    assert_eq!(
+        TrainConfig {
+            steps: 9000,
+            network: NetworkConfig::Ring(narrowed),
+            ..wide
         },
         base
     );
