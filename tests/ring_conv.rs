@@ -384,14 +384,19 @@ fn the_lorenz96_presets_are_valid_ring_networks() {
             other => panic!("{file} is not a ring network: {other:?}"),
         }
     };
-    for (file, k) in [
-        ("lorenz96-ring.toml", 2),
-        ("lorenz96-ring-k4.toml", 4),
-        ("lorenz96-ring-k4-long.toml", 4),
-        ("lorenz96-ring-k4-c64.toml", 4),
+    for (file, k, radius) in [
+        ("lorenz96-ring.toml", 2, 8),
+        ("lorenz96-ring-k4.toml", 4, 8),
+        ("lorenz96-ring-k4-long.toml", 4, 8),
+        ("lorenz96-ring-k4-c64.toml", 4, 8),
+        ("lorenz96-ring-k4-deep.toml", 4, 14),
     ] {
         let ring = ring(file);
-        assert_eq!((ring.k, ring.sites, ring.radius()), (k, 40, 8), "{file}");
+        assert_eq!(
+            (ring.k, ring.sites, ring.radius()),
+            (k, 40, radius),
+            "{file}"
+        );
     }
     let base = read("lorenz96-ring-k4.toml");
     let long = read("lorenz96-ring-k4-long.toml");
@@ -415,6 +420,19 @@ fn the_lorenz96_presets_are_valid_ring_networks() {
             steps: 9000,
             network: NetworkConfig::Ring(narrowed),
             ..wide
+        },
+        base
+    );
+    // the deep variant: 6 blocks instead of 3, 19 000 steps
+    let deep = read("lorenz96-ring-k4-deep.toml");
+    let mut shallowed = ring("lorenz96-ring-k4-deep.toml");
+    assert_eq!((deep.steps, shallowed.blocks), (19000, 6));
+    shallowed.blocks = 3;
+    assert_eq!(
+        TrainConfig {
+            steps: 9000,
+            network: NetworkConfig::Ring(shallowed),
+            ..deep
         },
         base
     );

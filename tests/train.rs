@@ -52,6 +52,7 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         seed: 1,
         init: None,
         schedule: Default::default(),
+        time_power: 1.0,
     };
     let device = default_device();
     let (a, b) = (base.join("a"), base.join("b"));
@@ -216,6 +217,15 @@ fn training_resumes_exactly_and_rejects_bad_input() {
             .unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");
     }
+    for time_power in [0.0, -2.0, f64::NAN] {
+        let bad = TrainConfig {
+            time_power,
+            ..cfg.clone()
+        };
+        let err = train::<DefaultBackend>(&bad, &base.join("d"), false, None, false, &device)
+            .unwrap_err();
+        assert!(err.to_string().contains("time_power"), "{err}");
+    }
     let err =
         toml::from_str::<TrainConfig>("system = 'lorenz63'\ndata = 'd'\nstep = 3").unwrap_err();
     assert!(err.to_string().contains("unknown field `step`"), "{err}");
@@ -280,6 +290,7 @@ fn unet_trains_and_resumes_on_field_data() {
         seed: 3,
         init: None,
         schedule: Default::default(),
+        time_power: 1.0,
     };
     let device = default_device();
     let (a, b) = (base.join("a"), base.join("b"));

@@ -117,6 +117,7 @@ impl TrainArgs {
                     seed: 0,
                     init: None,
                     schedule: Default::default(),
+                    time_power: 1.0,
                 }
             }
         };

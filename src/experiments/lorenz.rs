@@ -184,6 +184,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         seed: 0,
         init: None,
         schedule: Default::default(),
+        time_power: 1.0,
     };
     let run = settings.out.join("train-k2");
     // a rerun continues (or reuses) the run this folder holds
