@@ -363,9 +363,9 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
 }
 
 /// The shipped Lorenz-96 presets parse as training configs with valid ring networks whose time
-/// half-width and receptive radius are the k and r their documentation names (k = 2 and 4,
-/// 8 sites); the longer-trained k = 4 presets differ from their base only in the steps and,
-/// for `-c64`, the channels.
+/// half-width and receptive radius are the k and r their documentation names (k = 2 and 4;
+/// 8 sites, 14 for `-deep`); the k = 4 variants differ from their base only in the steps and,
+/// for `-c64`, the channels, for `-deep`, the blocks.
 #[test]
 fn the_lorenz96_presets_are_valid_ring_networks() {
     use sda::score::network::NetworkConfig;
@@ -409,31 +409,32 @@ fn the_lorenz96_presets_are_valid_ring_networks() {
         },
         base
     );
-    let mut narrowed = ring("lorenz96-ring-k4-c64.toml");
+    // a variant with its one architectural change undone and 9 000 steps is the base
+    let undone = |file: &str, steps: usize, undo: fn(&mut RingConvConfig)| {
+        let cfg = read(file);
+        assert_eq!(cfg.steps, steps, "{file}");
+        let mut net = ring(file);
+        undo(&mut net);
+        TrainConfig {
+            steps: 9000,
+            network: NetworkConfig::Ring(net),
+            ..cfg
+        }
+    };
     assert_eq!(
-        (narrowed.channels, ring("lorenz96-ring-k4.toml").channels),
+        (
+            ring("lorenz96-ring-k4-c64.toml").channels,
+            ring("lorenz96-ring-k4.toml").channels
+        ),
         (64, 48)
     );
-    narrowed.channels = 48;
     assert_eq!(
-        TrainConfig {
-            steps: 9000,
-            network: NetworkConfig::Ring(narrowed),
-            ..wide
-        },
+        undone("lorenz96-ring-k4-c64.toml", 24000, |n| n.channels = 48),
         base
     );
-    // the deep variant: 6 blocks instead of 3, 19 000 steps
-    let deep = read("lorenz96-ring-k4-deep.toml");
-    let mut shallowed = ring("lorenz96-ring-k4-deep.toml");
-    assert_eq!((deep.steps, shallowed.blocks), (19000, 6));
-    shallowed.blocks = 3;
+    assert_eq!(ring("lorenz96-ring-k4-deep.toml").blocks, 6);
     assert_eq!(
-        TrainConfig {
-            steps: 9000,
-            network: NetworkConfig::Ring(shallowed),
-            ..deep
-        },
+        undone("lorenz96-ring-k4-deep.toml", 19000, |n| n.blocks = 3),
         base
     );
 }
