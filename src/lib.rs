@@ -91,6 +91,7 @@ mod book {
         CalibratedSampling = "calibrated_sampling.md",
         Baselines = "baselines.md",
         Lorenz96Sda = "lorenz96_sda.md",
+        Lorenz96Arctan = "lorenz96_arctan.md",
         Traits = "traits.md",
         CustomObservation = "custom_observation.md",
         CustomSystem = "custom_system.md",

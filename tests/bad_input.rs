@@ -562,6 +562,21 @@ fn training_refuses_a_second_writer_a_missing_run_and_an_unnamed_dataset() {
         &train(&["--resume", "--max-steps", "0"]),
         "--max-steps must be ≥ 1",
     );
+    // a thread count that does not divide the batch (256 by default)
+    fails_with(
+        &sda(&[
+            "train",
+            "--data",
+            s(&data),
+            "--steps",
+            "4",
+            "--threads",
+            "3",
+            "--out",
+            s(&dir.join("t3")),
+        ]),
+        "threads = 3 must be ≥ 1 and divide batch = 256",
+    );
     // a dataset folder without a manifest is not taken for Lorenz-63
     let bare = dir.join("bare");
     std::fs::create_dir_all(&bare).unwrap();

@@ -365,7 +365,8 @@ fn a_ring_network_trained_small_assimilates_a_larger_ring() {
 /// The shipped Lorenz-96 presets parse as training configs with valid ring networks whose time
 /// half-width and receptive radius are the k and r their documentation names (k = 2 and 4;
 /// 8 sites, 14 for `-deep`); the k = 4 variants differ from their base only in the steps and,
-/// for `-c64`, the channels, for `-deep`, the blocks.
+/// for `-c64`, the channels, for `-deep`, the blocks; `-deep-long` is `-deep` with more steps on
+/// two threads.
 #[test]
 fn the_lorenz96_presets_are_valid_ring_networks() {
     use sda::score::network::NetworkConfig;
@@ -390,6 +391,7 @@ fn the_lorenz96_presets_are_valid_ring_networks() {
         ("lorenz96-ring-k4-long.toml", 4, 8),
         ("lorenz96-ring-k4-c64.toml", 4, 8),
         ("lorenz96-ring-k4-deep.toml", 4, 14),
+        ("lorenz96-ring-k4-deep-long.toml", 4, 14),
     ] {
         let ring = ring(file);
         assert_eq!(
@@ -436,5 +438,15 @@ fn the_lorenz96_presets_are_valid_ring_networks() {
     assert_eq!(
         undone("lorenz96-ring-k4-deep.toml", 19000, |n| n.blocks = 3),
         base
+    );
+    let deep_long = read("lorenz96-ring-k4-deep-long.toml");
+    assert_eq!((deep_long.steps, deep_long.threads), (30000, 2));
+    assert_eq!(
+        TrainConfig {
+            steps: 19000,
+            threads: 1,
+            ..deep_long
+        },
+        read("lorenz96-ring-k4-deep.toml")
     );
 }

@@ -53,6 +53,7 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         init: None,
         schedule: Default::default(),
         time_power: 1.0,
+        threads: 1,
     };
     let device = default_device();
     let (a, b) = (base.join("a"), base.join("b"));
@@ -80,6 +81,18 @@ fn training_resumes_exactly_and_rejects_bad_input() {
         model_bytes(&mb, &ca).unwrap(),
     );
     assert!(ba == bb, "the model bytes differ");
+    // on two threads (the batch in two shards) a resumed run is the straight run too, and its
+    // first step's loss is the one-thread run's to rounding
+    let two = TrainConfig {
+        threads: 2,
+        ..cfg.clone()
+    };
+    let (c, d) = (base.join("two-a"), base.join("two-b"));
+    train::<DefaultBackend>(&two, &c, false, Some(55), false, &device).unwrap();
+    let resumed_two = train::<DefaultBackend>(&two, &c, true, None, false, &device).unwrap();
+    let straight_two = train::<DefaultBackend>(&two, &d, false, None, false, &device).unwrap();
+    assert_eq!(resumed_two.loss, straight_two.loss);
+    assert!((straight_two.loss[0] - straight.loss[0]).abs() <= 1e-5 * straight.loss[0]);
     let file = "model-00000120.safetensors";
     assert!(
         std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
@@ -226,6 +239,18 @@ fn training_resumes_exactly_and_rejects_bad_input() {
             .unwrap_err();
         assert!(err.to_string().contains("time_power"), "{err}");
     }
+    for threads in [0, cfg.batch + 1] {
+        let bad = TrainConfig {
+            threads,
+            ..cfg.clone()
+        };
+        let err = train::<DefaultBackend>(&bad, &base.join("d"), false, None, false, &device)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("must be ≥ 1 and divide batch"),
+            "{err}"
+        );
+    }
     let err =
         toml::from_str::<TrainConfig>("system = 'lorenz63'\ndata = 'd'\nstep = 3").unwrap_err();
     assert!(err.to_string().contains("unknown field `step`"), "{err}");
@@ -291,6 +316,7 @@ fn unet_trains_and_resumes_on_field_data() {
         init: None,
         schedule: Default::default(),
         time_power: 1.0,
+        threads: 1,
     };
     let device = default_device();
     let (a, b) = (base.join("a"), base.join("b"));

@@ -55,6 +55,10 @@ pub struct TrainArgs {
     /// Schedule parameters, as the inside of a TOML inline table (with --schedule).
     #[arg(long)]
     schedule_params: Option<String>,
+    /// Threads of one training step: each batch in that many equal shards, their gradients
+    /// averaged (the same gradient to rounding; 2 on 2 cores). Overrides the config.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 impl TrainArgs {
@@ -74,6 +78,7 @@ impl TrainArgs {
             output,
             schedule,
             schedule_params,
+            threads,
         } = self;
         let mut cfg = match &config {
             Some(path) => read_toml::<TrainConfig>(path)?,
@@ -118,11 +123,15 @@ impl TrainArgs {
                     init: None,
                     schedule: Default::default(),
                     time_power: 1.0,
+                    threads: 1,
                 }
             }
         };
         if let Some(d) = data {
             cfg.data = d.into();
+        }
+        if let Some(n) = threads {
+            cfg.threads = n;
         }
         // recorded absolute, so the run resumes and is used from any working directory
         cfg.data = std::fs::canonicalize(&cfg.data).map_err(|source| crate::Error::Io {

@@ -185,6 +185,7 @@ pub fn quickstart(settings: &QuickstartSettings) -> Result<QuickstartReport> {
         init: None,
         schedule: Default::default(),
         time_power: 1.0,
+        threads: 1,
     };
     let run = settings.out.join("train-k2");
     // a rerun continues (or reuses) the run this folder holds

@@ -6,11 +6,13 @@
 pub mod chunked;
 pub mod embed;
 pub mod gaussian;
+pub mod loss;
 pub mod mlp;
 pub mod mlp_host;
 pub mod network;
 pub mod precondition;
 pub mod ring_conv;
+pub mod sharded;
 pub mod train;
 pub mod unet;
 

@@ -17,13 +17,16 @@ use crate::progress::Progress;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
+use burn::tensor::{backend::AutodiffBackend, Tensor};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
+pub use super::loss::denoising_loss;
+use super::loss::scalar;
 use super::mlp::ResMlp;
 use super::network::{NetworkConfig, ScoreNetwork};
 use super::ring_conv::RingConv;
+use super::sharded::sharded_step;
 use super::unet::UNet;
 pub use crate::checkpoint::{load_model, model_bytes, ScheduleChoice, TrainConfig, TrainLog};
 use crate::checkpoint::{read_record, State};
@@ -168,33 +171,6 @@ fn step_rng(seed: u64, step: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// The denoising score-matching loss of Algorithm 1 on one batch `(x(t), t, ε)` of flattened
-/// windows (`[n·(2k+1)·D]`, `[n]`, `[n·(2k+1)·D]`): `mean((ε_φ(x(t), t) − ε)²)`, with ε_φ the
-/// network's raw output mapped to ε by its [`ScoreNetwork::output`] under `schedule`.
-pub fn denoising_loss<B: burn::tensor::backend::Backend, N: ScoreNetwork<B>>(
-    model: &N,
-    cfg: &N::Config,
-    (xt, ts, eps): &(Vec<f32>, Vec<f32>, Vec<f32>),
-    row: usize,
-    schedule: &dyn NoiseSchedule,
-    device: &B::Device,
-) -> Tensor<B, 1> {
-    let n = ts.len();
-    let x = Tensor::<B, 2>::from_data(TensorData::new(xt.clone(), [n, row]), device);
-    let t = Tensor::<B, 1>::from_data(TensorData::new(ts.clone(), [n]), device);
-    let e = Tensor::<B, 2>::from_data(TensorData::new(eps.clone(), [n, row]), device);
-    let f = model.forward_train(cfg, x.clone(), t);
-    let eps_hat = N::output(cfg).epsilon_per_item(f, x, ts, schedule);
-    (eps_hat - e).powi_scalar(2).mean()
-}
-
-fn scalar<B: burn::tensor::backend::Backend>(x: Tensor<B, 1>) -> f32 {
-    x.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("float")[0]
-}
-
 /// Runs (or resumes) a training. `stop_after` ends the call after that many steps of this call
 /// (training in chunks; also how tests simulate a kill). Returns the log.
 pub fn train<B: AutodiffBackend>(
@@ -231,6 +207,7 @@ fn train_with<B: AutodiffBackend, N>(
 where
     N: ScoreNetwork<B> + AutodiffModule<B>,
     N::InnerModule: ScoreNetwork<B::InnerBackend, Config = N::Config>,
+    N::Config: Sync,
 {
     cfg.network.validate()?;
     if cfg.steps == 0 || cfg.batch == 0 || cfg.validate_every == 0 || cfg.checkpoint_every == 0 {
@@ -262,6 +239,12 @@ where
         return Err(Error::Invalid(format!(
             "the weight decay must be ≥ 0 and finite, got {}",
             cfg.weight_decay
+        )));
+    }
+    if cfg.threads == 0 || !cfg.batch.is_multiple_of(cfg.threads) {
+        return Err(Error::Invalid(format!(
+            "threads = {} must be ≥ 1 and divide batch = {} (each thread takes an equal shard)",
+            cfg.threads, cfg.batch
         )));
     }
     let schedule = cfg.schedule.build()?;
@@ -382,14 +365,28 @@ where
             cfg.time_power,
             &mut step_rng(cfg.seed, s),
         );
-        let l = denoising_loss(&model, net, &batch, row, schedule.as_ref(), device);
-        let value = scalar(l.clone());
+        let (value, grads) = if cfg.threads == 1 {
+            let l = denoising_loss(&model, net, &batch, row, schedule.as_ref(), device);
+            (
+                scalar(l.clone()),
+                GradientsParams::from_grads(l.backward(), &model),
+            )
+        } else {
+            sharded_step(
+                &model,
+                net,
+                &batch,
+                cfg.threads,
+                row,
+                schedule.as_ref(),
+                device,
+            )
+        };
         if !value.is_finite() {
             return Err(Error::Numerical(format!(
                 "training loss became {value} at step {s}"
             )));
         }
-        let grads = GradientsParams::from_grads(l.backward(), &model);
         let lr = cfg.lr * (1.0 - s as f64 / cfg.steps as f64);
         model = optim.step(lr, model, grads);
         log.loss.push(value);
