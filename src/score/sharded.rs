@@ -93,13 +93,13 @@ impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for MeanGradients<'_, B>
 mod tests {
     use super::*;
     use crate::backend::{default_device, DefaultBackend, NoiseSource};
-    use crate::score::ring_conv::{RingConv, RingConvConfig};
+    use crate::score::ring_conv::{assert_close, small, RingConv};
     use burn::module::Module;
 
     type B = DefaultBackend;
 
     /// Every parameter's gradient, flattened in visiting order.
-    struct Collect<'a>(&'a GradientsParams, Vec<Vec<f32>>);
+    struct Collect<'a>(&'a GradientsParams, Vec<Vec<f64>>);
 
     impl burn::module::ModuleVisitor<B> for Collect<'_> {
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
@@ -107,7 +107,7 @@ mod tests {
                 .0
                 .get::<<B as AutodiffBackend>::InnerBackend, D>(param.id)
                 .expect("every parameter has a gradient");
-            self.1.push(crate::backend::to_host_f32(g));
+            self.1.push(crate::backend::to_host(g));
         }
     }
 
@@ -116,15 +116,7 @@ mod tests {
     #[test]
     fn shards_reproduce_the_whole_batch_gradient() {
         let device = default_device();
-        let cfg = RingConvConfig {
-            k: 1,
-            sites: 10,
-            channels: 8,
-            blocks: 2,
-            kernel: 3,
-            embedding: 8,
-            output: Default::default(),
-        };
+        let cfg = small(10);
         let model = RingConv::<B>::new(&cfg, &device).unwrap();
         let (n, row) = (8, 3 * 10);
         let mut noise = NoiseSource::new(3);
@@ -150,12 +142,7 @@ mod tests {
             model.visit(&mut got);
             assert_eq!(got.1.len(), reference.1.len());
             for (g, r) in got.1.iter().zip(&reference.1) {
-                let scale = r.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                let diff = g
-                    .iter()
-                    .zip(r)
-                    .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-                assert!(diff <= 1e-4 * scale, "{threads} shards: {diff} of {scale}");
+                assert_close(g, r, 1e-4, &format!("{threads} shards"));
             }
         }
     }
