@@ -58,7 +58,14 @@ fn training_step(c: &mut Criterion) {
     g.bench_function("step k=2 width=256 batch=256", |b| {
         b.iter(|| {
             let m = model.take().unwrap();
-            let l = denoising_loss(&m, &cfg, &batch, row, &VpCosine::default(), &device);
+            let l = denoising_loss(
+                &m,
+                &cfg,
+                (&batch.0, &batch.1, &batch.2),
+                row,
+                &VpCosine::default(),
+                &device,
+            );
             let grads = GradientsParams::from_grads(l.backward(), &m);
             model = Some(optim.step(1e-3, m, grads));
         })

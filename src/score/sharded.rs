@@ -1,23 +1,25 @@
-//! A data-parallel training step on the CPU: the batch of Algorithm 1 split into equal shards
-//! whose denoising losses and gradients are computed on parallel threads and averaged
-//! ([`crate::checkpoint::TrainConfig::threads`]).
+//! One training step's loss and gradient, data-parallel on the CPU: the batch of Algorithm 1
+//! split into equal shards whose denoising losses and gradients are computed on parallel
+//! threads and averaged ([`crate::checkpoint::TrainConfig::threads`]; one thread computes the
+//! whole batch's directly).
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::{backend::AutodiffBackend, Tensor};
 
-use super::loss::{denoising_loss, scalar};
+use super::loss::{denoising_loss, scalar, Batch};
 use super::network::ScoreNetwork;
 use crate::schedule::NoiseSchedule;
 
-/// One training step's loss and gradient with the batch split into `threads` equal shards, each
-/// on its own thread with its own copy of the parameters (fresh autodiff leaves with the same
-/// parameter ids, so the shards' graphs share nothing and run in parallel): the mean of the
-/// shards' losses and of their gradients, which are the whole batch's to rounding.
+/// One training step's loss and gradient: on one thread, the whole batch's; with the batch split
+/// into `threads` equal shards, each on its own thread with its own copy of the parameters
+/// (fresh autodiff leaves with the same parameter ids, so the shards' graphs share nothing and
+/// run in parallel), the mean of the shards' losses and of their gradients, which are the whole
+/// batch's to rounding.
 pub fn sharded_step<B: AutodiffBackend, N>(
     model: &N,
     cfg: &N::Config,
-    (xt, ts, eps): &(Vec<f32>, Vec<f32>, Vec<f32>),
+    (xt, ts, eps): Batch<'_>,
     threads: usize,
     row: usize,
     schedule: &dyn NoiseSchedule,
@@ -27,29 +29,25 @@ where
     N: ScoreNetwork<B> + AutodiffModule<B>,
     N::Config: Sync,
 {
+    let gradient = |model: &N, batch: Batch<'_>| {
+        let l = denoising_loss(model, cfg, batch, row, schedule, device);
+        (
+            scalar(l.clone()),
+            GradientsParams::from_grads(l.backward(), model),
+        )
+    };
+    if threads <= 1 {
+        return gradient(model, (xt, ts, eps));
+    }
     let per = ts.len() / threads;
-    let shards: Vec<_> = (0..threads)
-        .map(|i| {
-            let rows = i * per * row..(i + 1) * per * row;
-            let shard = (
-                xt[rows.clone()].to_vec(),
-                ts[i * per..(i + 1) * per].to_vec(),
-                eps[rows].to_vec(),
-            );
-            (N::from_inner(model.valid()), shard)
-        })
-        .collect();
     let results: Vec<(f32, GradientsParams)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = shards
-            .into_iter()
-            .map(|(copy, shard)| {
-                scope.spawn(move || {
-                    let l = denoising_loss(&copy, cfg, &shard, row, schedule, device);
-                    (
-                        scalar(l.clone()),
-                        GradientsParams::from_grads(l.backward(), &copy),
-                    )
-                })
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let rows = i * per * row..(i + 1) * per * row;
+                let shard = (&xt[rows.clone()], &ts[i * per..(i + 1) * per], &eps[rows]);
+                let copy = N::from_inner(model.valid());
+                let gradient = &gradient;
+                scope.spawn(move || gradient(&copy, shard))
             })
             .collect();
         handles
@@ -124,16 +122,15 @@ mod tests {
         let xt = host(noise.normal::<B, 1>([n * row], &device));
         let eps = host(noise.normal::<B, 1>([n * row], &device));
         let ts: Vec<f32> = (0..n).map(|i| (i as f32 + 0.5) / n as f32).collect();
-        let batch = (xt, ts, eps);
+        let batch = (&xt[..], &ts[..], &eps[..]);
         let schedule = crate::schedule::VpCosine::default();
-        let l = denoising_loss(&model, &cfg, &batch, row, &schedule, &device);
+        let l = denoising_loss(&model, &cfg, batch, row, &schedule, &device);
         let whole_loss = scalar(l.clone());
         let whole = GradientsParams::from_grads(l.backward(), &model);
         let mut reference = Collect(&whole, Vec::new());
         model.visit(&mut reference);
         for threads in [2, 4] {
-            let (loss, grads) =
-                sharded_step(&model, &cfg, &batch, threads, row, &schedule, &device);
+            let (loss, grads) = sharded_step(&model, &cfg, batch, threads, row, &schedule, &device);
             assert!(
                 (loss - whole_loss).abs() <= 1e-5 * whole_loss,
                 "{loss} {whole_loss}"

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::progress::Progress;
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::{backend::AutodiffBackend, Tensor};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -365,23 +365,16 @@ where
             cfg.time_power,
             &mut step_rng(cfg.seed, s),
         );
-        let (value, grads) = if cfg.threads == 1 {
-            let l = denoising_loss(&model, net, &batch, row, schedule.as_ref(), device);
-            (
-                scalar(l.clone()),
-                GradientsParams::from_grads(l.backward(), &model),
-            )
-        } else {
-            sharded_step(
-                &model,
-                net,
-                &batch,
-                cfg.threads,
-                row,
-                schedule.as_ref(),
-                device,
-            )
-        };
+        let (xt, ts, eps) = &batch;
+        let (value, grads) = sharded_step(
+            &model,
+            net,
+            (xt, ts, eps),
+            cfg.threads,
+            row,
+            schedule.as_ref(),
+            device,
+        );
         if !value.is_finite() {
             return Err(Error::Numerical(format!(
                 "training loss became {value} at step {s}"
@@ -398,7 +391,7 @@ where
             let v = scalar(denoising_loss(
                 &model.valid(),
                 net,
-                &valid_batch,
+                (&valid_batch.0, &valid_batch.1, &valid_batch.2),
                 row,
                 schedule.as_ref(),
                 device,
