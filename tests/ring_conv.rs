@@ -18,7 +18,7 @@ type B = DefaultBackend;
 const SITES: usize = 48;
 const LEN: usize = 7;
 
-fn config() -> RingConvConfig {
+fn config(gated: bool) -> RingConvConfig {
     RingConvConfig {
         k: 1,
         sites: 16,
@@ -27,13 +27,14 @@ fn config() -> RingConvConfig {
         kernel: 3,
         embedding: 8,
         output: Default::default(),
+        gated,
     }
 }
 
-fn largest_difference(r: usize) -> f64 {
+fn largest_difference(r: usize, gated: bool) -> f64 {
     let device = default_device();
     let schedule: Arc<dyn NoiseSchedule> = Arc::new(VpCosine::default());
-    let cfg = config();
+    let cfg = config(gated);
     let net = RingConv::<B>::new(&cfg, &device).unwrap();
     // burn initialises parameters lazily, per clone: one forward fixes them before cloning
     let _ = net.forward_at(Tensor::zeros([1, 3, SITES], &device), 0.5);
@@ -69,12 +70,14 @@ fn largest_difference(r: usize) -> f64 {
 
 #[test]
 fn patches_of_a_large_ring_give_the_whole_ring_output() {
-    let radius = config().radius();
-    assert_eq!(radius, 4);
-    let exact = largest_difference(radius);
-    assert!(exact < 1e-5, "r = radius: {exact}");
-    let short = largest_difference(radius - 1);
-    assert!(short > 1e-3, "r = radius − 1: {short}");
+    for gated in [false, true] {
+        let radius = config(gated).radius();
+        assert_eq!(radius, 4);
+        let exact = largest_difference(radius, gated);
+        assert!(exact < 1e-5, "r = radius, gated {gated}: {exact}");
+        let short = largest_difference(radius - 1, gated);
+        assert!(short > 1e-3, "r = radius − 1, gated {gated}: {short}");
+    }
 }
 
 /// `generate`, `train` and `assimilate` of Lorenz-96 with a ring convolution at toy sizes: a
@@ -392,6 +395,7 @@ fn the_lorenz96_presets_are_valid_ring_networks() {
         ("lorenz96-ring-k4-c64.toml", 4, 8),
         ("lorenz96-ring-k4-deep.toml", 4, 14),
         ("lorenz96-ring-k4-deep-long.toml", 4, 14),
+        ("lorenz96-ring-k4-gated.toml", 4, 14),
     ] {
         let ring = ring(file);
         assert_eq!(
@@ -445,8 +449,17 @@ fn the_lorenz96_presets_are_valid_ring_networks() {
         TrainConfig {
             steps: 19000,
             threads: 1,
-            ..deep_long
+            ..deep_long.clone()
         },
         read("lorenz96-ring-k4-deep.toml")
+    );
+    // the gated preset is the two-thread deep one with the gate, over 26 000 steps
+    assert!(ring("lorenz96-ring-k4-gated.toml").gated);
+    assert_eq!(
+        undone("lorenz96-ring-k4-gated.toml", 26000, |n| n.gated = false),
+        TrainConfig {
+            steps: 9000,
+            ..deep_long
+        }
     );
 }
