@@ -9,9 +9,10 @@
 //! with `z = LN(h) + E_b(t)` (a gated linear unit, Dauphin et al. 2017, over the ring): a
 //! product of two convolutions of the same neighbourhood, the form of Lorenz-96's advection
 //! term `(x_{i+1} − x_{i−2}) x_{i−1}`, which one block of ungated convolutions can only
-//! approximate. Nothing
-//! depends on the number of sites: the network is **translation-equivariant** and its output at
-//! a site depends only on the sites within its receptive half-width
+//! approximate.
+//!
+//! Nothing depends on the number of sites: the network is **translation-equivariant** and its
+//! output at a site depends only on the sites within its receptive half-width
 //! `(2B + 2)(K − 1)/2` ([`RingConvConfig::radius`]). Trained on whole small rings, it therefore
 //! runs unchanged on the patches of a [`crate::blanket::SpaceTimeWindow`] of any large ring
 //! whose spatial half-width r is at least that radius: the patch's circular padding only
