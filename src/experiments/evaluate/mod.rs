@@ -121,7 +121,7 @@ pub struct EvaluateSettings {
     /// states before `spin_up` unestimated.
     pub spin_up: usize,
     /// Also keep each observation's samples as `.npy` under `out/samples/`
-    /// ([`samples::write`]); not part of the settings a resumed run must match.
+    /// (written by `samples::write`); not part of the settings a resumed run must match.
     pub save_samples: bool,
 }
 
