@@ -9,7 +9,9 @@
 //! with `z = LN(h) + E_b(t)` (a gated linear unit, Dauphin et al. 2017, over the ring): a
 //! product of two convolutions of the same neighbourhood, the form of Lorenz-96's advection
 //! term `(x_{i+1} − x_{i−2}) x_{i−1}`, which one block of ungated convolutions can only
-//! approximate.
+//! approximate. The two convolutions of `z` run separately: one convolution with their kernels
+//! stacked along the output channels, split after, was slower in both layouts (800 training
+//! steps of the gated preset 64 s against 57 s; a 16-step sampling run 19.5 s against 16.3 s).
 //!
 //! Nothing depends on the number of sites: the network is **translation-equivariant** and its
 //! output at a site depends only on the sites within its receptive half-width
